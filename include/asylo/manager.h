@@ -1,0 +1,120 @@
+/* asylo/manager.h: loads enclaves by name, hands out clients, destroys them.
+ *
+ *     asylo_manager *manager;
+ *     asylo_manager_create(&manager, &status);
+ *     asylo_load_config config;
+ *     asylo_load_config_init(&config);
+ *     config.name = "demo";
+ *     config.backend = "sim";
+ *     config.enclave_path = "demo_enclave.so";
+ *     asylo_client *client;
+ *     if (asylo_manager_load(manager, &config, &client, &status) != ASYLO_OK) ...
+ *     asylo_client_run(client, ...);
+ *     asylo_manager_destroy_client(manager, client, NULL, 0, &status);
+ *     asylo_manager_destroy(manager);
+ *
+ * A manager is thread-safe: load, get and destroy may run from several threads.
+ * There may be several managers in one process; enclave names are unique
+ * within one manager. */
+#ifndef ASYLO_MANAGER_H
+#define ASYLO_MANAGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "asylo/buffer.h"
+#include "asylo/client.h"
+#include "asylo/enclave_config.h"
+#include "asylo/export.h"
+#include "asylo/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct asylo_manager asylo_manager;
+
+/* A host handler for an exit call. It runs on the thread that entered the
+ * enclave (for the remote backend too), may re-enter `client` (nested), and
+ * writes its result into `output`. Its input is untrusted enclave output:
+ * validate it. A non-OK code reaches the enclave with origin "host". */
+typedef asylo_code (*asylo_exit_handler_fn)(void *context, asylo_client *client,
+                                            uint32_t selector, const uint8_t *input,
+                                            size_t input_size, asylo_output *output,
+                                            asylo_status *status);
+
+typedef struct asylo_exit_handler {
+    uint32_t selector; /* user range, or a built-in selector to override it */
+    asylo_exit_handler_fn handler;
+    void *context;
+} asylo_exit_handler;
+
+#define ASYLO_MAX_EXIT_HANDLERS 256
+#define ASYLO_MAX_ENCLAVE_NAME_SIZE 128
+#define ASYLO_DEFAULT_MAX_OUTPUT_SIZE (64u << 20)
+
+typedef struct asylo_load_config {
+    /* Unique within the manager: 1..127 bytes of [A-Za-z0-9._-]. */
+    const char *name;
+    /* Which backend runs the enclave: "sim", "remote". Required: asylo-c never
+     * picks a weaker backend for you. */
+    const char *backend;
+    /* Path of the enclave image (for remote: on the target machine, or the
+     * local file a provisioner sends). */
+    const char *enclave_path;
+    int debug;
+    /* Handed to the enclave's initialize. */
+    asylo_enclave_config enclave_config;
+    /* Host handlers by selector; copied at load. A handler for a built-in
+     * selector replaces the built-in. */
+    const asylo_exit_handler *exit_handlers;
+    size_t exit_handler_count;
+    /* Called for selectors with no handler and no built-in; NULL gives the
+     * enclave NOT_FOUND. */
+    asylo_exit_handler_fn exit_fallback;
+    void *exit_fallback_context;
+    /* Backend-specific settings, e.g. a const asylo_remote_config * for
+     * "remote"; NULL for "sim". Each backend checks the type it gets. */
+    const void *backend_config;
+    /* Largest output accepted from one call (0: ASYLO_DEFAULT_MAX_OUTPUT_SIZE). */
+    size_t max_output_size;
+} asylo_load_config;
+
+/* Zeroes *config and sets defaults (log level info). */
+ASYLO_API void asylo_load_config_init(asylo_load_config *config);
+
+ASYLO_API asylo_code asylo_manager_create(asylo_manager **manager, asylo_status *status);
+
+/* Destroys every enclave still loaded (finalizing each with an empty final
+ * input) and frees the manager. NULL is a no-op. Must not race with other
+ * calls on the same manager. */
+ASYLO_API void asylo_manager_destroy(asylo_manager *manager);
+
+/* Loads and initializes an enclave. Errors: INVALID_ARGUMENT (bad config, not
+ * an enclave image: the message names the path and what is wrong), NOT_FOUND
+ * (no such file or backend), ALREADY_EXISTS (name in use), whatever the
+ * backend or the enclave's initialize returned. On failure nothing stays
+ * loaded. *client (optional) receives the new client. */
+ASYLO_API asylo_code asylo_manager_load(asylo_manager *manager, const asylo_load_config *config,
+                                        asylo_client **client, asylo_status *status);
+
+/* NOT_FOUND when no enclave of that name is loaded. The client is borrowed:
+ * valid until it is destroyed. */
+ASYLO_API asylo_code asylo_manager_get_client(asylo_manager *manager, const char *name,
+                                              asylo_client **client, asylo_status *status);
+
+/* Finalizes the enclave with final_input (unless already finalized), unloads
+ * it and frees the client. Waits for calls in flight. The client is gone even
+ * when finalize fails; that failure is what this returns. */
+ASYLO_API asylo_code asylo_manager_destroy_client(asylo_manager *manager, asylo_client *client,
+                                                  const void *final_input,
+                                                  size_t final_input_size, asylo_status *status);
+
+/* Names of the backends built into this library, NULL past the end. */
+ASYLO_API const char *asylo_backend_name_at(size_t index);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

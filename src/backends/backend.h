@@ -1,0 +1,57 @@
+/* THE plug-in interface: every backend is one const struct of these function
+ * pointers, listed in registry.c. The host library reaches backends only
+ * through it and knows nothing of their insides; backends never include
+ * src/host/. */
+#ifndef ASYLO_BACKENDS_BACKEND_H
+#define ASYLO_BACKENDS_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "asylo/buffer.h"
+#include "asylo/status.h"
+
+#define ASYLO__BACKEND_INTERFACE_VERSION 1u
+
+/* How a backend delivers the enclave's exit calls to the host. The host's
+ * dispatcher runs handlers on the calling thread. */
+typedef struct asylo__exit_dispatcher {
+    void *context;
+    asylo_code (*dispatch)(void *context, uint32_t selector, const uint8_t *input,
+                           size_t input_size, asylo_output *output, asylo_status *status);
+} asylo__exit_dispatcher;
+
+typedef struct asylo__load_request {
+    const char *name;
+    const char *enclave_path;
+    int debug;
+    const void *backend_config; /* the load config's, unchecked */
+    size_t max_output_size;
+    asylo__exit_dispatcher exits;
+} asylo__load_request;
+
+typedef struct asylo__backend {
+    uint32_t interface_version;
+    const char *name;
+    /* One line for errors and docs: what this backend isolates. */
+    const char *isolation;
+    /* Bytes of private state the host allocates (zeroed) per loaded enclave. */
+    size_t state_size;
+    /* OK when this backend can run here; otherwise why not (e.g. no /dev/kvm). */
+    asylo_code (*probe)(asylo_status *status);
+    /* Loads the enclave; must not call initialize (the host does, by enter).
+     * On failure everything it acquired is released and unload is not called. */
+    asylo_code (*load)(void *state, const asylo__load_request *request, asylo_status *status);
+    /* Enters the enclave at `selector`. Thread-safe; may be nested from inside
+     * an exit dispatch on the same thread. */
+    asylo_code (*enter)(void *state, uint32_t selector, const uint8_t *input, size_t input_size,
+                        asylo_output *output, asylo_status *status);
+    /* Releases everything load acquired. Cannot fail. */
+    void (*unload)(void *state);
+} asylo__backend;
+
+/* The registry: NULL when no backend has that name. */
+const asylo__backend *asylo__backend_find(const char *name);
+const asylo__backend *asylo__backend_at(size_t index);
+
+#endif

@@ -1,0 +1,62 @@
+#include "backends/sim/image_check.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+asylo_code asylo__elf_header_check(const uint8_t *header, size_t size, const char *path,
+                                   asylo_status *status) {
+    if (size < sizeof(Elf64_Ehdr) || memcmp(header, ELFMAG, SELFMAG) != 0) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
+                                "'%s' is not an enclave image: not an ELF file", path);
+    }
+    const Elf64_Ehdr *elf = (const Elf64_Ehdr *)header;
+    if (elf->e_ident[EI_CLASS] != ELFCLASS64 || elf->e_machine != EM_X86_64) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
+                                "'%s' is not an enclave image for this machine: it is not a "
+                                "64-bit x86-64 ELF file",
+                                path);
+    }
+    if (elf->e_type != ET_DYN) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
+                                "'%s' is not an enclave image: it is an ELF %s, not a shared "
+                                "object (build enclaves with asylo_add_enclave)",
+                                path, elf->e_type == ET_EXEC ? "executable" : "file of another type");
+    }
+    return asylo_status_ok(status);
+}
+
+asylo_code asylo__image_open(const char *path, int *fd, asylo_status *status) {
+    *fd = -1;
+    if (path == NULL || path[0] == '\0') {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "no enclave image path given (load config enclave_path)");
+    }
+    int opened = open(path, O_RDONLY | O_CLOEXEC);
+    if (opened < 0) {
+        int error = errno;
+        asylo_code code = error == ENOENT || error == ENOTDIR ? ASYLO_NOT_FOUND
+                          : error == EACCES || error == EPERM ? ASYLO_PERMISSION_DENIED
+                                                              : ASYLO_INVALID_ARGUMENT;
+        return asylo_status_set(status, code, ASYLO_ORIGIN_BACKEND,
+                                "cannot open enclave image '%s': %s", path, strerror(error));
+    }
+    struct stat info;
+    if (fstat(opened, &info) != 0 || !S_ISREG(info.st_mode)) {
+        close(opened);
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
+                                "enclave image '%s' is not a regular file", path);
+    }
+    uint8_t header[sizeof(Elf64_Ehdr)];
+    ssize_t got = pread(opened, header, sizeof header, 0);
+    asylo_code code = asylo__elf_header_check(header, got < 0 ? 0 : (size_t)got, path, status);
+    if (code != ASYLO_OK) {
+        close(opened);
+        return code;
+    }
+    *fd = opened;
+    return asylo_status_ok(status);
+}

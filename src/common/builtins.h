@@ -1,0 +1,19 @@
+/* Wire layout of the built-in exit calls (selectors in asylo/selectors.h).
+ * Both sides use common/bytes.h fields; the receiver checks every size.
+ *
+ *   LOG            in: u32 level, blob text          out: nothing
+ *   TIME_WALL      in: nothing                       out: i64 nanoseconds
+ *   TIME_MONOTONIC in: nothing                       out: i64 nanoseconds
+ *   RANDOM         in: u32 size                      out: exactly size bytes (raw)
+ *   FILE_OPEN      in: blob path, u32 flags, u32 mode out: u32 handle
+ *   FILE_READ      in: u32 handle, u32 size          out: at most size bytes (raw)
+ *   FILE_WRITE     in: u32 handle, blob data         out: u32 bytes written
+ *   FILE_CLOSE     in: u32 handle                    out: nothing
+ *   FILE_UNLINK    in: blob path                     out: nothing
+ */
+#ifndef ASYLO_COMMON_BUILTINS_H
+#define ASYLO_COMMON_BUILTINS_H
+
+#define ASYLO__MAX_LOG_LINE_SIZE 4096
+
+#endif

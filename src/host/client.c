@@ -1,0 +1,333 @@
+/* Client calls and the lifecycle: uninitialized -> running -> finalizing ->
+ * finalized.
+ *
+ * The call path takes no lock: a call counts itself in `calls_in_flight`
+ * and then checks the state; finalize moves the state away from running and
+ * then waits for the count to drain. Both use sequentially consistent atomics,
+ * so either the call sees the new state and backs out, or finalize sees the
+ * call and waits for it. A thread-local stack of the clients this thread is
+ * inside makes nesting bounded and turns finalize-from-inside into an error
+ * instead of a deadlock. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/bytes_output.h"
+#include "common/enclave_config_codec.h"
+#include "common/log.h"
+#include "host/client_internal.h"
+
+static _Thread_local asylo_client *active_clients[ASYLO_MAX_CALL_DEPTH];
+static _Thread_local int active_depth;
+
+static int thread_is_inside(const asylo_client *client) {
+    for (int i = 0; i < active_depth; i++) {
+        if (active_clients[i] == client) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+const char *asylo_client_state_name(asylo_client_state state) {
+    switch (state) {
+    case ASYLO_CLIENT_UNINITIALIZED:
+        return "uninitialized";
+    case ASYLO_CLIENT_RUNNING:
+        return "running";
+    case ASYLO_CLIENT_FINALIZING:
+        return "finalizing";
+    case ASYLO_CLIENT_FINALIZED:
+        return "finalized";
+    }
+    return "unknown";
+}
+
+asylo_client_state asylo_client_get_state(const asylo_client *client) {
+    return client == NULL ? ASYLO_CLIENT_FINALIZED
+                          : (asylo_client_state)atomic_load(&((asylo_client *)client)->state);
+}
+
+const char *asylo_client_name(const asylo_client *client) {
+    return client == NULL ? NULL : client->name;
+}
+
+const char *asylo_client_backend_name(const asylo_client *client) {
+    return client == NULL ? NULL : client->backend->name;
+}
+
+/* Enters the backend with this thread's call stack maintained. The output is
+ * collected into a bounded buffer and handed to *output only on success. */
+static asylo_code enter_backend(asylo_client *client, uint32_t selector, const void *input,
+                                size_t input_size, asylo_buffer *output, asylo_status *status) {
+    if (active_depth >= ASYLO_MAX_CALL_DEPTH) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "calls into enclaves nest more than %d deep on this thread",
+                                ASYLO_MAX_CALL_DEPTH);
+    }
+    asylo__bytes_output collector;
+    asylo__bytes_output_init(&collector, client->max_output_size);
+    active_clients[active_depth++] = client;
+    asylo_code code = client->backend->enter(client->backend_state, selector, input, input_size,
+                                             &collector.output, status);
+    active_depth--;
+    if (code == ASYLO_OK && output != NULL) {
+        asylo__bytes_output_release(&collector, output);
+    }
+    asylo__bytes_output_fini(&collector);
+    return code;
+}
+
+static asylo_code check_call_arguments(asylo_client *client, const void *input,
+                                       size_t input_size, asylo_buffer *output,
+                                       asylo_status *status) {
+    if (output != NULL) {
+        output->data = NULL;
+        output->size = 0;
+    }
+    if (client == NULL) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "client is NULL");
+    }
+    if (input == NULL && input_size != 0) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "input is NULL but input_size is %zu", input_size);
+    }
+    return ASYLO_OK;
+}
+
+static void call_done(asylo_client *client) {
+    if (atomic_fetch_sub(&client->calls_in_flight, 1) == 1 &&
+        atomic_load(&client->state) != ASYLO_CLIENT_RUNNING) {
+        pthread_mutex_lock(&client->drain_lock);
+        pthread_cond_broadcast(&client->drained);
+        pthread_mutex_unlock(&client->drain_lock);
+    }
+}
+
+static asylo_code counted_call(asylo_client *client, uint32_t selector, const void *input,
+                               size_t input_size, asylo_buffer *output, asylo_status *status) {
+    atomic_fetch_add(&client->calls_in_flight, 1);
+    int state = atomic_load(&client->state);
+    asylo_code code;
+    if (state != ASYLO_CLIENT_RUNNING) {
+        code = asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                                "enclave '%s' is %s: %s is allowed only while it is running",
+                                client->name, asylo_client_state_name(state),
+                                selector == ASYLO_SELECTOR_RUN ? "run" : "an entry call");
+    } else {
+        code = enter_backend(client, selector, input, input_size, output, status);
+    }
+    call_done(client);
+    return code;
+}
+
+asylo_code asylo_client_run(asylo_client *client, const void *input, size_t input_size,
+                            asylo_buffer *output, asylo_status *status) {
+    asylo_status local;
+    asylo_status *out = status != NULL ? status : &local;
+    asylo_code code = check_call_arguments(client, input, input_size, output, out);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    return counted_call(client, ASYLO_SELECTOR_RUN, input, input_size, output, out);
+}
+
+asylo_code asylo_client_call(asylo_client *client, uint32_t selector, const void *input,
+                             size_t input_size, asylo_buffer *output, asylo_status *status) {
+    asylo_status local;
+    asylo_status *out = status != NULL ? status : &local;
+    asylo_code code = check_call_arguments(client, input, input_size, output, out);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    if (selector < ASYLO_SELECTOR_USER_FIRST) {
+        return asylo_status_set(out, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "entry selector 0x%x is reserved; user selectors start at 0x%x "
+                                "(use asylo_client_run for run)",
+                                selector, ASYLO_SELECTOR_USER_FIRST);
+    }
+    return counted_call(client, selector, input, input_size, output, out);
+}
+
+asylo_code asylo_client_finalize(asylo_client *client, const void *final_input,
+                                 size_t final_input_size, asylo_status *status) {
+    asylo_status local;
+    asylo_status *out = status != NULL ? status : &local;
+    asylo_code code = check_call_arguments(client, final_input, final_input_size, NULL, out);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    if (thread_is_inside(client)) {
+        return asylo_status_set(out, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                                "cannot finalize enclave '%s' from inside a call on it",
+                                client->name);
+    }
+    int expected = ASYLO_CLIENT_RUNNING;
+    if (!atomic_compare_exchange_strong(&client->state, &expected, ASYLO_CLIENT_FINALIZING)) {
+        return asylo_status_set(out, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                                "enclave '%s' is %s: finalize needs it running", client->name,
+                                asylo_client_state_name(expected));
+    }
+    pthread_mutex_lock(&client->drain_lock);
+    while (atomic_load(&client->calls_in_flight) != 0) {
+        pthread_cond_wait(&client->drained, &client->drain_lock);
+    }
+    pthread_mutex_unlock(&client->drain_lock);
+    code = enter_backend(client, ASYLO_SELECTOR_FINALIZE, final_input, final_input_size, NULL,
+                         out);
+    atomic_store(&client->state, ASYLO_CLIENT_FINALIZED);
+    return code;
+}
+
+static int compare_handlers(const void *left, const void *right) {
+    uint32_t a = ((const asylo_exit_handler *)left)->selector;
+    uint32_t b = ((const asylo_exit_handler *)right)->selector;
+    return a < b ? -1 : a > b;
+}
+
+static asylo_code copy_exit_handlers(asylo_client *client, const asylo_load_config *config,
+                                     asylo_status *status) {
+    size_t count = config->exit_handler_count;
+    if (count == 0) {
+        return ASYLO_OK;
+    }
+    if (config->exit_handlers == NULL || count > ASYLO_MAX_EXIT_HANDLERS) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "exit_handler_count is %zu but exit_handlers is NULL or the "
+                                "count is over %d",
+                                count, ASYLO_MAX_EXIT_HANDLERS);
+    }
+    client->exit_handlers = malloc(count * sizeof *client->exit_handlers);
+    if (client->exit_handlers == NULL) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "out of memory copying %zu exit handlers", count);
+    }
+    memcpy(client->exit_handlers, config->exit_handlers, count * sizeof *client->exit_handlers);
+    client->exit_handler_count = count;
+    qsort(client->exit_handlers, count, sizeof *client->exit_handlers, compare_handlers);
+    for (size_t i = 0; i < count; i++) {
+        uint32_t selector = client->exit_handlers[i].selector;
+        if (client->exit_handlers[i].handler == NULL) {
+            return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                    "exit handler for selector %u is NULL", selector);
+        }
+        if (selector < ASYLO_SELECTOR_USER_FIRST &&
+            (selector < ASYLO_SELECTOR_BUILTIN_FIRST || selector > ASYLO_SELECTOR_BUILTIN_LAST)) {
+            return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                    "exit selector 0x%x is reserved: use the user range (from "
+                                    "0x%x) or override a built-in (0x%x-0x%x)",
+                                    selector, ASYLO_SELECTOR_USER_FIRST,
+                                    ASYLO_SELECTOR_BUILTIN_FIRST, ASYLO_SELECTOR_BUILTIN_LAST);
+        }
+        if (i > 0 && client->exit_handlers[i - 1].selector == selector) {
+            return asylo_status_set(status, ASYLO_ALREADY_EXISTS, ASYLO_ORIGIN_API,
+                                    "two exit handlers for selector %u", selector);
+        }
+    }
+    return ASYLO_OK;
+}
+
+static void client_free(asylo_client *client) {
+    asylo__file_table_fini(&client->files);
+    pthread_cond_destroy(&client->drained);
+    pthread_mutex_destroy(&client->drain_lock);
+    free(client->exit_handlers);
+    free(client->backend_state);
+    free(client);
+}
+
+asylo_code asylo__client_create(asylo_manager *manager, const asylo_load_config *config,
+                                const asylo__backend *backend, asylo_client **result,
+                                asylo_status *status) {
+    *result = NULL;
+    asylo_client *client = calloc(1, sizeof *client);
+    if (client == NULL) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "out of memory for a client");
+    }
+    client->manager = manager;
+    client->backend = backend;
+    snprintf(client->name, sizeof client->name, "%s", config->name);
+    client->max_output_size =
+        config->max_output_size == 0 ? ASYLO_DEFAULT_MAX_OUTPUT_SIZE : config->max_output_size;
+    atomic_init(&client->state, ASYLO_CLIENT_UNINITIALIZED);
+    atomic_init(&client->calls_in_flight, 0);
+    pthread_mutex_init(&client->drain_lock, NULL);
+    pthread_cond_init(&client->drained, NULL);
+    asylo__file_table_init(&client->files);
+    client->exit_fallback = config->exit_fallback;
+    client->exit_fallback_context = config->exit_fallback_context;
+    client->backend_state = calloc(1, backend->state_size == 0 ? 1 : backend->state_size);
+    asylo_code code = client->backend_state == NULL
+                          ? asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                             "out of memory for backend state")
+                          : copy_exit_handlers(client, config, status);
+    if (code != ASYLO_OK) {
+        client_free(client);
+        return code;
+    }
+    *result = client;
+    return asylo_status_ok(status);
+}
+
+asylo_code asylo__client_load(asylo_client *client, const asylo_load_config *config,
+                              asylo_status *status) {
+    asylo__bytes encoded_config;
+    asylo__bytes_init(&encoded_config, ASYLO__BYTES_DEFAULT_LIMIT);
+    asylo_code code = asylo__enclave_config_encode(&config->enclave_config, &encoded_config,
+                                                   status);
+    if (code != ASYLO_OK) {
+        asylo__bytes_fini(&encoded_config);
+        return code;
+    }
+    asylo__load_request request = {
+        .name = client->name,
+        .enclave_path = config->enclave_path,
+        .debug = config->debug,
+        .backend_config = config->backend_config,
+        .max_output_size = client->max_output_size,
+        .exits = {.context = client, .dispatch = asylo__client_dispatch_exit},
+    };
+    code = client->backend->load(client->backend_state, &request, status);
+    if (code != ASYLO_OK) {
+        asylo__bytes_fini(&encoded_config);
+        return code;
+    }
+    code = enter_backend(client, ASYLO_SELECTOR_INITIALIZE, encoded_config.data,
+                         encoded_config.size, NULL, status);
+    asylo__bytes_fini(&encoded_config);
+    if (code != ASYLO_OK) {
+        /* Never hand out a half-made enclave. */
+        atomic_store(&client->state, ASYLO_CLIENT_FINALIZED);
+        client->backend->unload(client->backend_state);
+        asylo_status_prefix(status, "initializing enclave '%s'", client->name);
+        return code;
+    }
+    atomic_store(&client->state, ASYLO_CLIENT_RUNNING);
+    asylo__log(ASYLO_LOG_DEBUG, "host", client->name, 0, "loaded with backend %s",
+               client->backend->name);
+    return asylo_status_ok(status);
+}
+
+asylo_code asylo__client_destroy(asylo_client *client, const void *final_input,
+                                 size_t final_input_size, asylo_status *status) {
+    asylo_code code = asylo_status_ok(status);
+    if (atomic_load(&client->state) == ASYLO_CLIENT_RUNNING) {
+        code = asylo_client_finalize(client, final_input, final_input_size, status);
+    }
+    /* A concurrent finalize may still be draining: wait until nothing is in flight. */
+    pthread_mutex_lock(&client->drain_lock);
+    while (atomic_load(&client->calls_in_flight) != 0) {
+        pthread_cond_wait(&client->drained, &client->drain_lock);
+    }
+    pthread_mutex_unlock(&client->drain_lock);
+    client->backend->unload(client->backend_state);
+    asylo__log(ASYLO_LOG_DEBUG, "host", client->name, 0, "unloaded");
+    client_free(client);
+    return code;
+}
+
+void asylo__client_discard(asylo_client *client) {
+    client_free(client);
+}

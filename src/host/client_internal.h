@@ -1,0 +1,53 @@
+/* The client as the host library sees it. Backends never see this. */
+#ifndef ASYLO_HOST_CLIENT_INTERNAL_H
+#define ASYLO_HOST_CLIENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "asylo/manager.h"
+#include "backends/backend.h"
+#include "host/file_table.h"
+
+struct asylo_client {
+    asylo_manager *manager;
+    struct asylo_client *next; /* the manager's list */
+    char name[ASYLO_MAX_ENCLAVE_NAME_SIZE];
+    const asylo__backend *backend;
+    void *backend_state;
+    size_t max_output_size;
+
+    atomic_int state;              /* asylo_client_state */
+    atomic_uint calls_in_flight;   /* run/call entries not yet returned */
+    pthread_mutex_t drain_lock;    /* with `drained`: finalize waits for 0 calls */
+    pthread_cond_t drained;
+
+    asylo_exit_handler *exit_handlers; /* sorted by selector */
+    size_t exit_handler_count;
+    asylo_exit_handler_fn exit_fallback;
+    void *exit_fallback_context;
+    asylo__file_table files;
+};
+
+/* Creates the client shell (no backend loaded yet). */
+asylo_code asylo__client_create(asylo_manager *manager, const asylo_load_config *config,
+                                const asylo__backend *backend, asylo_client **client,
+                                asylo_status *status);
+/* Loads with the backend and initializes; on failure unloads. */
+asylo_code asylo__client_load(asylo_client *client, const asylo_load_config *config,
+                              asylo_status *status);
+/* Frees a client whose load failed. */
+void asylo__client_discard(asylo_client *client);
+/* Finalizes when running, unloads, frees. */
+asylo_code asylo__client_destroy(asylo_client *client, const void *final_input,
+                                 size_t final_input_size, asylo_status *status);
+
+/* The host side of exit calls (exit_dispatch.c). */
+asylo_code asylo__client_dispatch_exit(void *client, uint32_t selector, const uint8_t *input,
+                                       size_t input_size, asylo_output *output,
+                                       asylo_status *status);
+/* Built-in exit calls (builtin_exits.c): NOT_FOUND for a selector it lacks. */
+asylo_code asylo__builtin_exit(asylo_client *client, uint32_t selector, const uint8_t *input,
+                               size_t input_size, asylo_output *output, asylo_status *status);
+
+#endif

@@ -1,0 +1,34 @@
+/* Files the host opened for one enclave through the built-in file exit calls.
+ *
+ * The enclave gets small handles (slot numbers), never host descriptors, so
+ * it can only touch files it opened itself: not the host's sockets, logs or
+ * other enclaves' files. Leftovers are closed when the enclave is unloaded. */
+#ifndef ASYLO_HOST_FILE_TABLE_H
+#define ASYLO_HOST_FILE_TABLE_H
+
+#include <pthread.h>
+
+#include "asylo/status.h"
+
+#define ASYLO__MAX_OPEN_FILES 64
+
+typedef struct asylo__file_table {
+    pthread_mutex_t lock;
+    int descriptors[ASYLO__MAX_OPEN_FILES]; /* -1 when free */
+} asylo__file_table;
+
+void asylo__file_table_init(asylo__file_table *table);
+/* Closes every file still open. */
+void asylo__file_table_fini(asylo__file_table *table);
+/* Stores fd (taking ownership) and returns its handle; RESOURCE_EXHAUSTED
+ * (and fd closed) when the table is full. */
+asylo_code asylo__file_table_add(asylo__file_table *table, int fd, int *handle,
+                                 asylo_status *status);
+/* The descriptor behind a handle, INVALID_ARGUMENT for a handle not open. The
+ * descriptor stays owned by the table; use it only while no close can race:
+ * callers hold a duplicate (asylo__file_table_dup). */
+asylo_code asylo__file_table_dup(asylo__file_table *table, int handle, int *fd,
+                                 asylo_status *status);
+asylo_code asylo__file_table_close(asylo__file_table *table, int handle, asylo_status *status);
+
+#endif

@@ -1,0 +1,295 @@
+/* An enclave that exercises every feature of the trusted runtime, one user
+ * selector each (test_enclave_selectors.h). */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "asylo/trusted.h"
+#include "common/bytes.h"
+#include "test_enclave_selectors.h"
+
+static atomic_ulong counter;
+
+/* The host test binary exports a function of the same name returning 7: this
+ * one must win inside the enclave. */
+int asylo_test_collision(void);
+int asylo_test_collision(void) {
+    return 42;
+}
+
+static asylo_code write_u32(asylo_output *output, uint32_t value, asylo_status *status) {
+    uint8_t encoded[4] = {(uint8_t)value, (uint8_t)(value >> 8), (uint8_t)(value >> 16),
+                          (uint8_t)(value >> 24)};
+    return asylo_output_write(output, encoded, 4, status);
+}
+
+static asylo_code read_u32_input(const uint8_t *input, size_t size, uint32_t *value,
+                                 asylo_status *status) {
+    asylo__reader reader;
+    asylo__reader_init(&reader, input, size, "u32 input");
+    *value = asylo__read_u32(&reader);
+    return asylo__reader_finish(&reader, status);
+}
+
+static asylo_code on_counter(void *context, const uint8_t *input, size_t input_size,
+                             asylo_output *output, asylo_status *status) {
+    (void)context, (void)input, (void)input_size;
+    unsigned long value = atomic_fetch_add(&counter, 1) + 1;
+    uint64_t encoded = value;
+    return asylo_output_write(output, &encoded, sizeof encoded, status);
+}
+
+static asylo_code on_exit_call(void *context, const uint8_t *input, size_t input_size,
+                               asylo_output *output, asylo_status *status) {
+    (void)context;
+    if (input_size < 4) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
+                                "exit_call needs a u32 selector");
+    }
+    uint32_t selector;
+    memcpy(&selector, input, 4);
+    asylo_buffer reply = {0};
+    asylo_code code = asylo_enclave_exit_call(selector, input + 4, input_size - 4, &reply, status);
+    if (code == ASYLO_OK) {
+        code = asylo_output_write(output, reply.data, reply.size, status);
+    }
+    asylo_buffer_free(&reply);
+    return code;
+}
+
+static asylo_code on_getenv(void *context, const uint8_t *input, size_t input_size,
+                            asylo_output *output, asylo_status *status) {
+    (void)context;
+    char name[256];
+    if (input_size == 0 || input_size >= sizeof name) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
+                                "bad variable name size %zu", input_size);
+    }
+    memcpy(name, input, input_size);
+    name[input_size] = '\0';
+    const char *value = asylo_enclave_getenv(name);
+    if (value == NULL) {
+        return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_ENCLAVE, "%s is unset",
+                                name);
+    }
+    return asylo_output_write(output, value, strlen(value), status);
+}
+
+static asylo_code on_file_roundtrip(void *context, const uint8_t *input, size_t input_size,
+                                    asylo_output *output, asylo_status *status) {
+    (void)context;
+    asylo__reader reader;
+    asylo__reader_init(&reader, input, input_size, "file roundtrip input");
+    char *path = asylo__read_string(&reader, ASYLO_MAX_PATH_SIZE - 1);
+    const uint8_t *data;
+    size_t size;
+    asylo__read_blob(&reader, &data, &size, ASYLO_MAX_FILE_IO_SIZE);
+    asylo_code code = asylo__reader_finish(&reader, status);
+    int handle = -1;
+    size_t moved = 0;
+    uint8_t *space = NULL;
+    if (code == ASYLO_OK) {
+        code = asylo_enclave_file_open(path,
+                                       ASYLO_FILE_READ | ASYLO_FILE_WRITE | ASYLO_FILE_CREATE |
+                                           ASYLO_FILE_TRUNCATE,
+                                       0600, &handle, status);
+    }
+    if (code == ASYLO_OK) {
+        code = asylo_enclave_file_write(handle, data, size, &moved, status);
+    }
+    if (code == ASYLO_OK) {
+        code = asylo_enclave_file_close(handle, status);
+        handle = -1;
+    }
+    if (code == ASYLO_OK) {
+        code = asylo_enclave_file_open(path, ASYLO_FILE_READ, 0, &handle, status);
+    }
+    if (code == ASYLO_OK) {
+        space = asylo_output_reserve(output, size, status);
+        code = space == NULL && size > 0 ? status->code : ASYLO_OK;
+    }
+    if (code == ASYLO_OK) {
+        code = asylo_enclave_file_read(handle, space, size, &moved, status);
+    }
+    if (code == ASYLO_OK && moved != size) {
+        code = asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_ENCLAVE,
+                                "read back %zu of %zu bytes", moved, size);
+    }
+    if (handle >= 0) {
+        asylo_enclave_file_close(handle, NULL);
+    }
+    if (path != NULL && code == ASYLO_OK) {
+        code = asylo_enclave_file_unlink(path, status);
+    }
+    free(path);
+    return code;
+}
+
+static asylo_code on_time(void *context, const uint8_t *input, size_t input_size,
+                          asylo_output *output, asylo_status *status) {
+    (void)context, (void)input, (void)input_size;
+    int64_t times[2];
+    asylo_code code = asylo_enclave_time_wall(&times[0], status);
+    if (code == ASYLO_OK) {
+        code = asylo_enclave_time_monotonic(&times[1], status);
+    }
+    if (code == ASYLO_OK) {
+        code = asylo_output_write(output, times, sizeof times, status);
+    }
+    return code;
+}
+
+static asylo_code on_log(void *context, const uint8_t *input, size_t input_size,
+                         asylo_output *output, asylo_status *status) {
+    (void)context, (void)output;
+    asylo_enclave_log(ASYLO_LOG_INFO, "%.*s", (int)input_size, (const char *)input);
+    return asylo_status_ok(status);
+}
+
+static asylo_code on_fail(void *context, const uint8_t *input, size_t input_size,
+                          asylo_output *output, asylo_status *status) {
+    (void)context, (void)output;
+    uint32_t code;
+    if (read_u32_input(input, input_size, &code, status) != ASYLO_OK) {
+        return status->code;
+    }
+    return asylo_status_set(status, (asylo_code)code, ASYLO_ORIGIN_ENCLAVE,
+                            "requested failure with code %u", code);
+}
+
+static asylo_code on_big_output(void *context, const uint8_t *input, size_t input_size,
+                                asylo_output *output, asylo_status *status) {
+    (void)context;
+    uint32_t size;
+    if (read_u32_input(input, input_size, &size, status) != ASYLO_OK) {
+        return status->code;
+    }
+    uint8_t *space = asylo_output_reserve(output, size, status);
+    if (space == NULL) {
+        return status->code;
+    }
+    memset(space, 0xab, size);
+    return ASYLO_OK;
+}
+
+static asylo_code on_sleep(void *context, const uint8_t *input, size_t input_size,
+                           asylo_output *output, asylo_status *status) {
+    (void)context, (void)output;
+    uint32_t milliseconds;
+    if (read_u32_input(input, input_size, &milliseconds, status) != ASYLO_OK) {
+        return status->code;
+    }
+    struct timespec delay = {milliseconds / 1000, (long)(milliseconds % 1000) * 1000000L};
+    while (nanosleep(&delay, &delay) != 0) {
+    }
+    return asylo_status_ok(status);
+}
+
+static asylo_code on_bad_handle(void *context, const uint8_t *input, size_t input_size,
+                                asylo_output *output, asylo_status *status) {
+    (void)context, (void)input, (void)input_size;
+    uint8_t buffer[8];
+    size_t got;
+    asylo_status inner;
+    asylo_code code = asylo_enclave_file_read(7, buffer, sizeof buffer, &got, &inner);
+    return write_u32(output, (uint32_t)code, status);
+}
+
+static asylo_code on_random(void *context, const uint8_t *input, size_t input_size,
+                            asylo_output *output, asylo_status *status) {
+    (void)context, (void)input, (void)input_size;
+    uint8_t *space = asylo_output_reserve(output, 32, status);
+    if (space == NULL) {
+        return status->code;
+    }
+    return asylo_enclave_random(space, 32, status);
+}
+
+static asylo_code on_collision(void *context, const uint8_t *input, size_t input_size,
+                               asylo_output *output, asylo_status *status) {
+    (void)context, (void)input, (void)input_size;
+    return write_u32(output, (uint32_t)asylo_test_collision(), status);
+}
+
+/* Asks the host to re-enter us `depth` times, nested. */
+static asylo_code on_run_nested(void *context, const uint8_t *input, size_t input_size,
+                                asylo_output *output, asylo_status *status) {
+    (void)context;
+    uint32_t depth;
+    if (read_u32_input(input, input_size, &depth, status) != ASYLO_OK) {
+        return status->code;
+    }
+    if (depth == 0) {
+        return write_u32(output, 0, status);
+    }
+    uint32_t next = depth - 1;
+    asylo_buffer reply = {0};
+    asylo_code code = asylo_enclave_exit_call(TEST_HOST_REENTER, &next, sizeof next, &reply,
+                                              status);
+    if (code == ASYLO_OK) {
+        uint32_t below = 0;
+        if (reply.size == 4) {
+            memcpy(&below, reply.data, 4);
+        }
+        code = write_u32(output, below + 1, status);
+    }
+    asylo_buffer_free(&reply);
+    return code;
+}
+
+static const struct {
+    uint32_t selector;
+    asylo_entry_handler_fn handler;
+} handlers[] = {
+    {TEST_COUNTER, on_counter},       {TEST_EXIT_CALL, on_exit_call},
+    {TEST_GETENV, on_getenv},         {TEST_FILE_ROUNDTRIP, on_file_roundtrip},
+    {TEST_TIME, on_time},             {TEST_LOG, on_log},
+    {TEST_FAIL, on_fail},             {TEST_BIG_OUTPUT, on_big_output},
+    {TEST_SLEEP, on_sleep},           {TEST_BAD_HANDLE, on_bad_handle},
+    {TEST_RANDOM, on_random},         {TEST_COLLISION, on_collision},
+    {TEST_RUN_NESTED, on_run_nested},
+};
+
+/* Exit-calls `selector` (named by an environment variable) if set: lets tests
+ * see what the host allows during initialize and finalize. */
+static asylo_code exit_call_from_env(const char *variable, asylo_status *status) {
+    const char *value = asylo_enclave_getenv(variable);
+    if (value == NULL) {
+        return asylo_status_ok(status);
+    }
+    uint32_t selector = (uint32_t)strtoul(value, NULL, 0);
+    return asylo_enclave_exit_call(selector, NULL, 0, NULL, status);
+}
+
+static asylo_code test_initialize(const asylo_enclave_config *config, asylo_status *status) {
+    (void)config;
+    if (asylo_enclave_getenv("FAIL_INIT") != NULL) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
+                                "initialize refused: FAIL_INIT is set");
+    }
+    for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++) {
+        asylo_code code =
+            asylo_enclave_register_entry(handlers[i].selector, handlers[i].handler, NULL, status);
+        if (code != ASYLO_OK) {
+            return code;
+        }
+    }
+    return exit_call_from_env("INIT_EXIT_SELECTOR", status);
+}
+
+static asylo_code test_run(const uint8_t *input, size_t input_size, asylo_output *output,
+                           asylo_status *status) {
+    return asylo_output_write(output, input, input_size, status);
+}
+
+static asylo_code test_finalize(const uint8_t *input, size_t input_size, asylo_status *status) {
+    if (input_size == 4 && memcmp(input, "fail", 4) == 0) {
+        return asylo_status_set(status, ASYLO_ABORTED, ASYLO_ORIGIN_ENCLAVE,
+                                "finalize asked to fail");
+    }
+    return exit_call_from_env("FINALIZE_EXIT_SELECTOR", status);
+}
+
+ASYLO_TRUSTED_APPLICATION(test_initialize, test_run, test_finalize);
