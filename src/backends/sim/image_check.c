@@ -29,6 +29,34 @@ asylo_code asylo__elf_header_check(const uint8_t *header, size_t size, const cha
     return asylo_status_ok(status);
 }
 
+/* A position-independent executable is ET_DYN too; it names an interpreter. */
+static asylo_code check_not_executable(int fd, const Elf64_Ehdr *elf, const char *path,
+                                       asylo_status *status) {
+    if (elf->e_phentsize != sizeof(Elf64_Phdr) || elf->e_phnum > 4096) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
+                                "'%s' is not an enclave image: malformed ELF program headers",
+                                path);
+    }
+    for (unsigned i = 0; i < elf->e_phnum; i++) {
+        Elf64_Phdr program_header;
+        off_t offset = (off_t)elf->e_phoff + (off_t)i * (off_t)sizeof program_header;
+        if (pread(fd, &program_header, sizeof program_header, offset) !=
+            (ssize_t)sizeof program_header) {
+            return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
+                                    "'%s' is not an enclave image: truncated ELF program headers",
+                                    path);
+        }
+        if (program_header.p_type == PT_INTERP) {
+            return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
+                                    "'%s' is not an enclave image: it is a (position-independent) "
+                                    "executable, not a shared object built with "
+                                    "asylo_add_enclave",
+                                    path);
+        }
+    }
+    return ASYLO_OK;
+}
+
 asylo_code asylo__image_open(const char *path, int *fd, asylo_status *status) {
     *fd = -1;
     if (path == NULL || path[0] == '\0') {
@@ -53,6 +81,9 @@ asylo_code asylo__image_open(const char *path, int *fd, asylo_status *status) {
     uint8_t header[sizeof(Elf64_Ehdr)];
     ssize_t got = pread(opened, header, sizeof header, 0);
     asylo_code code = asylo__elf_header_check(header, got < 0 ? 0 : (size_t)got, path, status);
+    if (code == ASYLO_OK) {
+        code = check_not_executable(opened, (const Elf64_Ehdr *)header, path, status);
+    }
     if (code != ASYLO_OK) {
         close(opened);
         return code;

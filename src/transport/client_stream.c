@@ -1,0 +1,535 @@
+/* Client channel and streams over gRPC C core (see client_stream.h). */
+#include "transport/client_stream.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/grpc.h>
+#include <grpc/support/alloc.h>
+
+#include "common/log.h"
+#include "transport/address.h"
+#include "transport/call_util.h"
+#include "transport/grpc_runtime.h"
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 5000
+/* A method no server implements: a call to it reports why a channel cannot
+ * connect (or UNIMPLEMENTED if it just did). */
+#define PROBE_METHOD "/asylo.transport.Probe/Connect"
+
+struct asylo__channel {
+    grpc_channel *channel;
+    asylo__address address;
+    size_t max_message_size;
+};
+
+struct asylo__client_stream {
+    asylo__channel *channel;
+    grpc_call *call;
+    grpc_completion_queue *cq;
+    grpc_metadata token;
+    size_t metadata_count;
+    grpc_metadata_array initial_metadata;
+    grpc_metadata_array trailing_metadata;
+    grpc_status_code final_code;
+    grpc_slice final_details;
+    const char *error_string;
+    bool started;        /* initial metadata sent, status batch started */
+    bool status_pending; /* the RECV_STATUS_ON_CLIENT batch has not been collected */
+    bool half_closed;
+    bool dead;
+    asylo_status failure; /* why the stream is dead */
+    /* Distinct addresses used as completion tags. */
+    char batch_tag;
+    char status_tag;
+    char close_tag;
+};
+
+/* Asks a failing channel why, with a short fail-fast call. */
+static asylo_code probe_failure(asylo__channel *channel, asylo_status *status) {
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    grpc_slice method = grpc_slice_from_static_string(PROBE_METHOD);
+    grpc_call *call = grpc_channel_create_call(channel->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                               method, NULL, asylo__deadline_after_ms(1000), NULL);
+    grpc_metadata_array initial, trailing;
+    grpc_metadata_array_init(&initial);
+    grpc_metadata_array_init(&trailing);
+    grpc_status_code code = GRPC_STATUS_UNKNOWN;
+    grpc_slice details = grpc_empty_slice();
+    const char *error_string = NULL;
+    grpc_op ops[4];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[2].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[2].data.recv_initial_metadata.recv_initial_metadata = &initial;
+    ops[3].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[3].data.recv_status_on_client.trailing_metadata = &trailing;
+    ops[3].data.recv_status_on_client.status = &code;
+    ops[3].data.recv_status_on_client.status_details = &details;
+    ops[3].data.recv_status_on_client.error_string = &error_string;
+    asylo_code result;
+    if (grpc_call_start_batch(call, ops, 4, &code, NULL) != GRPC_CALL_OK) {
+        result = asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
+                                  "cannot connect to %s", channel->address.target);
+    } else {
+        asylo__pluck_until_done(cq, &code, "a connection probe");
+        if (code == GRPC_STATUS_UNIMPLEMENTED) {
+            /* The server answered: the channel connected after all. */
+            result = asylo_status_ok(status);
+        } else {
+            result = asylo__status_from_grpc(
+                status, code, (const char *)GRPC_SLICE_START_PTR(details),
+                GRPC_SLICE_LENGTH(details), channel->address.target);
+            if (result == ASYLO_OK || result == ASYLO_DEADLINE_EXCEEDED) {
+                result = asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
+                                          "cannot connect to %s", channel->address.target);
+            }
+        }
+    }
+    grpc_slice_unref(details);
+    gpr_free((void *)error_string);
+    grpc_metadata_array_destroy(&initial);
+    grpc_metadata_array_destroy(&trailing);
+    grpc_call_unref(call);
+    asylo__cq_destroy(cq);
+    return result;
+}
+
+/* Waits until the channel is READY or the deadline passes. */
+static asylo_code wait_ready(asylo__channel *channel, int64_t timeout_ms, asylo_status *status) {
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    gpr_timespec deadline = asylo__deadline_after_ms(timeout_ms);
+    bool failed_once = false;
+    asylo_code code;
+    grpc_connectivity_state state = grpc_channel_check_connectivity_state(channel->channel, 1);
+    while (state != GRPC_CHANNEL_READY && state != GRPC_CHANNEL_SHUTDOWN) {
+        if (state == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+            failed_once = true;
+        }
+        if (gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), deadline) >= 0) {
+            break;
+        }
+        char tag;
+        grpc_channel_watch_connectivity_state(channel->channel, state, deadline, cq, &tag);
+        /* The watch always reports, by its deadline at the latest. */
+        asylo__pluck_until_done(cq, &tag, "a connectivity watch");
+        state = grpc_channel_check_connectivity_state(channel->channel, 1);
+    }
+    if (state == GRPC_CHANNEL_READY) {
+        code = asylo_status_ok(status);
+    } else if (failed_once || state == GRPC_CHANNEL_TRANSIENT_FAILURE ||
+               state == GRPC_CHANNEL_IDLE) {
+        code = probe_failure(channel, status);
+    } else {
+        code = asylo_status_set(status, ASYLO_DEADLINE_EXCEEDED, ASYLO_ORIGIN_TRANSPORT,
+                                "%s: still connecting after %lld ms", channel->address.target,
+                                (long long)timeout_ms);
+    }
+    asylo__cq_destroy(cq);
+    return code;
+}
+
+asylo_code asylo__channel_open(const asylo__channel_options *options, asylo__channel **out,
+                               asylo_status *status) {
+    asylo__channel *channel = NULL;
+    grpc_channel_credentials *credentials = NULL;
+    static const asylo__security_options default_security = {.type = ASYLO__SECURITY_LOCAL};
+    asylo_code code;
+    bool acquired = false;
+    *out = NULL;
+    channel = calloc(1, sizeof *channel);
+    if (channel == NULL) {
+        code = asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_TRANSPORT,
+                                "out of memory");
+        goto out;
+    }
+    code = asylo__address_parse(options->address, &channel->address, status);
+    if (code != ASYLO_OK) {
+        goto out;
+    }
+    if (channel->address.family != ASYLO__ADDRESS_UNIX && channel->address.port == 0) {
+        code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "cannot connect to '%s': port 0 only makes sense for binding",
+                                options->address);
+        goto out;
+    }
+    channel->max_message_size =
+        options->max_message_size > 0 ? options->max_message_size : ASYLO__FRAME_DEFAULT_MAX_SIZE;
+    asylo__grpc_acquire();
+    acquired = true;
+    code = asylo__security_channel_credentials(
+        options->security != NULL ? options->security : &default_security, &channel->address,
+        &credentials, status);
+    if (code != ASYLO_OK) {
+        goto out;
+    }
+    asylo__channel_args args;
+    asylo__channel_args_build(&args, false, channel->max_message_size, options->keepalive_time_ms,
+                              options->keepalive_timeout_ms);
+    channel->channel = grpc_channel_create(channel->address.target, credentials, &args.list);
+    if (channel->channel == NULL) {
+        code = asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_TRANSPORT,
+                                "gRPC could not create a channel to %s", channel->address.target);
+        goto out;
+    }
+    code = wait_ready(channel,
+                      options->connect_timeout_ms > 0 ? options->connect_timeout_ms
+                                                      : DEFAULT_CONNECT_TIMEOUT_MS,
+                      status);
+    if (code != ASYLO_OK) {
+        goto out;
+    }
+    *out = channel;
+    channel = NULL;
+    acquired = false; /* the channel keeps the runtime reference */
+out:
+    if (credentials != NULL) {
+        grpc_channel_credentials_release(credentials);
+    }
+    if (channel != NULL && channel->channel != NULL) {
+        grpc_channel_destroy(channel->channel);
+    }
+    free(channel);
+    if (acquired) {
+        asylo__grpc_release();
+    }
+    return code;
+}
+
+const char *asylo__channel_address(const asylo__channel *channel) {
+    return channel->address.target;
+}
+
+size_t asylo__channel_max_message_size(const asylo__channel *channel) {
+    return channel->max_message_size;
+}
+
+void asylo__channel_close(asylo__channel *channel) {
+    if (channel == NULL) {
+        return;
+    }
+    grpc_channel_destroy(channel->channel);
+    free(channel);
+    asylo__grpc_release();
+}
+
+asylo_code asylo__client_stream_open(asylo__channel *channel, const char *method,
+                                     const char *token, asylo__client_stream **out,
+                                     asylo_status *status) {
+    *out = NULL;
+    asylo__client_stream *stream = calloc(1, sizeof *stream);
+    if (stream == NULL) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_TRANSPORT,
+                                "out of memory");
+    }
+    stream->channel = channel;
+    stream->cq = grpc_completion_queue_create_for_pluck(NULL);
+    grpc_slice method_slice =
+        grpc_slice_from_copied_string(method != NULL ? method : ASYLO__COMMUNICATE_METHOD);
+    /* No call deadline: a stream lives as long as the enclave; each exchange
+     * has its own timeout. */
+    stream->call =
+        grpc_channel_create_call(channel->channel, NULL, GRPC_PROPAGATE_DEFAULTS, stream->cq,
+                                 method_slice, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    grpc_slice_unref(method_slice);
+    if (token != NULL) {
+        stream->token.key = grpc_slice_from_static_string(ASYLO__TOKEN_METADATA_KEY);
+        stream->token.value = grpc_slice_from_copied_string(token);
+        stream->metadata_count = 1;
+    }
+    grpc_metadata_array_init(&stream->initial_metadata);
+    grpc_metadata_array_init(&stream->trailing_metadata);
+    stream->final_details = grpc_empty_slice();
+    asylo_status_ok(&stream->failure);
+    *out = stream;
+    return asylo_status_ok(status);
+}
+
+bool asylo__client_stream_is_dead(const asylo__client_stream *stream) {
+    return stream->dead;
+}
+
+/* Collects the final status (waiting at most timeout_ms, then cancelling) and
+ * marks the stream dead with it. */
+static asylo_code collect_status(asylo__client_stream *stream, int64_t timeout_ms) {
+    if (stream->status_pending) {
+        grpc_event event = asylo__pluck(stream->cq, &stream->status_tag, timeout_ms);
+        if (event.type == GRPC_QUEUE_TIMEOUT) {
+            grpc_call_cancel_with_status(stream->call, GRPC_STATUS_CANCELLED,
+                                         "the client gave up waiting for the final status", NULL);
+            asylo__pluck_until_done(stream->cq, &stream->status_tag, "a stream's final status");
+        }
+        stream->status_pending = false;
+        asylo__status_from_grpc(&stream->failure, stream->final_code,
+                                (const char *)GRPC_SLICE_START_PTR(stream->final_details),
+                                GRPC_SLICE_LENGTH(stream->final_details),
+                                stream->channel->address.target);
+    }
+    stream->dead = true;
+    return stream->failure.code;
+}
+
+/* Cancels the stream for a local reason and records that reason. */
+static asylo_code kill_stream(asylo__client_stream *stream, grpc_status_code grpc_code,
+                              asylo_status *reason) {
+    grpc_call_cancel_with_status(stream->call, grpc_code, reason->message, NULL);
+    if (stream->status_pending) {
+        asylo__pluck_until_done(stream->cq, &stream->status_tag, "a cancelled stream's status");
+        stream->status_pending = false;
+    }
+    stream->failure = *reason;
+    stream->dead = true;
+    return reason->code;
+}
+
+static asylo_code report_dead(asylo__client_stream *stream, asylo_status *status) {
+    if (status != NULL) {
+        *status = stream->failure;
+    }
+    return stream->failure.code;
+}
+
+/* The one place a batch goes out: send (owned by the caller until we return)
+ * and/or receive, plus the initial metadata on the first batch. */
+static asylo_code run_batch(asylo__client_stream *stream, grpc_byte_buffer *send, bool do_receive,
+                            grpc_byte_buffer **received, int64_t timeout_ms,
+                            asylo_status *status) {
+    grpc_op ops[4];
+    size_t count = 0;
+    memset(ops, 0, sizeof ops);
+    *received = NULL;
+    bool first = !stream->started;
+    if (first) {
+        ops[count].op = GRPC_OP_SEND_INITIAL_METADATA;
+        ops[count].data.send_initial_metadata.count = stream->metadata_count;
+        ops[count].data.send_initial_metadata.metadata =
+            stream->metadata_count > 0 ? &stream->token : NULL;
+        count++;
+        /* With the first send, never alone (MACHINE-NOTES 7). */
+        ops[count].op = GRPC_OP_RECV_INITIAL_METADATA;
+        ops[count].data.recv_initial_metadata.recv_initial_metadata = &stream->initial_metadata;
+        count++;
+    }
+    if (send != NULL) {
+        ops[count].op = GRPC_OP_SEND_MESSAGE;
+        ops[count].data.send_message.send_message = send;
+        count++;
+    }
+    if (do_receive) {
+        ops[count].op = GRPC_OP_RECV_MESSAGE;
+        ops[count].data.recv_message.recv_message = received;
+        count++;
+    }
+    if (count == 0) {
+        return asylo_status_ok(status);
+    }
+    grpc_call_error error = grpc_call_start_batch(stream->call, ops, count, &stream->batch_tag,
+                                                  NULL);
+    if (error != GRPC_CALL_OK) {
+        return asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_TRANSPORT,
+                                "%s: gRPC refused a stream batch (error %d)",
+                                stream->channel->address.target, (int)error);
+    }
+    if (first) {
+        stream->started = true;
+        grpc_op status_op;
+        memset(&status_op, 0, sizeof status_op);
+        status_op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+        status_op.data.recv_status_on_client.trailing_metadata = &stream->trailing_metadata;
+        status_op.data.recv_status_on_client.status = &stream->final_code;
+        status_op.data.recv_status_on_client.status_details = &stream->final_details;
+        status_op.data.recv_status_on_client.error_string = &stream->error_string;
+        /* Kept outstanding for the stream's life: it is the only way gRPC
+         * tells why a stream failed. */
+        if (grpc_call_start_batch(stream->call, &status_op, 1, &stream->status_tag, NULL) ==
+            GRPC_CALL_OK) {
+            stream->status_pending = true;
+        }
+    }
+    grpc_event event = asylo__pluck(stream->cq, &stream->batch_tag, timeout_ms);
+    if (event.type == GRPC_QUEUE_TIMEOUT) {
+        asylo_status reason;
+        asylo_status_set(&reason, ASYLO_DEADLINE_EXCEEDED, ASYLO_ORIGIN_TRANSPORT,
+                         "%s: no reply within %lld ms; the stream was cancelled and cannot be "
+                         "used again",
+                         stream->channel->address.target, (long long)timeout_ms);
+        grpc_call_cancel_with_status(stream->call, GRPC_STATUS_DEADLINE_EXCEEDED, reason.message,
+                                     NULL);
+        asylo__pluck_until_done(stream->cq, &stream->batch_tag, "a cancelled stream batch");
+        if (*received != NULL) {
+            grpc_byte_buffer_destroy(*received);
+            *received = NULL;
+        }
+        kill_stream(stream, GRPC_STATUS_DEADLINE_EXCEEDED, &reason);
+        return report_dead(stream, status);
+    }
+    if (!event.success) {
+        if (*received != NULL) {
+            grpc_byte_buffer_destroy(*received);
+            *received = NULL;
+        }
+        collect_status(stream, ASYLO__CLEANUP_WAIT_MS);
+        return report_dead(stream, status);
+    }
+    if (do_receive && *received == NULL) {
+        /* The server ended the stream: its status says why. */
+        collect_status(stream, ASYLO__CLEANUP_WAIT_MS);
+        if (stream->failure.code == ASYLO_OK) {
+            asylo_status_set(&stream->failure, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
+                             "%s: the server ended the stream without a reply",
+                             stream->channel->address.target);
+        }
+        return report_dead(stream, status);
+    }
+    return asylo_status_ok(status);
+}
+
+asylo_code asylo__client_stream_exchange(asylo__client_stream *stream, const asylo__frame *send,
+                                         asylo__frame *receive, int64_t timeout_ms,
+                                         asylo_status *status) {
+    grpc_byte_buffer *outgoing = NULL;
+    grpc_byte_buffer *incoming = NULL;
+    asylo_code code;
+    if (receive != NULL) {
+        asylo__frame_init(receive);
+    }
+    if (stream->dead) {
+        return report_dead(stream, status);
+    }
+    if (send != NULL) {
+        if (stream->half_closed) {
+            return asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                                    "cannot send on a half-closed stream");
+        }
+        /* Size and kind are checked here, before anything touches the call. */
+        code = asylo__frame_encode(send, stream->channel->max_message_size, &outgoing, status);
+        if (code != ASYLO_OK) {
+            return code;
+        }
+    }
+    code = run_batch(stream, outgoing, receive != NULL, &incoming, timeout_ms, status);
+    if (code == ASYLO_OK && incoming != NULL) {
+        code = asylo__frame_decode(incoming, stream->channel->max_message_size, receive, status);
+        if (code != ASYLO_OK) {
+            /* A peer that sends garbage has lost track of the protocol. */
+            asylo_status reason = *status;
+            if (status == NULL) {
+                asylo_status_set(&reason, code, ASYLO_ORIGIN_TRANSPORT,
+                                 "malformed frame from the server");
+            }
+            kill_stream(stream, GRPC_STATUS_INVALID_ARGUMENT, &reason);
+        }
+    }
+    if (outgoing != NULL) {
+        grpc_byte_buffer_destroy(outgoing);
+    }
+    if (incoming != NULL) {
+        grpc_byte_buffer_destroy(incoming);
+    }
+    return code;
+}
+
+asylo_code asylo__client_stream_exchange_bytes(asylo__client_stream *stream, const void *send,
+                                               size_t send_size, bool do_receive,
+                                               uint8_t **received, size_t *received_size,
+                                               int64_t timeout_ms, asylo_status *status) {
+    grpc_byte_buffer *outgoing = NULL;
+    grpc_byte_buffer *incoming = NULL;
+    asylo_code code;
+    if (received != NULL) {
+        *received = NULL;
+        *received_size = 0;
+    }
+    if (stream->dead) {
+        return report_dead(stream, status);
+    }
+    if (send != NULL) {
+        if (send_size > stream->channel->max_message_size) {
+            return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_TRANSPORT,
+                                    "message of %zu bytes exceeds the maximum message size of "
+                                    "%zu bytes; nothing was sent",
+                                    send_size, stream->channel->max_message_size);
+        }
+        grpc_slice slice = grpc_slice_from_copied_buffer(send, send_size);
+        outgoing = grpc_raw_byte_buffer_create(&slice, 1);
+        grpc_slice_unref(slice);
+    }
+    code = run_batch(stream, outgoing, do_receive, &incoming, timeout_ms, status);
+    if (code == ASYLO_OK && incoming != NULL && received != NULL) {
+        code = asylo__byte_buffer_to_bytes(incoming, stream->channel->max_message_size, received,
+                                           received_size, status);
+    }
+    if (outgoing != NULL) {
+        grpc_byte_buffer_destroy(outgoing);
+    }
+    if (incoming != NULL) {
+        grpc_byte_buffer_destroy(incoming);
+    }
+    return code;
+}
+
+asylo_code asylo__client_stream_close(asylo__client_stream *stream, int64_t timeout_ms,
+                                      asylo_status *status) {
+    if (stream == NULL) {
+        return asylo_status_ok(status);
+    }
+    if (timeout_ms < 0) {
+        timeout_ms = ASYLO__CLEANUP_WAIT_MS;
+    }
+    if (!stream->dead) {
+        grpc_op ops[2];
+        size_t count = 0;
+        memset(ops, 0, sizeof ops);
+        bool first = !stream->started;
+        if (first) {
+            ops[count].op = GRPC_OP_SEND_INITIAL_METADATA;
+            ops[count].data.send_initial_metadata.count = stream->metadata_count;
+            ops[count].data.send_initial_metadata.metadata =
+                stream->metadata_count > 0 ? &stream->token : NULL;
+            count++;
+        }
+        ops[count].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+        count++;
+        if (grpc_call_start_batch(stream->call, ops, count, &stream->close_tag, NULL) ==
+            GRPC_CALL_OK) {
+            if (first) {
+                grpc_op status_op;
+                memset(&status_op, 0, sizeof status_op);
+                status_op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+                status_op.data.recv_status_on_client.trailing_metadata =
+                    &stream->trailing_metadata;
+                status_op.data.recv_status_on_client.status = &stream->final_code;
+                status_op.data.recv_status_on_client.status_details = &stream->final_details;
+                status_op.data.recv_status_on_client.error_string = &stream->error_string;
+                stream->started = true;
+                stream->status_pending = grpc_call_start_batch(stream->call, &status_op, 1,
+                                                               &stream->status_tag,
+                                                               NULL) == GRPC_CALL_OK;
+            }
+            grpc_event event = asylo__pluck(stream->cq, &stream->close_tag, timeout_ms);
+            if (event.type == GRPC_QUEUE_TIMEOUT) {
+                grpc_call_cancel_with_status(stream->call, GRPC_STATUS_CANCELLED,
+                                             "the client closed the stream", NULL);
+                asylo__pluck_until_done(stream->cq, &stream->close_tag, "a stream half-close");
+            }
+            stream->half_closed = true;
+        }
+        collect_status(stream, timeout_ms);
+    } else if (stream->status_pending) {
+        collect_status(stream, 0);
+    }
+    asylo_code code = report_dead(stream, status);
+    grpc_call_unref(stream->call);
+    asylo__cq_destroy(stream->cq);
+    grpc_metadata_array_destroy(&stream->initial_metadata);
+    grpc_metadata_array_destroy(&stream->trailing_metadata);
+    grpc_slice_unref(stream->final_details);
+    gpr_free((void *)stream->error_string);
+    if (stream->metadata_count > 0) {
+        grpc_slice_unref(stream->token.key);
+        grpc_slice_unref(stream->token.value);
+    }
+    free(stream);
+    return code;
+}
