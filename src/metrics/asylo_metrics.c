@@ -83,8 +83,7 @@ asylo_code asylo__std_metrics_register(asylo__metrics_registry *registry,
     metrics->bytes_sent = asylo__counter_get(metrics->bytes_sent_total, NULL);
     metrics->bytes_received = asylo__counter_get(metrics->bytes_received_total, NULL);
     metrics->enclaves = asylo__gauge_get(metrics->enclaves_loaded, NULL);
-    metrics->provision_duration =
-        asylo__histogram_get(metrics->provision_duration_seconds, NULL);
+    metrics->provision_duration = asylo__histogram_get(metrics->provision_duration_seconds, NULL);
     metrics->image_bytes_received = asylo__counter_get(metrics->image_bytes_received_total, NULL);
     metrics->streams = asylo__gauge_get(metrics->active_streams, NULL);
     return asylo_status_ok(status);
@@ -105,8 +104,7 @@ void asylo__metrics_record_call(const asylo__std_metrics *metrics, asylo__call_d
     const char *labels[] = {asylo__call_direction_name(direction), selector_text,
                             asylo_code_name(code)};
     asylo__counter_inc(asylo__counter_get(metrics->calls_total, labels));
-    asylo__histogram_observe(asylo__histogram_get(metrics->call_duration_seconds, labels),
-                             seconds);
+    asylo__histogram_observe(asylo__histogram_get(metrics->call_duration_seconds, labels), seconds);
     asylo__metrics_record_bytes(metrics, bytes_in, bytes_out);
 }
 

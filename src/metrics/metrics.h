@@ -78,8 +78,7 @@ typedef struct asylo__metric_desc {
  * leave the sample out of this scrape. Called from the scraping thread. */
 typedef int (*asylo__metric_callback)(void *arg, double *value);
 
-asylo_code asylo__metrics_registry_create(asylo__metrics_registry **registry,
-                                          asylo_status *status);
+asylo_code asylo__metrics_registry_create(asylo__metrics_registry **registry, asylo_status *status);
 /* Frees every family and series; NULL is a no-op. No server may still be
  * serving the registry. */
 void asylo__metrics_registry_destroy(asylo__metrics_registry *registry);
@@ -116,8 +115,7 @@ void asylo__counter_inc(asylo__counter *counter);
 void asylo__counter_add(asylo__counter *counter, uint64_t amount);
 /* For non-integral amounts; INVALID_ARGUMENT (and no change) for a negative,
  * NaN or infinite amount. */
-asylo_code asylo__counter_add_double(asylo__counter *counter, double amount,
-                                     asylo_status *status);
+asylo_code asylo__counter_add_double(asylo__counter *counter, double amount, asylo_status *status);
 double asylo__counter_value(const asylo__counter *counter);
 
 void asylo__gauge_set(asylo__gauge *gauge, double value);

@@ -10,7 +10,6 @@
  * process_virtual_memory_bytes, process_open_fds, process_max_fds and
  * process_start_time_seconds as callback families. A value that cannot be read
  * (no /proc) is left out of the scrape rather than reported as 0. */
-asylo_code asylo__metrics_register_process(asylo__metrics_registry *registry,
-                                           asylo_status *status);
+asylo_code asylo__metrics_register_process(asylo__metrics_registry *registry, asylo_status *status);
 
 #endif

@@ -135,8 +135,7 @@ static asylo_code check_desc(const asylo__metric_desc *desc, bool callback, size
         for (size_t k = 0; k < i; k++) {
             if (strcmp(desc->label_names[k], label) == 0) {
                 return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
-                                        "metric '%s': label name '%s' appears twice", name,
-                                        label);
+                                        "metric '%s': label name '%s' appears twice", name, label);
             }
         }
     }
@@ -159,8 +158,8 @@ static asylo_code check_desc(const asylo__metric_desc *desc, bool callback, size
     if (buckets == NULL) {
         if (count != 0) {
             return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
-                                    "histogram '%s': bucket_count is %zu but buckets is NULL",
-                                    name, count);
+                                    "histogram '%s': bucket_count is %zu but buckets is NULL", name,
+                                    count);
         }
         buckets = asylo__metrics_latency_buckets;
         count = asylo__metrics_latency_bucket_count;
@@ -241,8 +240,7 @@ static asylo_code add_family(asylo__metrics_registry *registry, const asylo__met
     }
     if (strlen(desc->name) > 200) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
-                                "metric name '%.40s...' is longer than 200 characters",
-                                desc->name);
+                                "metric name '%.40s...' is longer than 200 characters", desc->name);
     }
     asylo__metric_family *family = calloc(1, sizeof *family);
     if (family == NULL) {
@@ -296,9 +294,8 @@ static asylo_code add_family(asylo__metrics_registry *registry, const asylo__met
     if (clash != NULL) {
         pthread_mutex_unlock(&registry->mutex);
         code = asylo_status_set(status, ASYLO_ALREADY_EXISTS, ASYLO_ORIGIN_API,
-                                "metric '%s' (%s) clashes with the registered %s '%s'",
-                                desc->name, type_name(desc->type), type_name(clash->type),
-                                clash->name);
+                                "metric '%s' (%s) clashes with the registered %s '%s'", desc->name,
+                                type_name(desc->type), type_name(clash->type), clash->name);
         family_free(family);
         return code;
     }

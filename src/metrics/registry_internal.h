@@ -34,8 +34,8 @@ typedef struct asylo__series {
     struct asylo__series *hash_next; /* chain in the family's table */
     struct asylo__series *list_next; /* registration order, for rendering */
     uint64_t hash;
-    bool used;            /* overflow series: handed out at least once */
-    char **label_values;  /* label_count strings, one allocation */
+    bool used;           /* overflow series: handed out at least once */
+    char **label_values; /* label_count strings, one allocation */
     union {
         asylo__counter counter;
         asylo__gauge gauge;

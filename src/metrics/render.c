@@ -107,8 +107,7 @@ static void put_family(asylo__metrics_text *text, asylo__metric_family *family) 
         return;
     }
     pthread_mutex_lock(&family->mutex);
-    for (const asylo__series *series = family->first; series != NULL;
-         series = series->list_next) {
+    for (const asylo__series *series = family->first; series != NULL; series = series->list_next) {
         put_series(text, family, series);
     }
     if (family->overflow != NULL && family->overflow->used) {

@@ -213,11 +213,11 @@ static asylo__series *lookup(asylo__metric_family *family, const char *const *la
     }
     pthread_mutex_unlock(&family->mutex);
     if (warn) {
-        asylo__log(ASYLO_LOG_WARNING, "metrics", NULL, 0,
-                   "metric '%s' reached its limit of %zu label sets; further label sets are "
-                   "counted under the series with every label value \"" ASYLO__METRICS_OVERFLOW_VALUE
-                   "\"",
-                   family->name, family->max_series);
+        asylo__log(
+            ASYLO_LOG_WARNING, "metrics", NULL, 0,
+            "metric '%s' reached its limit of %zu label sets; further label sets are "
+            "counted under the series with every label value \"" ASYLO__METRICS_OVERFLOW_VALUE "\"",
+            family->name, family->max_series);
     }
     return series;
 }

@@ -65,8 +65,8 @@ static enum MHD_Result reply_metrics(struct MHD_Connection *connection,
         asylo__bytes_fini(&body);
         asylo__log(ASYLO_LOG_ERROR, "metrics", NULL, 0, "rendering /metrics failed: %s",
                    status.message);
-        return reply_text(connection, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                          "rendering metrics failed\n", NULL);
+        return reply_text(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, "rendering metrics failed\n",
+                          NULL);
     }
     size_t size = 0;
     uint8_t *data = asylo__bytes_release(&body, &size);
@@ -77,15 +77,14 @@ static enum MHD_Result reply_metrics(struct MHD_Connection *connection,
         free(data);
         return MHD_NO;
     }
-    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            ASYLO__METRICS_CONTENT_TYPE);
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, ASYLO__METRICS_CONTENT_TYPE);
     enum MHD_Result result = MHD_queue_response(connection, MHD_HTTP_OK, response);
     MHD_destroy_response(response);
     return result;
 }
 
-static enum MHD_Result handle_request(void *arg, struct MHD_Connection *connection,
-                                      const char *url, const char *method, const char *version,
+static enum MHD_Result handle_request(void *arg, struct MHD_Connection *connection, const char *url,
+                                      const char *method, const char *version,
                                       const char *upload_data, size_t *upload_data_size,
                                       void **request_state) {
     (void)version;
@@ -98,8 +97,8 @@ static enum MHD_Result handle_request(void *arg, struct MHD_Connection *connecti
                           NULL);
     }
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-        return reply_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED,
-                          "method not allowed: use GET\n", "GET, HEAD");
+        return reply_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: use GET\n",
+                          "GET, HEAD");
     }
     return reply_metrics(connection, server->registry);
 }
@@ -240,9 +239,9 @@ asylo_code asylo__metrics_server_start(asylo__metrics_registry *registry, const 
         flags |= MHD_USE_IPv6;
     }
     server->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, handle_request, server, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)32, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)30, MHD_OPTION_EXTERNAL_LOGGER, log_from_mhd, NULL, MHD_OPTION_END);
+        flags, 0, NULL, NULL, handle_request, server, MHD_OPTION_EXTERNAL_LOGGER, log_from_mhd,
+        NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)32, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_END);
     if (server->daemon == NULL) {
         /* Close the socket unless libmicrohttpd already did. */
         struct stat now;

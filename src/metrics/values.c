@@ -78,8 +78,7 @@ void asylo__counter_add(asylo__counter *counter, uint64_t amount) {
     }
 }
 
-asylo_code asylo__counter_add_double(asylo__counter *counter, double amount,
-                                     asylo_status *status) {
+asylo_code asylo__counter_add_double(asylo__counter *counter, double amount, asylo_status *status) {
     if (!isfinite(amount) || amount < 0) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
                                 "counters only go up: refusing to add %g", amount);
