@@ -75,7 +75,8 @@ typedef struct asylo__metric_desc {
 } asylo__metric_desc;
 
 /* Reads a value at scrape time; returns 0 and sets *value, or non-zero to
- * leave the sample out of this scrape. Called from the scraping thread. */
+ * leave the sample out of this scrape. Called from the scraping thread with
+ * the registry locked: it must not register families or render. */
 typedef int (*asylo__metric_callback)(void *arg, double *value);
 
 asylo_code asylo__metrics_registry_create(asylo__metrics_registry **registry, asylo_status *status);
