@@ -93,19 +93,38 @@ const char *asylo__call_direction_name(asylo__call_direction direction) {
     return direction == ASYLO__CALL_EXIT ? "exit" : "enter";
 }
 
-void asylo__metrics_record_call(const asylo__std_metrics *metrics, asylo__call_direction direction,
-                                uint32_t selector, asylo_code code, double seconds,
-                                uint64_t bytes_in, uint64_t bytes_out) {
+void asylo__metrics_call_series(const asylo__std_metrics *metrics, asylo__call_direction direction,
+                                uint32_t selector, asylo_code code, asylo__call_series *series) {
+    memset(series, 0, sizeof *series);
     if (metrics == NULL) {
         return;
     }
     char selector_text[16];
     snprintf(selector_text, sizeof selector_text, "%u", (unsigned)selector);
+    /* The duration family takes the first two of these labels. */
     const char *labels[] = {asylo__call_direction_name(direction), selector_text,
                             asylo_code_name(code)};
-    asylo__counter_inc(asylo__counter_get(metrics->calls_total, labels));
-    asylo__histogram_observe(asylo__histogram_get(metrics->call_duration_seconds, labels), seconds);
-    asylo__metrics_record_bytes(metrics, bytes_in, bytes_out);
+    series->metrics = metrics;
+    series->calls = asylo__counter_get(metrics->calls_total, labels);
+    series->duration = asylo__histogram_get(metrics->call_duration_seconds, labels);
+}
+
+void asylo__metrics_record_call_series(const asylo__call_series *series, double seconds,
+                                       uint64_t bytes_in, uint64_t bytes_out) {
+    if (series == NULL || series->metrics == NULL) {
+        return;
+    }
+    asylo__counter_inc(series->calls);
+    asylo__histogram_observe(series->duration, seconds);
+    asylo__metrics_record_bytes(series->metrics, bytes_in, bytes_out);
+}
+
+void asylo__metrics_record_call(const asylo__std_metrics *metrics, asylo__call_direction direction,
+                                uint32_t selector, asylo_code code, double seconds,
+                                uint64_t bytes_in, uint64_t bytes_out) {
+    asylo__call_series series;
+    asylo__metrics_call_series(metrics, direction, selector, code, &series);
+    asylo__metrics_record_call_series(&series, seconds, bytes_in, bytes_out);
 }
 
 void asylo__metrics_record_bytes(const asylo__std_metrics *metrics, uint64_t bytes_in,

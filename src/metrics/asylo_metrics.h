@@ -66,6 +66,20 @@ const char *asylo__call_direction_name(asylo__call_direction direction);
 void asylo__metrics_record_call(const asylo__std_metrics *metrics, asylo__call_direction direction,
                                 uint32_t selector, asylo_code code, double seconds,
                                 uint64_t bytes_in, uint64_t bytes_out);
+/* The series of one (direction, selector, code), looked up once, for a caller
+ * that records the same kind of call often: recording through it costs a few
+ * atomic adds and no lock (see docs/observability.md for measured costs). */
+typedef struct asylo__call_series {
+    const asylo__std_metrics *metrics; /* NULL: recording is a no-op */
+    asylo__counter *calls;
+    asylo__histogram *duration;
+} asylo__call_series;
+
+void asylo__metrics_call_series(const asylo__std_metrics *metrics, asylo__call_direction direction,
+                                uint32_t selector, asylo_code code, asylo__call_series *series);
+/* Same effect as asylo__metrics_record_call for the series' labels. */
+void asylo__metrics_record_call_series(const asylo__call_series *series, double seconds,
+                                       uint64_t bytes_in, uint64_t bytes_out);
 /* Bytes moved outside calls (handshakes, control messages). */
 void asylo__metrics_record_bytes(const asylo__std_metrics *metrics, uint64_t bytes_in,
                                  uint64_t bytes_out);

@@ -32,6 +32,7 @@ typedef struct context {
     asylo__histogram *histogram;
     asylo__metric_family *calls;
     asylo__std_metrics *std;
+    asylo__call_series series;
 } context;
 
 static void op_counter_inc(context *c, int i) {
@@ -57,6 +58,10 @@ static void op_counter_get(context *c, int i) {
 static void op_record_call(context *c, int i) {
     asylo__metrics_record_call(c->std, ASYLO__CALL_ENTER, 4096, ASYLO_OK, 0.0001 * (i % 64), 64,
                                64);
+}
+
+static void op_record_call_series(context *c, int i) {
+    asylo__metrics_record_call_series(&c->series, 0.0001 * (i % 64), 64, 64);
 }
 
 static void measure(const char *name, void (*op)(context *, int), context *c, int batches) {
@@ -95,11 +100,13 @@ int main(int argc, char **argv) {
         .calls = std.calls_total,
         .std = &std,
     };
+    asylo__metrics_call_series(&std, ASYLO__CALL_ENTER, 4096, ASYLO_OK, &c.series);
     measure("counter_inc (cached handle)", op_counter_inc, &c, batches);
     measure("gauge_add (cached handle)", op_gauge_add, &c, batches);
     measure("histogram_observe (cached, 17 buckets)", op_histogram_observe, &c, batches);
     measure("counter_get(3 labels) + inc", op_counter_get, &c, batches);
     measure("metrics_record_call (2 lookups + 4 updates)", op_record_call, &c, batches);
+    measure("metrics_record_call_series (cached series)", op_record_call_series, &c, batches);
     asylo__metrics_registry_destroy(registry);
     return 0;
 }

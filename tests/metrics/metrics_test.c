@@ -633,6 +633,12 @@ static void test_std_metrics(void **state) {
     asylo__metrics_record_call(&metrics, ASYLO__CALL_ENTER, 4096, ASYLO_OK, 0.002, 100, 20);
     asylo__metrics_record_call(&metrics, ASYLO__CALL_ENTER, 4096, ASYLO_OK, 0.004, 100, 20);
     asylo__metrics_record_call(&metrics, ASYLO__CALL_EXIT, 256, ASYLO_INTERNAL, 0.5, 1, 2);
+    asylo__call_series series;
+    asylo__metrics_call_series(&metrics, ASYLO__CALL_EXIT, 256, ASYLO_INTERNAL, &series);
+    asylo__metrics_record_call_series(&series, 0.25, 0, 0);
+    asylo__metrics_call_series(NULL, ASYLO__CALL_EXIT, 256, ASYLO_INTERNAL, &series);
+    asylo__metrics_record_call_series(&series, 0.25, 1, 1); /* metrics off: no-op */
+    asylo__metrics_record_call_series(NULL, 0.25, 1, 1);
     asylo__metrics_record_bytes(&metrics, 1000, 0);
     asylo__metrics_record_provision(&metrics, ASYLO_OK, 3.5);
     asylo__metrics_add_image_bytes(&metrics, 1 << 20);
@@ -647,13 +653,14 @@ static void test_std_metrics(void **state) {
     static const char *const expected[] = {
         "# TYPE asylo_calls_total counter\n",
         "asylo_calls_total{direction=\"enter\",selector=\"4096\",code=\"OK\"} 2\n",
-        "asylo_calls_total{direction=\"exit\",selector=\"256\",code=\"INTERNAL\"} 1\n",
+        "asylo_calls_total{direction=\"exit\",selector=\"256\",code=\"INTERNAL\"} 2\n",
         "# TYPE asylo_call_duration_seconds histogram\n",
         "asylo_call_duration_seconds_bucket{direction=\"enter\",selector=\"4096\",le=\"0.0025\"} "
         "1\n",
         "asylo_call_duration_seconds_bucket{direction=\"enter\",selector=\"4096\",le=\"0.005\"} "
         "2\n",
-        "asylo_call_duration_seconds_count{direction=\"exit\",selector=\"256\"} 1\n",
+        "asylo_call_duration_seconds_count{direction=\"exit\",selector=\"256\"} 2\n",
+        "asylo_call_duration_seconds_sum{direction=\"exit\",selector=\"256\"} 0.75\n",
         "asylo_bytes_sent_total 42\n",
         "asylo_bytes_received_total 1201\n",
         "asylo_enclaves_loaded 1\n",
