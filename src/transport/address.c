@@ -10,7 +10,7 @@
 #include <strings.h>
 
 #define ACCEPTED_FORMS                                                                             \
-    "accepted forms: HOST:PORT (127.0.0.1:5000, localhost:5000), [IPV6]:PORT ([::1]:5000), "     \
+    "accepted forms: HOST:PORT (127.0.0.1:5000, localhost:5000), [IPV6]:PORT ([::1]:5000), "       \
     "ipv4:IP:PORT, ipv6:[IP]:PORT, unix:/path/to/socket"
 
 static asylo_code bad_address(asylo_status *status, const char *text, const char *why) {
@@ -104,8 +104,11 @@ static asylo_code parse_unix(const char *text, const char *path, asylo__address 
 static asylo_code parse_ipv6(const char *text, const char *rest, asylo__address *out,
                              asylo_status *status) {
     const char *close = strchr(rest, ']');
-    if (rest[0] != '[' || close == NULL) {
+    if (rest[0] != '[') {
         return bad_address(status, text, "an IPv6 address must be in brackets");
+    }
+    if (close == NULL) {
+        return bad_address(status, text, "missing ']'");
     }
     size_t host_length = (size_t)(close - rest - 1);
     if (host_length == 0 || host_length >= INET6_ADDRSTRLEN) {

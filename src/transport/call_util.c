@@ -16,8 +16,8 @@ grpc_event asylo__pluck(grpc_completion_queue *cq, void *tag, int64_t timeout_ms
         return grpc_completion_queue_pluck(cq, tag, asylo__deadline_after_ms(timeout_ms), NULL);
     }
     for (;;) {
-        grpc_event event = grpc_completion_queue_pluck(cq, tag, asylo__deadline_after_ms(60000),
-                                                       NULL);
+        grpc_event event =
+            grpc_completion_queue_pluck(cq, tag, asylo__deadline_after_ms(60000), NULL);
         if (event.type != GRPC_QUEUE_TIMEOUT) {
             return event;
         }
@@ -30,8 +30,8 @@ void asylo__pluck_until_done(grpc_completion_queue *cq, void *tag, const char *w
         if (event.type != GRPC_QUEUE_TIMEOUT) {
             return;
         }
-        asylo__log(ASYLO_LOG_WARNING, "transport", NULL, 0,
-                   "still waiting for gRPC to complete %s", what);
+        asylo__log(ASYLO_LOG_WARNING, "transport", NULL, 0, "still waiting for gRPC to complete %s",
+                   what);
     }
 }
 
@@ -96,9 +96,8 @@ static bool contains(const char *text, size_t length, const char *needle) {
     return false;
 }
 
-asylo_code asylo__status_from_grpc(asylo_status *status, grpc_status_code code,
-                                   const char *details, size_t details_length,
-                                   const char *address) {
+asylo_code asylo__status_from_grpc(asylo_status *status, grpc_status_code code, const char *details,
+                                   size_t details_length, const char *address) {
     int length = details_length > 400 ? 400 : (int)details_length;
     if (details == NULL) {
         details = "";

@@ -45,8 +45,7 @@ void asylo__channel_args_build(asylo__channel_args *args, bool is_server, size_t
 /* Maps a gRPC status and details (from RECV_STATUS_ON_CLIENT) to *status,
  * origin transport, naming the address. TLS handshake failures that gRPC
  * reports as UNAVAILABLE become UNAUTHENTICATED with an actionable message. */
-asylo_code asylo__status_from_grpc(asylo_status *status, grpc_status_code code,
-                                   const char *details, size_t details_length,
-                                   const char *address);
+asylo_code asylo__status_from_grpc(asylo_status *status, grpc_status_code code, const char *details,
+                                   size_t details_length, const char *address);
 
 #endif

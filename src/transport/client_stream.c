@@ -78,9 +78,9 @@ static asylo_code probe_failure(asylo__channel *channel, asylo_status *status) {
             /* The server answered: the channel connected after all. */
             result = asylo_status_ok(status);
         } else {
-            result = asylo__status_from_grpc(
-                status, code, (const char *)GRPC_SLICE_START_PTR(details),
-                GRPC_SLICE_LENGTH(details), channel->address.target);
+            result =
+                asylo__status_from_grpc(status, code, (const char *)GRPC_SLICE_START_PTR(details),
+                                        GRPC_SLICE_LENGTH(details), channel->address.target);
             if (result == ASYLO_OK || result == ASYLO_DEADLINE_EXCEEDED) {
                 result = asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
                                           "cannot connect to %s", channel->address.target);
@@ -106,6 +106,14 @@ static asylo_code wait_ready(asylo__channel *channel, int64_t timeout_ms, asylo_
     while (state != GRPC_CHANNEL_READY && state != GRPC_CHANNEL_SHUTDOWN) {
         if (state == GRPC_CHANNEL_TRANSIENT_FAILURE) {
             failed_once = true;
+            /* A refused connection may be a server still starting: keep
+             * trying. A failed TLS handshake will fail the same way again:
+             * report it now. */
+            code = probe_failure(channel, status);
+            if (code == ASYLO_OK || code == ASYLO_UNAUTHENTICATED) {
+                asylo__cq_destroy(cq);
+                return code;
+            }
         }
         if (gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), deadline) >= 0) {
             break;
@@ -158,9 +166,9 @@ asylo_code asylo__channel_open(const asylo__channel_options *options, asylo__cha
         options->max_message_size > 0 ? options->max_message_size : ASYLO__FRAME_DEFAULT_MAX_SIZE;
     asylo__grpc_acquire();
     acquired = true;
-    code = asylo__security_channel_credentials(
-        options->security != NULL ? options->security : &default_security, &channel->address,
-        &credentials, status);
+    code = asylo__security_channel_credentials(options->security != NULL ? options->security
+                                                                         : &default_security,
+                                               &channel->address, &credentials, status);
     if (code != ASYLO_OK) {
         goto out;
     }
@@ -214,9 +222,8 @@ void asylo__channel_close(asylo__channel *channel) {
     asylo__grpc_release();
 }
 
-asylo_code asylo__client_stream_open(asylo__channel *channel, const char *method,
-                                     const char *token, asylo__client_stream **out,
-                                     asylo_status *status) {
+asylo_code asylo__client_stream_open(asylo__channel *channel, const char *method, const char *token,
+                                     asylo__client_stream **out, asylo_status *status) {
     *out = NULL;
     asylo__client_stream *stream = calloc(1, sizeof *stream);
     if (stream == NULL) {
@@ -293,8 +300,7 @@ static asylo_code report_dead(asylo__client_stream *stream, asylo_status *status
 /* The one place a batch goes out: send (owned by the caller until we return)
  * and/or receive, plus the initial metadata on the first batch. */
 static asylo_code run_batch(asylo__client_stream *stream, grpc_byte_buffer *send, bool do_receive,
-                            grpc_byte_buffer **received, int64_t timeout_ms,
-                            asylo_status *status) {
+                            grpc_byte_buffer **received, int64_t timeout_ms, asylo_status *status) {
     grpc_op ops[4];
     size_t count = 0;
     memset(ops, 0, sizeof ops);
@@ -324,8 +330,8 @@ static asylo_code run_batch(asylo__client_stream *stream, grpc_byte_buffer *send
     if (count == 0) {
         return asylo_status_ok(status);
     }
-    grpc_call_error error = grpc_call_start_batch(stream->call, ops, count, &stream->batch_tag,
-                                                  NULL);
+    grpc_call_error error =
+        grpc_call_start_batch(stream->call, ops, count, &stream->batch_tag, NULL);
     if (error != GRPC_CALL_OK) {
         return asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_TRANSPORT,
                                 "%s: gRPC refused a stream batch (error %d)",
@@ -497,15 +503,14 @@ asylo_code asylo__client_stream_close(asylo__client_stream *stream, int64_t time
                 grpc_op status_op;
                 memset(&status_op, 0, sizeof status_op);
                 status_op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-                status_op.data.recv_status_on_client.trailing_metadata =
-                    &stream->trailing_metadata;
+                status_op.data.recv_status_on_client.trailing_metadata = &stream->trailing_metadata;
                 status_op.data.recv_status_on_client.status = &stream->final_code;
                 status_op.data.recv_status_on_client.status_details = &stream->final_details;
                 status_op.data.recv_status_on_client.error_string = &stream->error_string;
                 stream->started = true;
-                stream->status_pending = grpc_call_start_batch(stream->call, &status_op, 1,
-                                                               &stream->status_tag,
-                                                               NULL) == GRPC_CALL_OK;
+                stream->status_pending =
+                    grpc_call_start_batch(stream->call, &status_op, 1, &stream->status_tag, NULL) ==
+                    GRPC_CALL_OK;
             }
             grpc_event event = asylo__pluck(stream->cq, &stream->close_tag, timeout_ms);
             if (event.type == GRPC_QUEUE_TIMEOUT) {

@@ -27,10 +27,10 @@
 typedef struct asylo__channel_options {
     const char *address;                     /* see address.h */
     const asylo__security_options *security; /* NULL: local */
-    size_t max_message_size;   /* both directions; 0: ASYLO__FRAME_DEFAULT_MAX_SIZE */
-    int64_t connect_timeout_ms; /* wait for READY; 0: 5000 */
-    int keepalive_time_ms;      /* 0: 1000 */
-    int keepalive_timeout_ms;   /* 0: 1000 */
+    size_t max_message_size;                 /* both directions; 0: ASYLO__FRAME_DEFAULT_MAX_SIZE */
+    int64_t connect_timeout_ms;              /* wait for READY; 0: 5000 */
+    int keepalive_time_ms;                   /* 0: 1000 */
+    int keepalive_timeout_ms;                /* 0: 1000 */
 } asylo__channel_options;
 
 typedef struct asylo__channel asylo__channel;
@@ -56,9 +56,8 @@ void asylo__channel_close(asylo__channel *channel);
 /* Opens a stream for method (NULL: ASYLO__COMMUNICATE_METHOD), sending token
  * (NULL: none) as "asylo-token" metadata. Nothing goes on the wire until the
  * first exchange, so this does not fail for network reasons. */
-asylo_code asylo__client_stream_open(asylo__channel *channel, const char *method,
-                                     const char *token, asylo__client_stream **out,
-                                     asylo_status *status);
+asylo_code asylo__client_stream_open(asylo__channel *channel, const char *method, const char *token,
+                                     asylo__client_stream **out, asylo_status *status);
 
 /* Sends *send (if non-NULL) and receives into *receive (if non-NULL), in one
  * gRPC batch when both are given; waits at most timeout_ms (< 0: no bound;

@@ -324,8 +324,8 @@ asylo_code asylo__byte_buffer_to_bytes(grpc_byte_buffer *buffer, size_t max_size
     size_t length = buffer != NULL ? grpc_byte_buffer_length(buffer) : 0;
     if (length > limit) {
         return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_TRANSPORT,
-                                "received message of %zu bytes exceeds the maximum of %zu",
-                                length, limit);
+                                "received message of %zu bytes exceeds the maximum of %zu", length,
+                                limit);
     }
     if (length == 0) {
         return asylo_status_ok(status);

@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include "common/bytes.h"
 
@@ -151,8 +152,8 @@ static asylo_code check_file(const char *flag, const char *path, asylo_status *s
                                 "--%s=%s: not a regular file", flag, path);
     }
     if (access(path, R_OK) != 0) {
-        return asylo_status_set(status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_API,
-                                "--%s=%s: %s", flag, path, strerror(errno));
+        return asylo_status_set(status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_API, "--%s=%s: %s",
+                                flag, path, strerror(errno));
     }
     return asylo_status_ok(status);
 }
@@ -266,9 +267,9 @@ asylo_code asylo__security_read_file(const char *flag, const char *path, size_t 
         }
         length += (size_t)got;
         if (length > max_size) {
-            code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
-                                    "--%s=%s: more than the %zu bytes allowed", flag, path,
-                                    max_size);
+            code =
+                asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                 "--%s=%s: more than the %zu bytes allowed", flag, path, max_size);
             goto out;
         }
     }
@@ -301,8 +302,8 @@ static void free_pem(char *pem, size_t size) {
  * instead of an opaque handshake failure. */
 static asylo_code read_pem(const char *flag, const char *path, bool is_key, char **out,
                            size_t *size, asylo_status *status) {
-    asylo_code code = asylo__security_read_file(flag, path, ASYLO__SECURITY_MAX_PEM_SIZE, out,
-                                                size, status);
+    asylo_code code =
+        asylo__security_read_file(flag, path, ASYLO__SECURITY_MAX_PEM_SIZE, out, size, status);
     if (code != ASYLO_OK) {
         return code;
     }
@@ -352,18 +353,18 @@ asylo_code asylo__security_channel_credentials(const asylo__security_options *op
         }
     } else {
         if (options->root_certs != NULL) {
-            code = read_pem("ssl_root_certs", options->root_certs, false, &roots, &roots_size,
-                            status);
+            code =
+                read_pem("ssl_root_certs", options->root_certs, false, &roots, &roots_size, status);
             if (code != ASYLO_OK) {
                 goto out;
             }
         }
         if (options->client_cert != NULL) {
-            code = read_pem("ssl_client_cert", options->client_cert, false, &cert, &cert_size,
-                            status);
+            code =
+                read_pem("ssl_client_cert", options->client_cert, false, &cert, &cert_size, status);
             if (code == ASYLO_OK) {
-                code = read_pem("ssl_client_key", options->client_key, true, &key, &key_size,
-                                status);
+                code =
+                    read_pem("ssl_client_key", options->client_key, true, &key, &key_size, status);
             }
             if (code != ASYLO_OK) {
                 goto out;
@@ -390,8 +391,7 @@ out:
 
 asylo_code asylo__security_server_credentials(const asylo__security_options *options,
                                               const asylo__address *address,
-                                              grpc_server_credentials **out,
-                                              asylo_status *status) {
+                                              grpc_server_credentials **out, asylo_status *status) {
     char *roots = NULL, *cert = NULL, *key = NULL;
     size_t roots_size = 0, cert_size = 0, key_size = 0;
     asylo_code code = asylo__security_check(options, address, true, status);
@@ -412,8 +412,8 @@ asylo_code asylo__security_server_credentials(const asylo__security_options *opt
             code = read_pem("ssl_server_cred", options->server_key, true, &key, &key_size, status);
         }
         if (code == ASYLO_OK && options->root_certs != NULL) {
-            code = read_pem("ssl_root_certs", options->root_certs, false, &roots, &roots_size,
-                            status);
+            code =
+                read_pem("ssl_root_certs", options->root_certs, false, &roots, &roots_size, status);
         }
         if (code != ASYLO_OK) {
             goto out;
@@ -430,9 +430,9 @@ asylo_code asylo__security_server_credentials(const asylo__security_options *opt
             NULL);
     }
     if (*out == NULL) {
-        code = asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_TRANSPORT,
-                                "gRPC refused to create server credentials for '%s'",
-                                address->target);
+        code =
+            asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_TRANSPORT,
+                             "gRPC refused to create server credentials for '%s'", address->target);
         goto out;
     }
     code = asylo_status_ok(status);

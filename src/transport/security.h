@@ -103,8 +103,7 @@ asylo_code asylo__client_verifier_create(const asylo__security_options *options,
  * identity when the call's peer presented a certificate that chains to the
  * roots; UNAUTHENTICATED with the reason otherwise. identity may be NULL. */
 asylo_code asylo__client_verifier_check(asylo__client_verifier *verifier, grpc_call *call,
-                                        char *identity, size_t identity_size,
-                                        asylo_status *status);
+                                        char *identity, size_t identity_size, asylo_status *status);
 void asylo__client_verifier_destroy(asylo__client_verifier *verifier);
 
 /* Reads a whole file of at most max_size bytes into a NUL-terminated malloc'd

@@ -1,0 +1,816 @@
+/* Generic gRPC server with one thread per call (see server.h).
+ *
+ * One accept thread keeps exactly one grpc_server_request_call outstanding
+ * (MACHINE-NOTES 5) on the server's notification queue; each call is bound to
+ * its own pluck queue, created before the request, so the handler thread
+ * waits for its own completions without any hand-off. */
+#include "transport/server.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <time.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/grpc.h>
+#include <grpc/support/alloc.h>
+
+#include "common/log.h"
+#include "transport/address.h"
+#include "transport/call_util.h"
+#include "transport/grpc_runtime.h"
+
+#define MAX_METHODS 16
+#define MAX_METADATA 16
+#define IDENTITY_SIZE 512
+/* How long a receive that saw the stream end waits to learn whether it was a
+ * cancel rather than a half-close (both completions come from one event). */
+#define CANCEL_CHECK_MS 5
+
+typedef struct method_route {
+    char *name;
+    asylo__server_handler handler;
+    void *context;
+} method_route;
+
+typedef struct metadata_entry {
+    char *key;
+    char *value;
+} metadata_entry;
+
+struct asylo__server_call {
+    asylo__server *server;
+    grpc_call *call;
+    grpc_completion_queue *cq;
+    grpc_call_details details;
+    grpc_metadata_array request_metadata;
+    char *method;
+    char *peer;
+    metadata_entry metadata[MAX_METADATA];
+    size_t metadata_count;
+    char identity[IDENTITY_SIZE];
+    bool has_identity;
+    bool initial_metadata_sent;
+    bool close_pending; /* RECV_CLOSE_ON_SERVER not yet collected */
+    bool half_closed;   /* the client sent its last message */
+    bool finished;
+    bool dead;
+    int cancelled; /* from RECV_CLOSE_ON_SERVER */
+    asylo_status failure;
+    pthread_t thread;
+    bool thread_started;
+    bool thread_done;
+    struct asylo__server_call *next;
+    char batch_tag;
+    char close_tag;
+};
+
+struct asylo__server {
+    grpc_server *server;
+    grpc_completion_queue *accept_cq;
+    asylo__address address;
+    size_t max_message_size;
+    asylo__client_verifier *verifier;
+    void (*on_call_end)(void *context, size_t active_calls);
+    void *on_call_end_context;
+    pthread_t accept_thread;
+    bool accept_thread_started;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    method_route methods[MAX_METHODS];
+    size_t method_count;
+    asylo__server_call *calls; /* every call whose thread was not joined yet */
+    size_t active_calls;
+    uint64_t total_calls;
+    bool shutting_down;
+    bool shutdown_notified;
+    char shutdown_tag;
+};
+
+/* ---- per-call plumbing ---- */
+
+static asylo__server_call *call_new(asylo__server *server) {
+    asylo__server_call *call = calloc(1, sizeof *call);
+    if (call == NULL) {
+        return NULL;
+    }
+    call->server = server;
+    call->cq = grpc_completion_queue_create_for_pluck(NULL);
+    grpc_call_details_init(&call->details);
+    grpc_metadata_array_init(&call->request_metadata);
+    asylo_status_ok(&call->failure);
+    return call;
+}
+
+static void call_free(asylo__server_call *call) {
+    if (call->call != NULL) {
+        grpc_call_unref(call->call);
+    }
+    asylo__cq_destroy(call->cq);
+    grpc_call_details_destroy(&call->details);
+    grpc_metadata_array_destroy(&call->request_metadata);
+    for (size_t i = 0; i < call->metadata_count; i++) {
+        free(call->metadata[i].key);
+        free(call->metadata[i].value);
+    }
+    free(call->method);
+    if (call->peer != NULL) {
+        gpr_free(call->peer);
+    }
+    free(call);
+}
+
+static char *slice_to_string(grpc_slice slice) {
+    size_t length = GRPC_SLICE_LENGTH(slice);
+    char *text = malloc(length + 1);
+    if (text != NULL) {
+        memcpy(text, GRPC_SLICE_START_PTR(slice), length);
+        text[length] = '\0';
+    }
+    return text;
+}
+
+/* Copies what the handler may read: the call's metadata belongs to gRPC. */
+static void call_copy_request(asylo__server_call *call) {
+    call->method = slice_to_string(call->details.method);
+    call->peer = grpc_call_get_peer(call->call);
+    for (size_t i = 0; i < call->request_metadata.count && call->metadata_count < MAX_METADATA;
+         i++) {
+        const grpc_metadata *entry = &call->request_metadata.metadata[i];
+        size_t length = GRPC_SLICE_LENGTH(entry->value);
+        /* Values with a NUL would be cut silently: treat them as absent. */
+        if (memchr(GRPC_SLICE_START_PTR(entry->value), '\0', length) != NULL) {
+            continue;
+        }
+        char *key = slice_to_string(entry->key);
+        char *value = slice_to_string(entry->value);
+        if (key == NULL || value == NULL) {
+            free(key);
+            free(value);
+            continue;
+        }
+        call->metadata[call->metadata_count].key = key;
+        call->metadata[call->metadata_count].value = value;
+        call->metadata_count++;
+    }
+}
+
+static asylo_code client_gone(asylo__server_call *call, asylo_status *status) {
+    call->dead = true;
+    if (call->failure.code == ASYLO_OK) {
+        asylo_status_set(&call->failure, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
+                         "the client %s went away (connection lost or stream cancelled)",
+                         call->peer != NULL ? call->peer : "");
+    }
+    if (status != NULL) {
+        *status = call->failure;
+    }
+    return call->failure.code;
+}
+
+/* Cancels the call for a local reason. The batch in flight (if any) was
+ * already collected by the caller. */
+static asylo_code call_kill(asylo__server_call *call, grpc_status_code grpc_code,
+                            const asylo_status *reason, asylo_status *status) {
+    grpc_call_cancel_with_status(call->call, grpc_code, reason->message, NULL);
+    call->dead = true;
+    call->failure = *reason;
+    if (status != NULL) {
+        *status = *reason;
+    }
+    return reason->code;
+}
+
+/* True when the client cancelled the call or its connection broke: the
+ * RECV_CLOSE_ON_SERVER op has completed with cancelled set. */
+static bool call_was_cancelled(asylo__server_call *call) {
+    if (call->close_pending) {
+        grpc_event event = asylo__pluck(call->cq, &call->close_tag, CANCEL_CHECK_MS);
+        if (event.type == GRPC_QUEUE_TIMEOUT) {
+            return false;
+        }
+        call->close_pending = false;
+    }
+    return call->cancelled != 0;
+}
+
+static asylo_code run_batch(asylo__server_call *call, grpc_byte_buffer *send, bool do_receive,
+                            grpc_byte_buffer **received, int64_t timeout_ms, asylo_status *status) {
+    grpc_op ops[3];
+    size_t count = 0;
+    memset(ops, 0, sizeof ops);
+    *received = NULL;
+    if (call->dead) {
+        return client_gone(call, status);
+    }
+    if (call->finished && send != NULL) {
+        return asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                                "the call was already finished");
+    }
+    if (do_receive && call->half_closed) {
+        return asylo_status_set(status, ASYLO_OUT_OF_RANGE, ASYLO_ORIGIN_TRANSPORT,
+                                "the client closed its side of the stream");
+    }
+    bool sends_metadata = send != NULL && !call->initial_metadata_sent;
+    if (sends_metadata) {
+        ops[count++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    }
+    if (send != NULL) {
+        ops[count].op = GRPC_OP_SEND_MESSAGE;
+        ops[count].data.send_message.send_message = send;
+        count++;
+    }
+    if (do_receive) {
+        ops[count].op = GRPC_OP_RECV_MESSAGE;
+        ops[count].data.recv_message.recv_message = received;
+        count++;
+    }
+    if (count == 0) {
+        return asylo_status_ok(status);
+    }
+    if (grpc_call_start_batch(call->call, ops, count, &call->batch_tag, NULL) != GRPC_CALL_OK) {
+        return asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_TRANSPORT,
+                                "gRPC refused a server batch");
+    }
+    if (sends_metadata) {
+        call->initial_metadata_sent = true;
+    }
+    grpc_event event = asylo__pluck(call->cq, &call->batch_tag, timeout_ms);
+    if (event.type == GRPC_QUEUE_TIMEOUT) {
+        asylo_status reason;
+        asylo_status_set(&reason, ASYLO_DEADLINE_EXCEEDED, ASYLO_ORIGIN_TRANSPORT,
+                         "nothing from the client within %lld ms; the call was cancelled",
+                         (long long)timeout_ms);
+        grpc_call_cancel_with_status(call->call, GRPC_STATUS_DEADLINE_EXCEEDED, reason.message,
+                                     NULL);
+        asylo__pluck_until_done(call->cq, &call->batch_tag, "a cancelled server batch");
+        if (*received != NULL) {
+            grpc_byte_buffer_destroy(*received);
+            *received = NULL;
+        }
+        return call_kill(call, GRPC_STATUS_DEADLINE_EXCEEDED, &reason, status);
+    }
+    if (!event.success) {
+        if (*received != NULL) {
+            grpc_byte_buffer_destroy(*received);
+            *received = NULL;
+        }
+        return client_gone(call, status);
+    }
+    if (do_receive && *received == NULL) {
+        /* gRPC reports a cancelled stream here exactly like a half-close (no
+         * message, success); only the close op, which completes on a cancel
+         * but not on a half-close, tells them apart. */
+        if (call_was_cancelled(call)) {
+            return client_gone(call, status);
+        }
+        call->half_closed = true;
+        return asylo_status_set(status, ASYLO_OUT_OF_RANGE, ASYLO_ORIGIN_TRANSPORT,
+                                "the client closed its side of the stream");
+    }
+    return asylo_status_ok(status);
+}
+
+asylo_code asylo__server_call_exchange(asylo__server_call *call, const asylo__frame *send,
+                                       asylo__frame *receive, int64_t timeout_ms,
+                                       asylo_status *status) {
+    grpc_byte_buffer *outgoing = NULL;
+    grpc_byte_buffer *incoming = NULL;
+    asylo_code code;
+    if (receive != NULL) {
+        asylo__frame_init(receive);
+    }
+    if (send != NULL && !call->dead) {
+        code = asylo__frame_encode(send, call->server->max_message_size, &outgoing, status);
+        if (code != ASYLO_OK) {
+            return code;
+        }
+    }
+    code = run_batch(call, outgoing, receive != NULL, &incoming, timeout_ms, status);
+    if (code == ASYLO_OK && incoming != NULL) {
+        code = asylo__frame_decode(incoming, call->server->max_message_size, receive, status);
+        if (code != ASYLO_OK) {
+            asylo_status reason;
+            asylo_status_set(&reason, code, ASYLO_ORIGIN_TRANSPORT, "%s",
+                             status != NULL ? status->message : "malformed frame");
+            call_kill(call, (grpc_status_code)code, &reason, status);
+        }
+    }
+    if (outgoing != NULL) {
+        grpc_byte_buffer_destroy(outgoing);
+    }
+    if (incoming != NULL) {
+        grpc_byte_buffer_destroy(incoming);
+    }
+    return code;
+}
+
+asylo_code asylo__server_call_receive(asylo__server_call *call, asylo__frame *frame,
+                                      int64_t timeout_ms, asylo_status *status) {
+    return asylo__server_call_exchange(call, NULL, frame, timeout_ms, status);
+}
+
+asylo_code asylo__server_call_send(asylo__server_call *call, const asylo__frame *frame,
+                                   asylo_status *status) {
+    /* A send completes once gRPC takes the message, so no bound is needed
+     * beyond flow control, which keepalive bounds on a dead peer. */
+    return asylo__server_call_exchange(call, frame, NULL, -1, status);
+}
+
+asylo_code asylo__server_call_receive_bytes(asylo__server_call *call, uint8_t **data, size_t *size,
+                                            int64_t timeout_ms, asylo_status *status) {
+    grpc_byte_buffer *incoming = NULL;
+    *data = NULL;
+    *size = 0;
+    asylo_code code = run_batch(call, NULL, true, &incoming, timeout_ms, status);
+    if (code == ASYLO_OK) {
+        code = asylo__byte_buffer_to_bytes(incoming, call->server->max_message_size, data, size,
+                                           status);
+    }
+    if (incoming != NULL) {
+        grpc_byte_buffer_destroy(incoming);
+    }
+    return code;
+}
+
+asylo_code asylo__server_call_send_bytes(asylo__server_call *call, const void *data, size_t size,
+                                         asylo_status *status) {
+    if (size > call->server->max_message_size) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_TRANSPORT,
+                                "message of %zu bytes exceeds the maximum message size of %zu "
+                                "bytes; nothing was sent",
+                                size, call->server->max_message_size);
+    }
+    grpc_byte_buffer *incoming = NULL;
+    grpc_slice slice = grpc_slice_from_copied_buffer(data, size);
+    grpc_byte_buffer *outgoing = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    asylo_code code = run_batch(call, outgoing, false, &incoming, -1, status);
+    grpc_byte_buffer_destroy(outgoing);
+    return code;
+}
+
+/* Sends the final status; on the accept-less reject path also asks for the
+ * close in the same batch. Waits for completion (bounded). */
+static asylo_code send_status(asylo__server_call *call, asylo_code code, const char *message,
+                              asylo_status *status) {
+    grpc_op ops[2];
+    size_t count = 0;
+    memset(ops, 0, sizeof ops);
+    grpc_slice details = grpc_slice_from_copied_string(message != NULL ? message : "");
+    /* Without initial metadata the core never writes the status
+     * (MACHINE-NOTES 15). */
+    if (!call->initial_metadata_sent) {
+        ops[count++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    }
+    ops[count].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[count].data.send_status_from_server.status = (grpc_status_code)code;
+    ops[count].data.send_status_from_server.status_details = &details;
+    count++;
+    call->finished = true;
+    asylo_code result;
+    if (grpc_call_start_batch(call->call, ops, count, &call->batch_tag, NULL) != GRPC_CALL_OK) {
+        result = asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_TRANSPORT,
+                                  "gRPC refused to send the final status");
+    } else {
+        call->initial_metadata_sent = true;
+        grpc_event event = asylo__pluck(call->cq, &call->batch_tag, ASYLO__CLEANUP_WAIT_MS);
+        if (event.type == GRPC_QUEUE_TIMEOUT) {
+            grpc_call_cancel(call->call, NULL);
+            asylo__pluck_until_done(call->cq, &call->batch_tag, "a final status");
+            result = client_gone(call, status);
+        } else if (!event.success) {
+            result = client_gone(call, status);
+        } else {
+            result = asylo_status_ok(status);
+        }
+    }
+    grpc_slice_unref(details);
+    return result;
+}
+
+asylo_code asylo__server_call_finish(asylo__server_call *call, asylo_code code, const char *message,
+                                     asylo_status *status) {
+    if (call->finished) {
+        return asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                                "the call was already finished");
+    }
+    if (call->dead) {
+        call->finished = true;
+        return client_gone(call, status);
+    }
+    if (!asylo_code_is_valid((int)code)) {
+        code = ASYLO_UNKNOWN;
+    }
+    return send_status(call, code, message, status);
+}
+
+const char *asylo__server_call_metadata(const asylo__server_call *call, const char *key) {
+    for (size_t i = 0; i < call->metadata_count; i++) {
+        if (strcmp(call->metadata[i].key, key) == 0) {
+            return call->metadata[i].value;
+        }
+    }
+    return NULL;
+}
+
+const char *asylo__server_call_peer_identity(const asylo__server_call *call) {
+    return call->has_identity ? call->identity : NULL;
+}
+
+const char *asylo__server_call_method(const asylo__server_call *call) {
+    return call->method != NULL ? call->method : "";
+}
+
+const char *asylo__server_call_peer(const asylo__server_call *call) {
+    return call->peer != NULL ? call->peer : "";
+}
+
+asylo__server *asylo__server_call_server(const asylo__server_call *call) {
+    return call->server;
+}
+
+/* ---- call threads ---- */
+
+static void *call_thread(void *argument) {
+    asylo__server_call *call = argument;
+    asylo__server *server = call->server;
+    asylo_status status;
+    call_copy_request(call);
+
+    /* Collected at the end; it is how gRPC completes a server call. */
+    grpc_op close_op;
+    memset(&close_op, 0, sizeof close_op);
+    close_op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    close_op.data.recv_close_on_server.cancelled = &call->cancelled;
+    call->close_pending =
+        grpc_call_start_batch(call->call, &close_op, 1, &call->close_tag, NULL) == GRPC_CALL_OK;
+
+    asylo__server_handler handler = NULL;
+    void *context = NULL;
+    if (server->verifier != NULL &&
+        asylo__client_verifier_check(server->verifier, call->call, call->identity,
+                                     sizeof call->identity, &status) != ASYLO_OK) {
+        /* Refused before routing: the handler never sees this client. */
+        asylo__log(ASYLO_LOG_WARNING, "transport", NULL, 0, "refused a call from %s: %s",
+                   asylo__server_call_peer(call), status.message);
+        send_status(call, status.code, status.message, NULL);
+        goto out;
+    }
+    call->has_identity = server->verifier != NULL;
+    pthread_mutex_lock(&server->lock);
+    for (size_t i = 0; i < server->method_count && call->method != NULL; i++) {
+        if (strcmp(server->methods[i].name, call->method) == 0) {
+            handler = server->methods[i].handler;
+            context = server->methods[i].context;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&server->lock);
+    if (handler == NULL) {
+        char message[300];
+        snprintf(message, sizeof message, "method '%.200s' is not implemented by this server",
+                 asylo__server_call_method(call));
+        send_status(call, ASYLO_UNIMPLEMENTED, message, NULL);
+        goto out;
+    }
+    handler(call, context);
+    if (!call->finished && !call->dead) {
+        send_status(call, ASYLO_UNKNOWN, "the handler returned without a status", NULL);
+    }
+out:
+    if (call->close_pending) {
+        grpc_event event = asylo__pluck(call->cq, &call->close_tag, ASYLO__CLEANUP_WAIT_MS);
+        if (event.type == GRPC_QUEUE_TIMEOUT) {
+            grpc_call_cancel(call->call, NULL);
+            asylo__pluck_until_done(call->cq, &call->close_tag, "a server call close");
+        }
+        call->close_pending = false;
+    }
+    grpc_call_unref(call->call);
+    call->call = NULL;
+    asylo__cq_destroy(call->cq);
+    call->cq = NULL;
+    pthread_mutex_lock(&server->lock);
+    server->active_calls--;
+    size_t active = server->active_calls;
+    call->thread_done = true;
+    pthread_cond_broadcast(&server->changed);
+    pthread_mutex_unlock(&server->lock);
+    if (server->on_call_end != NULL) {
+        server->on_call_end(server->on_call_end_context, active);
+    }
+    return NULL;
+}
+
+/* Joins and frees finished call threads (lock held; joins are immediate). */
+static void reap_calls(asylo__server *server) {
+    asylo__server_call **link = &server->calls;
+    while (*link != NULL) {
+        asylo__server_call *call = *link;
+        if (call->thread_done) {
+            *link = call->next;
+            pthread_join(call->thread, NULL);
+            call_free(call);
+        } else {
+            link = &call->next;
+        }
+    }
+}
+
+static void start_call(asylo__server *server, asylo__server_call *call) {
+    pthread_mutex_lock(&server->lock);
+    reap_calls(server);
+    server->active_calls++;
+    server->total_calls++;
+    call->next = server->calls;
+    server->calls = call;
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    /* Handlers run enclave calls; give them room beyond small defaults. */
+    pthread_attr_setstacksize(&attributes, (size_t)1 << 20);
+    int error = pthread_create(&call->thread, &attributes, call_thread, call);
+    pthread_attr_destroy(&attributes);
+    if (error != 0) {
+        server->calls = call->next;
+        server->active_calls--;
+        pthread_mutex_unlock(&server->lock);
+        asylo__log(ASYLO_LOG_ERROR, "transport", NULL, 0,
+                   "no thread for a new call (error %d): cancelling it", error);
+        grpc_call_cancel_with_status(call->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                                     "the server cannot start a thread for this call", NULL);
+        call_free(call);
+        return;
+    }
+    call->thread_started = true;
+    pthread_mutex_unlock(&server->lock);
+}
+
+static void *accept_thread(void *argument) {
+    asylo__server *server = argument;
+    asylo__server_call *pending = NULL;
+    for (;;) {
+        pthread_mutex_lock(&server->lock);
+        bool shutting_down = server->shutting_down;
+        bool notified = server->shutdown_notified;
+        pthread_mutex_unlock(&server->lock);
+        if (notified && pending == NULL) {
+            break;
+        }
+        if (!shutting_down && pending == NULL) {
+            pending = call_new(server);
+            if (pending != NULL &&
+                grpc_server_request_call(server->server, &pending->call, &pending->details,
+                                         &pending->request_metadata, pending->cq, server->accept_cq,
+                                         pending) != GRPC_CALL_OK) {
+                call_free(pending);
+                pending = NULL;
+            }
+        }
+        grpc_event event =
+            grpc_completion_queue_next(server->accept_cq, asylo__deadline_after_ms(1000), NULL);
+        if (event.type == GRPC_QUEUE_TIMEOUT) {
+            continue;
+        }
+        if (event.type == GRPC_QUEUE_SHUTDOWN) {
+            break;
+        }
+        if (event.tag == &server->shutdown_tag) {
+            pthread_mutex_lock(&server->lock);
+            server->shutdown_notified = true;
+            pthread_cond_broadcast(&server->changed);
+            pthread_mutex_unlock(&server->lock);
+            continue;
+        }
+        if (event.tag == pending && pending != NULL) {
+            asylo__server_call *call = pending;
+            pending = NULL;
+            if (event.success && call->call != NULL) {
+                start_call(server, call);
+            } else {
+                /* The request was withdrawn by the shutdown. */
+                call_free(call);
+            }
+        }
+    }
+    return NULL;
+}
+
+/* ---- the server ---- */
+
+asylo_code asylo__server_create(const asylo__server_options *options, asylo__server **out,
+                                asylo_status *status) {
+    static const asylo__security_options default_security = {.type = ASYLO__SECURITY_LOCAL};
+    const asylo__security_options *security =
+        options->security != NULL ? options->security : &default_security;
+    grpc_server_credentials *credentials = NULL;
+    asylo__server *server = NULL;
+    asylo_code code;
+    bool acquired = false;
+    *out = NULL;
+    server = calloc(1, sizeof *server);
+    if (server == NULL) {
+        code = asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_TRANSPORT,
+                                "out of memory");
+        goto out;
+    }
+    pthread_mutex_init(&server->lock, NULL);
+    pthread_cond_init(&server->changed, NULL);
+    server->on_call_end = options->on_call_end;
+    server->on_call_end_context = options->on_call_end_context;
+    server->max_message_size =
+        options->max_message_size > 0 ? options->max_message_size : ASYLO__FRAME_DEFAULT_MAX_SIZE;
+    asylo__address requested;
+    code = asylo__address_parse(options->address, &requested, status);
+    if (code != ASYLO_OK) {
+        goto out;
+    }
+    asylo__grpc_acquire();
+    acquired = true;
+    code = asylo__security_server_credentials(security, &requested, &credentials, status);
+    if (code != ASYLO_OK) {
+        goto out;
+    }
+    code = asylo__client_verifier_create(security, &server->verifier, status);
+    if (code != ASYLO_OK) {
+        goto out;
+    }
+    asylo__channel_args args;
+    asylo__channel_args_build(&args, true, server->max_message_size, options->keepalive_time_ms,
+                              options->keepalive_timeout_ms);
+    server->server = grpc_server_create(&args.list, NULL);
+    server->accept_cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_server_register_completion_queue(server->server, server->accept_cq, NULL);
+    int port = grpc_server_add_http2_port(server->server, requested.target, credentials);
+    if (port == 0) {
+        code = asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
+                                "cannot listen on '%s' (in use, or no such local address?)",
+                                requested.target);
+        goto out;
+    }
+    asylo__address_with_port(&requested, (uint16_t)port, &server->address);
+    grpc_server_start(server->server);
+    if (pthread_create(&server->accept_thread, NULL, accept_thread, server) != 0) {
+        code = asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_TRANSPORT,
+                                "cannot start the server's accept thread");
+        /* Started but not serving: the full shutdown path cleans up. */
+        grpc_server_shutdown_and_notify(server->server, server->accept_cq, &server->shutdown_tag);
+        grpc_server_cancel_all_calls(server->server);
+        grpc_event event;
+        do {
+            event = grpc_completion_queue_next(
+                server->accept_cq, asylo__deadline_after_ms(ASYLO__CLEANUP_WAIT_MS), NULL);
+        } while (event.type == GRPC_OP_COMPLETE && event.tag != &server->shutdown_tag);
+        goto out;
+    }
+    server->accept_thread_started = true;
+    *out = server;
+    server = NULL;
+    acquired = false;
+    code = asylo_status_ok(status);
+out:
+    if (credentials != NULL) {
+        grpc_server_credentials_release(credentials);
+    }
+    if (server != NULL) {
+        if (server->server != NULL) {
+            grpc_server_destroy(server->server);
+        }
+        if (server->accept_cq != NULL) {
+            grpc_completion_queue_shutdown(server->accept_cq);
+            while (grpc_completion_queue_next(
+                       server->accept_cq, asylo__deadline_after_ms(ASYLO__CLEANUP_WAIT_MS), NULL)
+                       .type == GRPC_OP_COMPLETE) {
+            }
+            grpc_completion_queue_destroy(server->accept_cq);
+        }
+        asylo__client_verifier_destroy(server->verifier);
+        pthread_mutex_destroy(&server->lock);
+        pthread_cond_destroy(&server->changed);
+        free(server);
+    }
+    if (acquired) {
+        asylo__grpc_release();
+    }
+    return code;
+}
+
+asylo_code asylo__server_add_method(asylo__server *server, const char *method,
+                                    asylo__server_handler handler, void *context,
+                                    asylo_status *status) {
+    asylo_code code = ASYLO_OK;
+    pthread_mutex_lock(&server->lock);
+    for (size_t i = 0; i < server->method_count; i++) {
+        if (strcmp(server->methods[i].name, method) == 0) {
+            code = asylo_status_set(status, ASYLO_ALREADY_EXISTS, ASYLO_ORIGIN_API,
+                                    "method '%s' already has a handler", method);
+            goto out;
+        }
+    }
+    if (server->method_count == MAX_METHODS || method[0] != '/') {
+        code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "cannot add method '%s' (full names start with '/'; at most %d "
+                                "methods)",
+                                method, MAX_METHODS);
+        goto out;
+    }
+    char *name = strdup(method);
+    if (name == NULL) {
+        code =
+            asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API, "out of memory");
+        goto out;
+    }
+    server->methods[server->method_count].name = name;
+    server->methods[server->method_count].handler = handler;
+    server->methods[server->method_count].context = context;
+    server->method_count++;
+    code = asylo_status_ok(status);
+out:
+    pthread_mutex_unlock(&server->lock);
+    return code;
+}
+
+const char *asylo__server_address(const asylo__server *server) {
+    return server->address.target;
+}
+
+size_t asylo__server_active_calls(asylo__server *server) {
+    pthread_mutex_lock(&server->lock);
+    size_t active = server->active_calls;
+    pthread_mutex_unlock(&server->lock);
+    return active;
+}
+
+uint64_t asylo__server_total_calls(asylo__server *server) {
+    pthread_mutex_lock(&server->lock);
+    uint64_t total = server->total_calls;
+    pthread_mutex_unlock(&server->lock);
+    return total;
+}
+
+/* Waits (lock held) until the shutdown tag arrived or the deadline passed. */
+static bool wait_notified(asylo__server *server, int64_t timeout_ms) {
+    gpr_timespec deadline =
+        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+    struct timespec until = {.tv_sec = deadline.tv_sec, .tv_nsec = deadline.tv_nsec};
+    while (!server->shutdown_notified) {
+        if (pthread_cond_timedwait(&server->changed, &server->lock, &until) != 0) {
+            break;
+        }
+    }
+    return server->shutdown_notified;
+}
+
+void asylo__server_shutdown(asylo__server *server, int64_t grace_ms) {
+    if (server == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&server->lock);
+    server->shutting_down = true;
+    pthread_mutex_unlock(&server->lock);
+    grpc_server_shutdown_and_notify(server->server, server->accept_cq, &server->shutdown_tag);
+
+    pthread_mutex_lock(&server->lock);
+    bool graceful = wait_notified(server, grace_ms > 0 ? grace_ms : 0);
+    pthread_mutex_unlock(&server->lock);
+    if (!graceful) {
+        /* Open streams would otherwise hold the shutdown forever
+         * (MACHINE-NOTES 11); their handlers now see UNAVAILABLE. */
+        grpc_server_cancel_all_calls(server->server);
+    }
+    /* Handler threads end once their calls fail; join them all. */
+    pthread_mutex_lock(&server->lock);
+    while (server->calls != NULL) {
+        reap_calls(server);
+        if (server->calls != NULL) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&server->changed, &server->lock, &until);
+        }
+    }
+    while (!wait_notified(server, ASYLO__CLEANUP_WAIT_MS)) {
+        asylo__log(ASYLO_LOG_WARNING, "transport", NULL, 0,
+                   "server %s: still waiting for gRPC to finish shutting down",
+                   server->address.target);
+    }
+    pthread_mutex_unlock(&server->lock);
+    if (server->accept_thread_started) {
+        pthread_join(server->accept_thread, NULL);
+    }
+    grpc_completion_queue_shutdown(server->accept_cq);
+    while (grpc_completion_queue_next(server->accept_cq,
+                                      asylo__deadline_after_ms(ASYLO__CLEANUP_WAIT_MS), NULL)
+               .type == GRPC_OP_COMPLETE) {
+    }
+    grpc_server_destroy(server->server);
+    grpc_completion_queue_destroy(server->accept_cq);
+    asylo__client_verifier_destroy(server->verifier);
+    for (size_t i = 0; i < server->method_count; i++) {
+        free(server->methods[i].name);
+    }
+    pthread_mutex_destroy(&server->lock);
+    pthread_cond_destroy(&server->changed);
+    free(server);
+    asylo__grpc_release();
+}
