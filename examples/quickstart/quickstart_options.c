@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +23,20 @@ static void usage(FILE *out, const char *program) {
             "  --message=TEXT        the message to encrypt (1 byte to 1 MiB; required)\n"
             "  --enclave_path=PATH   the enclave image (default: quickstart_enclave.so beside\n"
             "                        this program)\n"
-            "  --backend=NAME        where the enclave runs: sim (default)\n"
+            "  --backend=NAME        where the enclave runs: sim (default) or remote\n"
             "  --log_level=LEVEL     error, warning, info (default) or debug\n"
-            "  --help                this text\n",
-            program);
+            "  --help                this text\n"
+            "\n"
+            "With --backend=remote:\n"
+            "  --remote_proxy=PATH   provision locally: start this asylo-remote-proxy binary\n"
+            "  --remote_listen=ADDR  where that proxy listens: 127.0.0.1:0 (default),\n"
+            "                        [::1]:0, unix: (private socket) or a full address\n"
+            "  --remote_address=ADDR connect to a proxy already running at ADDR instead\n"
+            "  --remote_token=TOKEN  the token that proxy requires (with --remote_address)\n"
+            "%s"
+            "  With ssl and local provisioning the proxy gets the server certificate and\n"
+            "  key; mutual TLS is on when --ssl_client_cert is given.\n",
+            program, asylo_security_usage());
 }
 
 /* quickstart_enclave.so in the directory of this executable. */
@@ -43,25 +54,97 @@ static char *default_enclave_path(void) {
     return path;
 }
 
+/* The remote backend's config: local provisioning with --remote_proxy, or a
+ * direct connection with --remote_address. */
+static int setup_remote(quickstart_options *options, const char *remote_token) {
+    if ((options->remote_proxy == NULL) == (options->remote_address == NULL)) {
+        fprintf(stderr, "quickstart: --backend=remote needs exactly one of --remote_proxy (start "
+                        "a proxy here) or --remote_address (use a running one)\n");
+        return QUICKSTART_OPTIONS_ERROR;
+    }
+    asylo_remote_config_init(&options->remote);
+    options->remote.security = options->security;
+    if (options->remote_proxy != NULL) {
+        asylo_local_provision_options local;
+        asylo_local_provision_options_init(&local);
+        local.proxy_path = options->remote_proxy;
+        if (options->remote_listen != NULL) {
+            local.listen_address = options->remote_listen;
+        }
+        local.log_level = asylo_log_level_name(asylo_log_get_level());
+        /* The proxy's side: its identity, and client verification only when
+         * this side presents a certificate (mutual TLS). */
+        local.security.type = options->security.type;
+        local.security.allow_insecure_non_local = options->security.allow_insecure_non_local;
+        local.security.server_cert = options->security.server_cert;
+        local.security.server_key = options->security.server_key;
+        if (options->security.client_cert != NULL) {
+            local.security.root_certs = options->security.root_certs;
+        }
+        asylo_status status;
+        if (asylo_local_provision_create(&local, &options->provision, &status) != ASYLO_OK) {
+            fprintf(stderr, "quickstart: --remote_proxy: %s\n", status.message);
+            return QUICKSTART_OPTIONS_ERROR;
+        }
+        options->remote.provision = options->provision;
+    } else {
+        options->remote.address = options->remote_address;
+        options->remote.token = remote_token;
+    }
+    options->load_config.backend_config = &options->remote;
+    return QUICKSTART_OPTIONS_OK;
+}
+
 int quickstart_options_parse(int argc, char **argv, quickstart_options *options) {
     memset(options, 0, sizeof *options);
     asylo_load_config_init(&options->load_config);
     options->load_config.name = "quickstart";
     options->load_config.backend = "sim";
-    enum { OPT_MESSAGE = 1, OPT_ENCLAVE_PATH, OPT_BACKEND, OPT_LOG_LEVEL, OPT_HELP };
+    enum {
+        OPT_MESSAGE = 1,
+        OPT_ENCLAVE_PATH,
+        OPT_BACKEND,
+        OPT_LOG_LEVEL,
+        OPT_HELP,
+        OPT_REMOTE_PROXY,
+        OPT_REMOTE_LISTEN,
+        OPT_REMOTE_ADDRESS,
+        OPT_REMOTE_TOKEN,
+    };
     static const struct option long_options[] = {
         {"message", required_argument, NULL, OPT_MESSAGE},
         {"enclave_path", required_argument, NULL, OPT_ENCLAVE_PATH},
         {"backend", required_argument, NULL, OPT_BACKEND},
         {"log_level", required_argument, NULL, OPT_LOG_LEVEL},
         {"help", no_argument, NULL, OPT_HELP},
+        {"remote_proxy", required_argument, NULL, OPT_REMOTE_PROXY},
+        {"remote_listen", required_argument, NULL, OPT_REMOTE_LISTEN},
+        {"remote_address", required_argument, NULL, OPT_REMOTE_ADDRESS},
+        {"remote_token", required_argument, NULL, OPT_REMOTE_TOKEN},
         {NULL, 0, NULL, 0},
     };
     const char *program = argv[0];
+    const char *remote_token = NULL;
+    asylo_status status;
+    /* Security flags first (they are shared with the proxy); the rest with getopt. */
+    int kept = 1;
+    for (int i = 1; i < argc; i++) {
+        int consumed = 0;
+        if (asylo_security_parse_flag(&options->security, argv[i], i + 1 < argc ? argv[i + 1] : NULL,
+                                      &consumed, &status) != ASYLO_OK) {
+            fprintf(stderr, "quickstart: %s\n", status.message);
+            return QUICKSTART_OPTIONS_ERROR;
+        }
+        if (consumed == 0) {
+            argv[kept++] = argv[i];
+        } else {
+            i += consumed - 1;
+        }
+    }
+    argc = kept;
     opterr = 0;
     int option;
     while ((option = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
-        asylo_status status;
         asylo_log_level level;
         switch (option) {
         case OPT_MESSAGE:
@@ -84,6 +167,18 @@ int quickstart_options_parse(int argc, char **argv, quickstart_options *options)
         case OPT_HELP:
             usage(stdout, program);
             return QUICKSTART_OPTIONS_HELP;
+        case OPT_REMOTE_PROXY:
+            options->remote_proxy = optarg;
+            break;
+        case OPT_REMOTE_LISTEN:
+            options->remote_listen = optarg;
+            break;
+        case OPT_REMOTE_ADDRESS:
+            options->remote_address = optarg;
+            break;
+        case OPT_REMOTE_TOKEN:
+            remote_token = optarg;
+            break;
         default:
             fprintf(stderr, "quickstart: unknown or incomplete flag '%s' (see --help)\n",
                     argv[optind - 1]);
@@ -108,10 +203,21 @@ int quickstart_options_parse(int argc, char **argv, quickstart_options *options)
         options->default_enclave_path = default_enclave_path();
         options->load_config.enclave_path = options->default_enclave_path;
     }
+    bool remote = strcmp(options->load_config.backend, "remote") == 0;
+    if (!remote && (options->remote_proxy || options->remote_address || options->remote_listen ||
+                    remote_token)) {
+        fprintf(stderr, "quickstart: --remote_* flags need --backend=remote\n");
+        return QUICKSTART_OPTIONS_ERROR;
+    }
+    if (remote) {
+        return setup_remote(options, remote_token);
+    }
     return QUICKSTART_OPTIONS_OK;
 }
 
 void quickstart_options_fini(quickstart_options *options) {
+    asylo_remote_provision_destroy(options->provision);
+    options->provision = NULL;
     free(options->default_enclave_path);
     options->default_enclave_path = NULL;
 }

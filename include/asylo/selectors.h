@@ -33,6 +33,8 @@
 #define ASYLO_SELECTOR_BUILTIN_LAST UINT32_C(0x01ff)
 
 #define ASYLO_SELECTOR_REMOTE_FIRST UINT32_C(0x0200)
+/* Remote control: load an enclave in the proxy (payload: LoadRequest). */
+#define ASYLO_SELECTOR_REMOTE_LOAD UINT32_C(0x0200)
 #define ASYLO_SELECTOR_REMOTE_LAST UINT32_C(0x02ff)
 
 #define ASYLO_SELECTOR_USER_FIRST UINT32_C(0x1000)

@@ -1,0 +1,162 @@
+/* asylo/remote.h: the remote backend and RemoteProvision.
+ *
+ * With backend "remote" the enclave runs on another machine (or process),
+ * inside `asylo-remote-proxy`, which loads it with a local backend there. The
+ * host dials the proxy; the proxy never dials back. Every call of one enclave
+ * travels on one gRPC connection, one bidirectional stream per calling host
+ * thread, so a call and the exit calls nested in it stay on that thread.
+ *
+ *     asylo_remote_provision *provision;
+ *     asylo_local_provision_options local;
+ *     asylo_local_provision_options_init(&local);
+ *     local.proxy_path = "/usr/bin/asylo-remote-proxy";
+ *     asylo_local_provision_create(&local, &provision, &status);
+ *
+ *     asylo_remote_config remote;
+ *     asylo_remote_config_init(&remote);
+ *     remote.provision = provision;
+ *     load_config.backend = "remote";
+ *     load_config.backend_config = &remote;
+ *     asylo_manager_load(manager, &load_config, &client, &status);
+ *     ...
+ *     asylo_manager_destroy_client(manager, client, NULL, 0, &status);
+ *     asylo_remote_provision_destroy(provision);
+ *
+ * Where exit calls run: logging, files and user handlers on the host (this
+ * process); time and randomness on the target, next to the enclave. No raw
+ * pointer ever crosses the wire.
+ *
+ * Failures: if the proxy or the network dies, calls in flight and later calls
+ * fail with UNAVAILABLE (within about two seconds: keepalive); nothing waits
+ * forever. */
+#ifndef ASYLO_REMOTE_H
+#define ASYLO_REMOTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "asylo/export.h"
+#include "asylo/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Channel security (Asylo's GrpcChannelBuilder flags) ---------------- */
+
+typedef enum asylo_security_type {
+    /* gRPC local credentials: plaintext, accepted only on loopback and unix:
+     * addresses unless allow_insecure_non_local is set. */
+    ASYLO_SECURITY_LOCAL = 0,
+    /* TLS. With root_certs on the server side, clients must present a
+     * certificate chaining to them (mutual TLS); others get UNAUTHENTICATED. */
+    ASYLO_SECURITY_SSL = 1,
+} asylo_security_type;
+
+/* Paths are borrowed and must outlive the load (or the server). */
+typedef struct asylo_security_options {
+    asylo_security_type type;
+    int allow_insecure_non_local;
+    const char *server_cert; /* --ssl_server_cert (alias --ssl_cert) */
+    const char *server_key;  /* --ssl_server_cred (alias --ssl_key) */
+    const char *root_certs;  /* --ssl_root_certs */
+    const char *client_cert; /* --ssl_client_cert */
+    const char *client_key;  /* --ssl_client_key */
+} asylo_security_options;
+
+/* Parses one argument of the flags above (and --security_type,
+ * --allow_insecure_non_local); `next` is the following argument for the
+ * "--flag value" form. *consumed: 0 when it is not a security flag, else 1
+ * or 2. INVALID_ARGUMENT for a bad value. */
+ASYLO_API asylo_code asylo_security_parse_flag(asylo_security_options *options,
+                                               const char *argument, const char *next,
+                                               int *consumed, asylo_status *status);
+/* The --help lines of those flags. */
+ASYLO_API const char *asylo_security_usage(void);
+
+/* ---- RemoteProvision ---------------------------------------------------- */
+
+#define ASYLO_REMOTE_ADDRESS_SIZE 256
+#define ASYLO_REMOTE_TOKEN_SIZE 128
+#define ASYLO_REMOTE_PATH_SIZE 4096
+
+/* Where a provisioned proxy listens. */
+typedef struct asylo_remote_endpoint {
+    char address[ASYLO_REMOTE_ADDRESS_SIZE]; /* "127.0.0.1:4000", "[::1]:4000", "unix:/p" */
+    char token[ASYLO_REMOTE_TOKEN_SIZE];     /* one-time token to present; may be empty */
+    char enclave_path[ASYLO_REMOTE_PATH_SIZE]; /* the image's path on the target */
+} asylo_remote_endpoint;
+
+/* RemoteProvision: starts a proxy for one enclave and stops it again. One
+ * object serves one enclave at a time. Implement it to provision proxies your
+ * own way (docs/remote.md shows how); asylo-c ships a local implementation.
+ *
+ * provision: start a proxy able to load `enclave_path` with `target_backend`
+ *   and fill *endpoint. Must finish within timeout_ms (or fail with
+ *   DEADLINE_EXCEEDED). FAILED_PRECONDITION when already provisioned.
+ * finalize: stop what provision started and wait for it to end. Safe to call
+ *   twice and without a provision (then OK, nothing to do).
+ * destroy: free the object (finalizing first if needed). */
+typedef struct asylo_remote_provision asylo_remote_provision;
+struct asylo_remote_provision {
+    asylo_code (*provision)(asylo_remote_provision *self, const char *enclave_path,
+                            const char *target_backend, int64_t timeout_ms,
+                            asylo_remote_endpoint *endpoint, asylo_status *status);
+    asylo_code (*finalize)(asylo_remote_provision *self, asylo_status *status);
+    void (*destroy)(asylo_remote_provision *self);
+};
+
+/* Calls self->destroy; NULL is a no-op. */
+ASYLO_API void asylo_remote_provision_destroy(asylo_remote_provision *provision);
+
+/* The local implementation: spawns `asylo-remote-proxy` on this machine.
+ * It learns the proxy's address over a private pipe (no fixed port), gives it
+ * a fresh random token, and the proxy exits by itself if this process dies. */
+typedef struct asylo_local_provision_options {
+    const char *proxy_path;     /* required: the asylo-remote-proxy binary (--remote_proxy) */
+    /* Where the proxy listens: "127.0.0.1:0" (default), "[::1]:0", "unix:" for
+     * a socket in a private directory, or any full address. */
+    const char *listen_address;
+    asylo_security_options security; /* the proxy's (server) side */
+    const char *log_level;           /* proxy --log_level; NULL: inherit */
+    int64_t start_timeout_ms;        /* 0: 10000 */
+} asylo_local_provision_options;
+
+ASYLO_API void asylo_local_provision_options_init(asylo_local_provision_options *options);
+/* INVALID_ARGUMENT without proxy_path; NOT_FOUND / PERMISSION_DENIED when it
+ * is not an executable file. Strings are copied. */
+ASYLO_API asylo_code asylo_local_provision_create(const asylo_local_provision_options *options,
+                                                  asylo_remote_provision **provision,
+                                                  asylo_status *status);
+
+/* ---- The remote backend's config ------------------------------------------ */
+
+#define ASYLO_REMOTE_CONFIG_MAGIC UINT32_C(0x52454d31) /* "REM1" */
+
+typedef struct asylo_remote_config {
+    uint32_t magic; /* set by asylo_remote_config_init: checks the type */
+    /* Starts the proxy at load and stops it at destroy. NULL: connect to
+     * `address` (a proxy started some other way) presenting `token`. */
+    asylo_remote_provision *provision;
+    const char *address;
+    const char *token;
+    /* The backend the proxy uses on the target: "sim" (default). */
+    const char *target_backend;
+    asylo_security_options security; /* this (client) side */
+    int64_t provision_timeout_ms;    /* 0: 10000 */
+    int64_t connect_timeout_ms;      /* 0: 5000 */
+    /* Bound on one call, nested exit calls included; 0: none (a dead peer is
+     * still noticed by keepalive within about 2 s). */
+    int64_t call_timeout_ms;
+    /* Largest message either way; 0: 64 MiB. Larger inputs fail with
+     * RESOURCE_EXHAUSTED before anything is sent. */
+    size_t max_message_size;
+} asylo_remote_config;
+
+ASYLO_API void asylo_remote_config_init(asylo_remote_config *config);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,207 @@
+/* The `remote` backend (Asylo's RemoteEnclaveProxyClient): load provisions a
+ * proxy, dials it with a deadline, asks it to load the enclave with a local
+ * backend there, and keeps that first stream open for the enclave's life;
+ * enter is remote_call.c; unload closes everything and finalizes the
+ * provision. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "asylo/remote.h"
+#include "asylo/selectors.h"
+#include "asylo/remote.pb-c.h"
+#include "backends/remote/remote_state.h"
+#include "backends/remote/security_flags.h"
+#include "common/bytes_output.h"
+#include "common/log.h"
+#include "transport/grpc_runtime.h"
+
+#define DEFAULT_PROVISION_TIMEOUT_MS 10000
+#define DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define CONTROL_CLOSE_TIMEOUT_MS 3000
+
+void asylo_remote_config_init(asylo_remote_config *config) {
+    if (config == NULL) {
+        return;
+    }
+    memset(config, 0, sizeof *config);
+    config->magic = ASYLO_REMOTE_CONFIG_MAGIC;
+    config->target_backend = "sim";
+}
+
+void asylo_remote_provision_destroy(asylo_remote_provision *provision) {
+    if (provision != NULL && provision->destroy != NULL) {
+        provision->destroy(provision);
+    }
+}
+
+static asylo_code remote_probe(asylo_status *status) {
+    return asylo_status_ok(status);
+}
+
+static asylo_code check_config(const asylo__load_request *request,
+                               const asylo_remote_config **config, asylo_status *status) {
+    *config = request->backend_config;
+    if (*config == NULL || (*config)->magic != ASYLO_REMOTE_CONFIG_MAGIC) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "the remote backend needs backend_config to point at an "
+                                "asylo_remote_config set up with asylo_remote_config_init");
+    }
+    if ((*config)->provision == NULL && ((*config)->address == NULL || !(*config)->address[0])) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "remote config for '%s' has neither a provision nor an address "
+                                "of a running proxy",
+                                request->name);
+    }
+    if ((*config)->provision != NULL &&
+        ((*config)->provision->provision == NULL || (*config)->provision->finalize == NULL)) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "remote config for '%s': the provision lacks provision() or "
+                                "finalize()",
+                                request->name);
+    }
+    if (request->enclave_path == NULL || request->enclave_path[0] == '\0') {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "no enclave image path given (load config enclave_path)");
+    }
+    return ASYLO_OK;
+}
+
+static asylo_code find_endpoint(remote_state *state, const asylo_remote_config *config,
+                                const asylo__load_request *request, asylo_status *status) {
+    if (config->provision == NULL) {
+        snprintf(state->endpoint.address, sizeof state->endpoint.address, "%s", config->address);
+        snprintf(state->endpoint.token, sizeof state->endpoint.token, "%s",
+                 config->token == NULL ? "" : config->token);
+        snprintf(state->endpoint.enclave_path, sizeof state->endpoint.enclave_path, "%s",
+                 request->enclave_path);
+        return ASYLO_OK;
+    }
+    int64_t timeout_ms = config->provision_timeout_ms > 0 ? config->provision_timeout_ms
+                                                          : DEFAULT_PROVISION_TIMEOUT_MS;
+    asylo_code code =
+        config->provision->provision(config->provision, request->enclave_path,
+                                     config->target_backend ? config->target_backend : "sim",
+                                     timeout_ms, &state->endpoint, status);
+    if (code != ASYLO_OK) {
+        asylo_status_prefix(status, "provisioning a proxy for enclave '%s'", request->name);
+        return code;
+    }
+    state->provision = config->provision;
+    state->provisioned = true;
+    return ASYLO_OK;
+}
+
+/* Sends LOAD on the control stream: which image and which local backend. */
+static asylo_code send_load(remote_state *state, const asylo_remote_config *config,
+                            const asylo__load_request *request, asylo_status *status) {
+    Asylo__Remote__LoadRequest load = ASYLO__REMOTE__LOAD_REQUEST__INIT;
+    load.name = state->name;
+    load.backend = (char *)(config->target_backend ? config->target_backend : "sim");
+    load.enclave_path = state->endpoint.enclave_path;
+    load.debug = request->debug != 0;
+    load.max_output_size = request->max_output_size;
+    size_t size = asylo__remote__load_request__get_packed_size(&load);
+    uint8_t *packed = malloc(size == 0 ? 1 : size);
+    if (packed == NULL) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "out of memory for a load request");
+    }
+    asylo__remote__load_request__pack(&load, packed);
+    asylo__bytes_output ignored;
+    asylo__bytes_output_init(&ignored, 0);
+    asylo_code code = asylo__remote_call_on(state, state->control, ASYLO_SELECTOR_REMOTE_LOAD,
+                                            packed, size, &ignored.output, status);
+    asylo__bytes_output_fini(&ignored);
+    free(packed);
+    return code;
+}
+
+static void release_all(remote_state *state) {
+    asylo__remote_stream_pool_drain(state);
+    if (state->control != NULL) {
+        /* Half-closing the control stream tells the proxy to unload and exit. */
+        asylo__client_stream_close(state->control, CONTROL_CLOSE_TIMEOUT_MS, NULL);
+        state->control = NULL;
+    }
+    asylo__channel_close(state->channel);
+    state->channel = NULL;
+    if (state->provisioned) {
+        asylo_status finalize_status;
+        if (state->provision->finalize(state->provision, &finalize_status) != ASYLO_OK) {
+            char text[ASYLO_STATUS_MESSAGE_SIZE + 64];
+            asylo__log(ASYLO_LOG_WARNING, "remote", state->name, 0,
+                       "finalizing the provision: %s",
+                       asylo_status_format(&finalize_status, text, sizeof text));
+        }
+        state->provisioned = false;
+    }
+    pthread_mutex_destroy(&state->pool_lock);
+    asylo__grpc_release();
+}
+
+static asylo_code remote_load(void *opaque, const asylo__load_request *request,
+                              asylo_status *status) {
+    remote_state *state = opaque;
+    const asylo_remote_config *config;
+    asylo_code code = check_config(request, &config, status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    asylo__grpc_acquire();
+    pthread_mutex_init(&state->pool_lock, NULL);
+    snprintf(state->name, sizeof state->name, "%s", request->name);
+    asylo__security_from_public(&config->security, &state->security);
+    state->exits = request->exits;
+    state->max_output_size = request->max_output_size;
+    state->max_message_size =
+        config->max_message_size > 0 ? config->max_message_size : ASYLO__FRAME_DEFAULT_MAX_SIZE;
+    state->call_timeout_ms = config->call_timeout_ms;
+    atomic_init(&state->next_call_id, 1);
+
+    code = find_endpoint(state, config, request, status);
+    if (code != ASYLO_OK) {
+        goto fail;
+    }
+    asylo__channel_options channel_options = {
+        .address = state->endpoint.address,
+        .security = &state->security,
+        .max_message_size = state->max_message_size,
+        .connect_timeout_ms = config->connect_timeout_ms > 0 ? config->connect_timeout_ms
+                                                            : DEFAULT_CONNECT_TIMEOUT_MS,
+    };
+    code = asylo__channel_open(&channel_options, &state->channel, status);
+    if (code == ASYLO_OK) {
+        code = asylo__client_stream_open(state->channel, NULL,
+                                         state->endpoint.token[0] ? state->endpoint.token : NULL,
+                                         &state->control, status);
+    }
+    if (code == ASYLO_OK) {
+        code = send_load(state, config, request, status);
+    }
+    if (code != ASYLO_OK) {
+        goto fail;
+    }
+    asylo__log(ASYLO_LOG_DEBUG, "remote", state->name, 0, "connected to proxy at %s",
+               state->endpoint.address);
+    return asylo_status_ok(status);
+fail:
+    release_all(state);
+    return code;
+}
+
+static void remote_unload(void *opaque) {
+    release_all(opaque);
+}
+
+const asylo__backend asylo__remote_backend = {
+    .interface_version = ASYLO__BACKEND_INTERFACE_VERSION,
+    .name = "remote",
+    .isolation = "physical: the enclave runs in asylo-remote-proxy on the target machine, "
+                 "behind a local backend there; the channel is TLS with ssl security",
+    .state_size = sizeof(remote_state),
+    .probe = remote_probe,
+    .load = remote_load,
+    .enter = asylo__remote_enter,
+    .unload = remote_unload,
+};

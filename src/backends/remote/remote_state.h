@@ -1,0 +1,55 @@
+/* State of one enclave loaded with the remote backend. */
+#ifndef ASYLO_BACKENDS_REMOTE_REMOTE_STATE_H
+#define ASYLO_BACKENDS_REMOTE_REMOTE_STATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "asylo/remote.h"
+#include "backends/backend.h"
+#include "transport/client_stream.h"
+
+/* An idle stream, kept for the next calling thread. */
+typedef struct remote_idle_stream {
+    asylo__client_stream *stream;
+    struct remote_idle_stream *next;
+} remote_idle_stream;
+
+typedef struct remote_state {
+    char name[128];
+    asylo_remote_provision *provision; /* borrowed from the config; NULL: direct */
+    bool provisioned;
+    asylo_remote_endpoint endpoint;
+    asylo__security_options security; /* paths borrowed from the config */
+    asylo__channel *channel;
+    /* The first stream: it carried LOAD and stays open for the enclave's life.
+     * Its end tells the proxy to unload and exit. */
+    asylo__client_stream *control;
+    pthread_mutex_t pool_lock;
+    remote_idle_stream *idle;
+    asylo__exit_dispatcher exits;
+    size_t max_output_size;
+    size_t max_message_size;
+    int64_t call_timeout_ms;
+    atomic_uint_fast64_t next_call_id;
+} remote_state;
+
+/* remote_call.c: one entry call over this thread's stream, exits served
+ * on this thread. */
+asylo_code asylo__remote_enter(void *state, uint32_t selector, const uint8_t *input,
+                               size_t input_size, asylo_output *output, asylo_status *status);
+/* A call on `stream` outside the pool (LOAD on the control stream). */
+asylo_code asylo__remote_call_on(remote_state *state, asylo__client_stream *stream,
+                                 uint32_t selector, const uint8_t *input, size_t input_size,
+                                 asylo_output *output, asylo_status *status);
+
+/* stream_pool.c */
+asylo_code asylo__remote_stream_take(remote_state *state, asylo__client_stream **stream,
+                                     asylo_status *status);
+/* Returns a healthy stream to the pool; a dead one is closed. */
+void asylo__remote_stream_give_back(remote_state *state, asylo__client_stream *stream);
+void asylo__remote_stream_pool_drain(remote_state *state);
+
+#endif

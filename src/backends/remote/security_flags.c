@@ -1,0 +1,42 @@
+#include "backends/remote/security_flags.h"
+
+#include <string.h>
+
+void asylo__security_from_public(const asylo_security_options *public_options,
+                                 asylo__security_options *options) {
+    memset(options, 0, sizeof *options);
+    options->type = public_options->type == ASYLO_SECURITY_SSL ? ASYLO__SECURITY_SSL
+                                                               : ASYLO__SECURITY_LOCAL;
+    options->allow_insecure_non_local = public_options->allow_insecure_non_local != 0;
+    options->server_cert = public_options->server_cert;
+    options->server_key = public_options->server_key;
+    options->root_certs = public_options->root_certs;
+    options->client_cert = public_options->client_cert;
+    options->client_key = public_options->client_key;
+}
+
+asylo_code asylo_security_parse_flag(asylo_security_options *public_options, const char *argument,
+                                     const char *next, int *consumed, asylo_status *status) {
+    if (public_options == NULL || consumed == NULL) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "asylo_security_parse_flag: options or consumed is NULL");
+    }
+    asylo__security_options options;
+    asylo__security_from_public(public_options, &options);
+    asylo_code code = asylo__security_parse_flag(&options, argument, next, consumed, status);
+    if (code == ASYLO_OK && *consumed > 0) {
+        public_options->type =
+            options.type == ASYLO__SECURITY_SSL ? ASYLO_SECURITY_SSL : ASYLO_SECURITY_LOCAL;
+        public_options->allow_insecure_non_local = options.allow_insecure_non_local;
+        public_options->server_cert = options.server_cert;
+        public_options->server_key = options.server_key;
+        public_options->root_certs = options.root_certs;
+        public_options->client_cert = options.client_cert;
+        public_options->client_key = options.client_key;
+    }
+    return code;
+}
+
+const char *asylo_security_usage(void) {
+    return asylo__security_usage();
+}

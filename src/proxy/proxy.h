@@ -1,0 +1,84 @@
+/* The proxy server: serves one enclave to one remote host over the stream
+ * protocol (proto/asylo/remote.proto). It loads the enclave through the
+ * public host API with a local backend, like any other asylo-c user, and
+ * forwards the enclave's exit calls that belong on the host (logging, files,
+ * user selectors) back over the stream they came from.
+ *
+ * One enclave per proxy: the first stream's LOAD names it; that stream is the
+ * control stream and its end (the host closing it, or vanishing) ends the
+ * proxy. */
+#ifndef ASYLO_PROXY_PROXY_H
+#define ASYLO_PROXY_PROXY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "asylo/manager.h"
+#include "transport/server.h"
+
+#define ASYLO__PROXY_TOKEN_SIZE 128
+
+typedef struct asylo__proxy_options {
+    /* When set, LOAD must name this image (or none): the proxy serves only it. */
+    const char *enclave_path;
+    /* Local backends LOAD may ask for ("sim" when NULL). */
+    const char *allowed_backend;
+    /* One-time token every stream must present; empty: none. */
+    char token[ASYLO__PROXY_TOKEN_SIZE];
+} asylo__proxy_options;
+
+typedef struct asylo__proxy {
+    asylo__proxy_options options;
+    asylo_manager *manager;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    bool loaded;      /* LOAD accepted */
+    bool finished;    /* the control stream ended: time to go */
+    char finish_reason[256];
+    asylo_client *client; /* after a successful INITIALIZE */
+    char name[ASYLO_MAX_ENCLAVE_NAME_SIZE];
+    char backend[32];
+    char enclave_path[4096];
+    int debug;
+    size_t max_output_size;
+    atomic_uint_fast64_t next_call_id;
+} asylo__proxy;
+
+asylo_code asylo__proxy_init(asylo__proxy *proxy, const asylo__proxy_options *options,
+                             asylo_status *status);
+/* Destroys the enclave (finalizing it if still running) and frees the rest. */
+void asylo__proxy_fini(asylo__proxy *proxy);
+
+/* The Communicate handler (an asylo__server_handler; context: the proxy). */
+void asylo__proxy_serve_stream(asylo__server_call *call, void *context);
+
+/* Marks the proxy finished (idempotent) with a reason for the log. */
+void asylo__proxy_finish(asylo__proxy *proxy, const char *reason);
+/* Waits until finished or, before any LOAD, until load_timeout_ms passes
+ * (then finishes with that reason). Returns true when a LOAD ever came. */
+bool asylo__proxy_wait(asylo__proxy *proxy, int64_t load_timeout_ms);
+
+/* exit_forward.c: the exit handlers that send exit calls to the host. */
+asylo_code asylo__proxy_forward_exit(void *context, asylo_client *client, uint32_t selector,
+                                     const uint8_t *input, size_t input_size,
+                                     asylo_output *output, asylo_status *status);
+
+/* proxy_calls.c, for exit_forward.c: serves one ENTER frame on this thread
+ * and builds the reply (payload owned by *reply_storage until sent). */
+struct asylo__bytes_output;
+void asylo__proxy_serve_enter(asylo__proxy *proxy, asylo__server_call *call,
+                              const asylo__frame *enter, bool *is_control,
+                              struct asylo__bytes_output *reply_storage, asylo__frame *reply);
+
+/* The stream this thread serves, for forwarding exits (NULL outside one). */
+typedef struct asylo__proxy_thread_call {
+    asylo__proxy *proxy;
+    asylo__server_call *call;
+    uint64_t enter_call_id; /* the host's ENTER being served: parent of exits */
+} asylo__proxy_thread_call;
+asylo__proxy_thread_call *asylo__proxy_current_call(void);
+void asylo__proxy_push_call(const asylo__proxy_thread_call *call);
+void asylo__proxy_pop_call(void);
+
+#endif

@@ -1,0 +1,268 @@
+/* Serving the host's streams: the token check, then ENTER frames one after
+ * another (LOAD, INITIALIZE, RUN, FINALIZE, user selectors), each reply
+ * batched with the wait for the next frame. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "asylo/client.h"
+#include "asylo/remote.pb-c.h"
+#include "asylo/selectors.h"
+#include "common/bytes_output.h"
+#include "common/enclave_config_codec.h"
+#include "common/log.h"
+#include "proxy/proxy.h"
+#include "transport/client_stream.h"
+
+/* Compares tokens in time independent of where they differ. */
+static bool token_matches(const char *expected, const char *presented) {
+    if (presented == NULL) {
+        return false;
+    }
+    size_t expected_length = strlen(expected);
+    size_t presented_length = strnlen(presented, ASYLO__PROXY_TOKEN_SIZE + 1);
+    unsigned char difference = expected_length != presented_length;
+    for (size_t i = 0; i < expected_length && i < presented_length; i++) {
+        difference |= (unsigned char)(expected[i] ^ presented[i]);
+    }
+    return difference == 0;
+}
+
+static asylo_code serve_load(asylo__proxy *proxy, const asylo__frame *enter, bool *is_control,
+                             asylo_status *status) {
+    Asylo__Remote__LoadRequest *load =
+        asylo__remote__load_request__unpack(NULL, enter->payload_size, enter->payload);
+    if (load == NULL) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_TRANSPORT,
+                                "malformed LoadRequest (%zu bytes)", enter->payload_size);
+    }
+    asylo_code code = ASYLO_OK;
+    const char *allowed = proxy->options.allowed_backend ? proxy->options.allowed_backend : "sim";
+    pthread_mutex_lock(&proxy->lock);
+    if (proxy->loaded) {
+        code = asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                                "this proxy already serves enclave '%s'; it serves one",
+                                proxy->name);
+    } else if (strcmp(load->backend, allowed) != 0) {
+        code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "this proxy runs enclaves with the '%s' backend, not '%s'",
+                                allowed, load->backend);
+    } else if (proxy->options.enclave_path != NULL && load->enclave_path[0] != '\0' &&
+               strcmp(load->enclave_path, proxy->options.enclave_path) != 0) {
+        code = asylo_status_set(status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_API,
+                                "this proxy serves only its provisioned enclave image");
+    } else if (strlen(load->name) >= sizeof proxy->name ||
+               strlen(load->enclave_path) >= sizeof proxy->enclave_path) {
+        code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "enclave name or path too long");
+    } else {
+        snprintf(proxy->name, sizeof proxy->name, "%s", load->name);
+        snprintf(proxy->backend, sizeof proxy->backend, "%s", load->backend);
+        snprintf(proxy->enclave_path, sizeof proxy->enclave_path, "%s",
+                 load->enclave_path[0] != '\0' || proxy->options.enclave_path == NULL
+                     ? load->enclave_path
+                     : proxy->options.enclave_path);
+        proxy->debug = load->debug;
+        proxy->max_output_size = (size_t)load->max_output_size;
+        proxy->loaded = true;
+        *is_control = true;
+        pthread_cond_broadcast(&proxy->changed);
+        asylo__log(ASYLO_LOG_INFO, "proxy", proxy->name, enter->call_id,
+                   "serving enclave image %s with backend %s", proxy->enclave_path,
+                   proxy->backend);
+        code = asylo_status_ok(status);
+    }
+    pthread_mutex_unlock(&proxy->lock);
+    asylo__remote__load_request__free_unpacked(load, NULL);
+    return code;
+}
+
+/* Exit calls that run on the host: logging, files, and every user selector
+ * (the fallback). Time and randomness stay here, on the target. */
+static const uint32_t forwarded_builtins[] = {
+    ASYLO_SELECTOR_LOG,        ASYLO_SELECTOR_FILE_OPEN,  ASYLO_SELECTOR_FILE_READ,
+    ASYLO_SELECTOR_FILE_WRITE, ASYLO_SELECTOR_FILE_CLOSE, ASYLO_SELECTOR_FILE_UNLINK,
+};
+#define FORWARDED_COUNT (sizeof forwarded_builtins / sizeof forwarded_builtins[0])
+
+static asylo_code serve_initialize(asylo__proxy *proxy, const asylo__frame *enter,
+                                   asylo_status *status) {
+    pthread_mutex_lock(&proxy->lock);
+    bool ready = proxy->loaded && proxy->client == NULL;
+    pthread_mutex_unlock(&proxy->lock);
+    if (!ready) {
+        return asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                                "initialize needs a LOAD first and comes once");
+    }
+    asylo__decoded_config decoded;
+    asylo_code code =
+        asylo__enclave_config_decode(enter->payload, enter->payload_size, &decoded, status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    asylo_exit_handler handlers[FORWARDED_COUNT];
+    for (size_t i = 0; i < FORWARDED_COUNT; i++) {
+        handlers[i] = (asylo_exit_handler){forwarded_builtins[i], asylo__proxy_forward_exit,
+                                           proxy};
+    }
+    asylo_load_config config;
+    asylo_load_config_init(&config);
+    config.name = proxy->name;
+    config.backend = proxy->backend;
+    config.enclave_path = proxy->enclave_path;
+    config.debug = proxy->debug;
+    config.enclave_config = decoded.config;
+    config.exit_handlers = handlers;
+    config.exit_handler_count = FORWARDED_COUNT;
+    config.exit_fallback = asylo__proxy_forward_exit;
+    config.exit_fallback_context = proxy;
+    config.max_output_size = proxy->max_output_size;
+    asylo_client *client = NULL;
+    code = asylo_manager_load(proxy->manager, &config, &client, status);
+    asylo__decoded_config_fini(&decoded);
+    if (code == ASYLO_OK) {
+        pthread_mutex_lock(&proxy->lock);
+        proxy->client = client;
+        pthread_mutex_unlock(&proxy->lock);
+        asylo__log(ASYLO_LOG_INFO, "proxy", proxy->name, enter->call_id, "enclave initialized");
+    }
+    return code;
+}
+
+static asylo_client *loaded_client(asylo__proxy *proxy, asylo_status *status) {
+    pthread_mutex_lock(&proxy->lock);
+    asylo_client *client = proxy->client;
+    pthread_mutex_unlock(&proxy->lock);
+    if (client == NULL) {
+        asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                         "the enclave is not initialized on this proxy");
+    }
+    return client;
+}
+
+void asylo__proxy_serve_enter(asylo__proxy *proxy, asylo__server_call *call,
+                              const asylo__frame *enter, bool *is_control,
+                              asylo__bytes_output *reply_storage, asylo__frame *reply) {
+    asylo_status status;
+    asylo_status_ok(&status);
+    asylo__proxy_thread_call thread_call = {proxy, call, enter->call_id};
+    asylo__proxy_push_call(&thread_call);
+    asylo_code code;
+    asylo_client *client;
+    asylo_buffer output = {0};
+    switch (enter->selector) {
+    case ASYLO_SELECTOR_REMOTE_LOAD:
+        code = serve_load(proxy, enter, is_control, &status);
+        break;
+    case ASYLO_SELECTOR_INITIALIZE:
+        code = serve_initialize(proxy, enter, &status);
+        break;
+    case ASYLO_SELECTOR_RUN:
+        client = loaded_client(proxy, &status);
+        code = client == NULL ? status.code
+                              : asylo_client_run(client, enter->payload, enter->payload_size,
+                                                 &output, &status);
+        break;
+    case ASYLO_SELECTOR_FINALIZE:
+        client = loaded_client(proxy, &status);
+        code = client == NULL ? status.code
+                              : asylo_client_finalize(client, enter->payload,
+                                                      enter->payload_size, &status);
+        break;
+    default:
+        client = loaded_client(proxy, &status);
+        code = client == NULL ? status.code
+                              : asylo_client_call(client, enter->selector, enter->payload,
+                                                  enter->payload_size, &output, &status);
+        break;
+    }
+    asylo__proxy_pop_call();
+    asylo__frame_init(reply);
+    reply->call_id = enter->call_id;
+    reply->parent_call_id = enter->parent_call_id;
+    reply->selector = enter->selector;
+    if (code == ASYLO_OK) {
+        reply->kind = ASYLO__FRAME_RETURN;
+        /* The reply payload must outlive this function: keep it in storage. */
+        asylo__bytes_append(&reply_storage->bytes, output.data, output.size, NULL);
+        reply->payload = reply_storage->bytes.data;
+        reply->payload_size = reply_storage->bytes.size;
+    } else {
+        reply->kind = ASYLO__FRAME_ERROR;
+        reply->status = status;
+        reply->status.code = code;
+    }
+    asylo_buffer_free(&output);
+}
+
+/* Sends the pending reply batched with the next receive; a reply over the
+ * size limit becomes a RESOURCE_EXHAUSTED error (the stream stays usable). */
+static asylo_code exchange_reply(asylo__server_call *call, asylo__frame *reply, bool have_reply,
+                                 asylo__frame *received, asylo_status *status) {
+    asylo_code code = asylo__server_call_exchange(call, have_reply ? reply : NULL, received, -1,
+                                                  status);
+    if (code == ASYLO_RESOURCE_EXHAUSTED && have_reply && reply->kind == ASYLO__FRAME_RETURN) {
+        asylo__frame error;
+        asylo__frame_init(&error);
+        error.call_id = reply->call_id;
+        error.kind = ASYLO__FRAME_ERROR;
+        error.status = *status;
+        code = asylo__server_call_exchange(call, &error, received, -1, status);
+    }
+    return code;
+}
+
+void asylo__proxy_serve_stream(asylo__server_call *call, void *context) {
+    asylo__proxy *proxy = context;
+    if (proxy->options.token[0] != '\0' &&
+        !token_matches(proxy->options.token,
+                       asylo__server_call_metadata(call, ASYLO__TOKEN_METADATA_KEY))) {
+        asylo__log(ASYLO_LOG_WARNING, "proxy", NULL, 0,
+                   "refused a stream from %s: missing or wrong token",
+                   asylo__server_call_peer(call));
+        asylo__server_call_finish(call, ASYLO_UNAUTHENTICATED,
+                                  "missing or wrong asylo-token: this proxy serves only the host "
+                                  "it was provisioned for",
+                                  NULL);
+        return;
+    }
+    bool is_control = false;
+    bool have_reply = false;
+    asylo__frame reply;
+    asylo__frame_init(&reply);
+    asylo__bytes_output reply_storage;
+    asylo__bytes_output_init(&reply_storage, ASYLO__BYTES_DEFAULT_LIMIT);
+    char reason[200] = "the host closed the control stream";
+    for (;;) {
+        asylo__frame received;
+        asylo_status status;
+        asylo_code code = exchange_reply(call, &reply, have_reply, &received, &status);
+        asylo__bytes_output_fini(&reply_storage);
+        asylo__bytes_output_init(&reply_storage, ASYLO__BYTES_DEFAULT_LIMIT);
+        have_reply = false;
+        if (code == ASYLO_OUT_OF_RANGE) {
+            asylo__server_call_finish(call, ASYLO_OK, NULL, NULL);
+            break;
+        }
+        if (code != ASYLO_OK) {
+            snprintf(reason, sizeof reason, "the host went away: %.150s", status.message);
+            break;
+        }
+        if (received.kind != ASYLO__FRAME_ENTER) {
+            asylo__server_call_finish(call, ASYLO_INVALID_ARGUMENT,
+                                      "protocol violation: a host sends only ENTER frames at the "
+                                      "top of a stream",
+                                      NULL);
+            asylo__frame_release(&received);
+            snprintf(reason, sizeof reason, "protocol violation by the host");
+            break;
+        }
+        asylo__proxy_serve_enter(proxy, call, &received, &is_control, &reply_storage, &reply);
+        asylo__frame_release(&received);
+        have_reply = true;
+    }
+    asylo__bytes_output_fini(&reply_storage);
+    if (is_control) {
+        asylo__proxy_finish(proxy, reason);
+    }
+}

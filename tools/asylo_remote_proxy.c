@@ -1,0 +1,306 @@
+/* asylo-remote-proxy: serves one enclave to one remote host.
+ * Thin main(): flags, then src/proxy does the work. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "asylo/remote.h"
+#include "backends/remote/security_flags.h"
+#include "common/log.h"
+#include "proxy/proxy.h"
+#include "tools/tool_flags.h"
+#include "transport/client_stream.h"
+#include "transport/grpc_runtime.h"
+
+#define TOKEN_WAIT_MS 10000
+#define SHUTDOWN_GRACE_MS 1000
+
+typedef struct proxy_flags {
+    const char *address;
+    const char *enclave_path;
+    const char *backend;
+    const char *token_file;
+    int64_t control_fd;
+    int64_t load_timeout_ms;
+    asylo_security_options security;
+} proxy_flags;
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "Usage: asylo-remote-proxy [options]\n"
+            "\n"
+            "Serves one enclave to one remote host over gRPC (asylo-c's remote backend).\n"
+            "The host dials this proxy; the proxy never dials out. The enclave runs here\n"
+            "with a local backend; logging, file and user exit calls go back to the host,\n"
+            "time and randomness are answered here. The proxy exits when its host closes\n"
+            "the enclave's control stream or disappears (kill, network loss: ~2 s).\n"
+            "\n"
+            "Options:\n"
+            "  --address=ADDR          where to listen (default 127.0.0.1:0 = a free port):\n"
+            "                          IPv4 a.b.c.d:PORT, IPv6 [::1]:PORT, unix:/path\n"
+            "  --enclave_path=PATH     serve only this enclave image\n"
+            "  --backend=NAME          local backend for the enclave (default sim)\n"
+            "  --token_file=PATH       require this one-time token (file content) on every\n"
+            "                          stream\n"
+            "  --control_fd=N          provisioning pipe: read 'token T' from it, write\n"
+            "                          'ready ADDR' to it, exit when it closes\n"
+            "  --load_timeout_ms=MS    exit if no host loads an enclave in time (30000)\n"
+            "  --log_level=LEVEL       error, warning, info (default) or debug\n"
+            "%s"
+            "  --help                  this text\n"
+            "\n"
+            "Without --control_fd it prints 'asylo-remote-proxy: listening on ADDR' on\n"
+            "stdout once ready.\n",
+            asylo_security_usage());
+}
+
+static int parse_flags(int argc, char **argv, proxy_flags *flags) {
+    memset(flags, 0, sizeof *flags);
+    flags->address = "127.0.0.1:0";
+    flags->backend = "sim";
+    flags->control_fd = -1;
+    flags->load_timeout_ms = 30000;
+    for (int i = 1; i < argc; i++) {
+        const char *argument = argv[i];
+        const char *value;
+        asylo_status status;
+        int consumed = 0;
+        if (asylo_security_parse_flag(&flags->security, argument, i + 1 < argc ? argv[i + 1] : NULL,
+                                      &consumed, &status) != ASYLO_OK) {
+            fprintf(stderr, "asylo-remote-proxy: %s\n", status.message);
+            return 2;
+        }
+        if (consumed > 0) {
+            i += consumed - 1;
+        } else if (strcmp(argument, "--help") == 0 || strcmp(argument, "-h") == 0) {
+            usage(stdout);
+            return 1;
+        } else if ((value = asylo__flag_value(argument, "--address")) != NULL) {
+            flags->address = value;
+        } else if ((value = asylo__flag_value(argument, "--enclave_path")) != NULL) {
+            flags->enclave_path = value;
+        } else if ((value = asylo__flag_value(argument, "--backend")) != NULL) {
+            flags->backend = value;
+        } else if ((value = asylo__flag_value(argument, "--token_file")) != NULL) {
+            flags->token_file = value;
+        } else if ((value = asylo__flag_value(argument, "--control_fd")) != NULL) {
+            if (asylo__flag_integer("--control_fd", value, 0, 1 << 20, &flags->control_fd,
+                                    &status) != ASYLO_OK) {
+                fprintf(stderr, "asylo-remote-proxy: %s\n", status.message);
+                return 2;
+            }
+        } else if ((value = asylo__flag_value(argument, "--load_timeout_ms")) != NULL) {
+            if (asylo__flag_integer("--load_timeout_ms", value, 1, 86400000,
+                                    &flags->load_timeout_ms, &status) != ASYLO_OK) {
+                fprintf(stderr, "asylo-remote-proxy: %s\n", status.message);
+                return 2;
+            }
+        } else if ((value = asylo__flag_value(argument, "--log_level")) != NULL) {
+            asylo_log_level level;
+            if (asylo_log_level_parse(value, &level, &status) != ASYLO_OK) {
+                fprintf(stderr, "asylo-remote-proxy: --log_level: %s\n", status.message);
+                return 2;
+            }
+            asylo_log_set_level(level);
+        } else {
+            fprintf(stderr, "asylo-remote-proxy: unknown flag '%s' (see --help)\n", argument);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* Reads one line of at most size-1 bytes from fd within timeout_ms. */
+static asylo_code read_line(int fd, char *line, size_t size, int64_t timeout_ms,
+                            asylo_status *status) {
+    size_t used = 0;
+    while (used + 1 < size) {
+        struct pollfd poll_fd = {.fd = fd, .events = POLLIN};
+        int ready = poll(&poll_fd, 1, (int)timeout_ms);
+        if (ready < 0 && errno == EINTR) {
+            continue;
+        }
+        if (ready <= 0) {
+            return asylo_status_set(status, ASYLO_DEADLINE_EXCEEDED, ASYLO_ORIGIN_API,
+                                    "no line on the control fd within %lld ms",
+                                    (long long)timeout_ms);
+        }
+        ssize_t got = read(fd, line + used, 1);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            return asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_API,
+                                    "the control fd closed before a full line arrived");
+        }
+        if (line[used] == '\n') {
+            line[used] = '\0';
+            return asylo_status_ok(status);
+        }
+        used++;
+    }
+    return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                            "control line longer than %zu bytes", size - 1);
+}
+
+static asylo_code read_token(const proxy_flags *flags, char *token, size_t size,
+                             asylo_status *status) {
+    token[0] = '\0';
+    if (flags->control_fd >= 0) {
+        char line[ASYLO__PROXY_TOKEN_SIZE + 16];
+        asylo_code code = read_line((int)flags->control_fd, line, sizeof line, TOKEN_WAIT_MS, status);
+        if (code != ASYLO_OK) {
+            return code;
+        }
+        if (strncmp(line, "token ", 6) != 0 || strlen(line + 6) >= size) {
+            return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                    "control fd: expected 'token T', got something else");
+        }
+        snprintf(token, size, "%s", strcmp(line + 6, "-") == 0 ? "" : line + 6);
+        return asylo_status_ok(status);
+    }
+    if (flags->token_file != NULL) {
+        char *content = NULL;
+        size_t content_size = 0;
+        asylo_code code = asylo__security_read_file("--token_file", flags->token_file, size - 1,
+                                                    &content, &content_size, status);
+        if (code != ASYLO_OK) {
+            return code;
+        }
+        while (content_size > 0 &&
+               (content[content_size - 1] == '\n' || content[content_size - 1] == '\r')) {
+            content[--content_size] = '\0';
+        }
+        snprintf(token, size, "%s", content);
+        free(content);
+        if (token[0] == '\0') {
+            return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                    "--token_file '%s' is empty", flags->token_file);
+        }
+    }
+    return asylo_status_ok(status);
+}
+
+static void report(int control_fd, const char *line) {
+    if (control_fd >= 0) {
+        ssize_t ignored = write(control_fd, line, strlen(line));
+        (void)ignored;
+    } else {
+        fputs(line, stdout);
+        fflush(stdout);
+    }
+}
+
+/* Watches the control fd: EOF means the provisioning host is gone. */
+static void *watch_control_fd(void *context) {
+    asylo__proxy *proxy = ((void **)context)[0];
+    int fd = (int)(intptr_t)((void **)context)[1];
+    for (;;) {
+        struct pollfd poll_fd = {.fd = fd, .events = POLLIN};
+        if (poll(&poll_fd, 1, -1) < 0 && errno == EINTR) {
+            continue;
+        }
+        char byte;
+        ssize_t got = read(fd, &byte, 1);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            asylo__proxy_finish(proxy, "the provisioning host closed the control fd");
+            return NULL;
+        }
+    }
+}
+
+/* SIGTERM and SIGINT end the proxy cleanly (the enclave is finalized). */
+static void *wait_for_signal(void *context) {
+    asylo__proxy *proxy = context;
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    asylo__proxy_finish(proxy, signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    proxy_flags flags;
+    int parsed = parse_flags(argc, argv, &flags);
+    if (parsed != 0) {
+        return parsed == 1 ? 0 : 2;
+    }
+    /* Block the stop signals before gRPC starts threads, so only the waiter
+     * thread receives them; a dead provisioning pipe must not kill us. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int control_fd = (int)flags.control_fd;
+    if (control_fd >= 0) {
+        fcntl(control_fd, F_SETFD, FD_CLOEXEC);
+    }
+
+    asylo_status status;
+    asylo__proxy_options options = {.enclave_path = flags.enclave_path,
+                                    .allowed_backend = flags.backend};
+    asylo__proxy proxy;
+    asylo__server *server = NULL;
+    int exit_code = 1;
+    char line[ASYLO_STATUS_MESSAGE_SIZE + 64];
+    if (read_token(&flags, options.token, sizeof options.token, &status) != ASYLO_OK ||
+        asylo__proxy_init(&proxy, &options, &status) != ASYLO_OK) {
+        goto fail_early;
+    }
+    asylo__security_options security;
+    asylo__security_from_public(&flags.security, &security);
+    asylo__server_options server_options = {.address = flags.address, .security = &security};
+    if (asylo__server_create(&server_options, &server, &status) != ASYLO_OK ||
+        asylo__server_add_method(server, ASYLO__COMMUNICATE_METHOD, asylo__proxy_serve_stream,
+                                 &proxy, &status) != ASYLO_OK) {
+        asylo__server_shutdown(server, 0);
+        asylo__proxy_fini(&proxy);
+        goto fail_early;
+    }
+    pthread_t signal_thread;
+    pthread_create(&signal_thread, NULL, wait_for_signal, &proxy);
+    pthread_detach(signal_thread);
+    void *watch_context[2] = {&proxy, (void *)(intptr_t)control_fd};
+    if (control_fd >= 0) {
+        pthread_t watcher;
+        pthread_create(&watcher, NULL, watch_control_fd, watch_context);
+        pthread_detach(watcher);
+    }
+    snprintf(line, sizeof line, control_fd >= 0 ? "ready %s\n" : "asylo-remote-proxy: listening on %s\n",
+             asylo__server_address(server));
+    report(control_fd, line);
+    asylo__log(ASYLO_LOG_INFO, "proxy", NULL, 0, "listening on %s (%s security)",
+               asylo__server_address(server),
+               flags.security.type == ASYLO_SECURITY_SSL ? "ssl" : "local");
+
+    bool loaded = asylo__proxy_wait(&proxy, flags.load_timeout_ms);
+    asylo__server_shutdown(server, SHUTDOWN_GRACE_MS);
+    asylo__proxy_fini(&proxy);
+    exit_code = loaded ? 0 : 3;
+    return exit_code;
+
+fail_early:
+    asylo__log(ASYLO_LOG_ERROR, "proxy", NULL, 0, "cannot start: %s",
+               asylo_status_format(&status, line, sizeof line));
+    if (control_fd >= 0) {
+        /* "error CODE MESSAGE": the provisioner returns our code unchanged. */
+        char error_line[sizeof line + 16];
+        snprintf(error_line, sizeof error_line, "error %d %s\n", (int)status.code, line);
+        report(control_fd, error_line);
+    }
+    return exit_code;
+}
