@@ -1,0 +1,58 @@
+/* Starting and stopping one asylo-remote-proxy process: shared by local
+ * provisioning (a proxy for this host) and asylo-provision-server (proxies
+ * for remote hosts).
+ *
+ * A socketpair is the provisioning pipe (the proxy's --control_fd): the
+ * parent writes the one-time token into it, the proxy answers "ready ADDRESS"
+ * (or "error CODE TEXT") once it listens, so no fixed port is needed; the
+ * proxy keeps its end open and exits by itself when the parent dies. The
+ * proxy is started with posix_spawn: gRPC has threads, so no fork. */
+#ifndef ASYLO_PROVISION_PROXY_PROCESS_H
+#define ASYLO_PROVISION_PROXY_PROCESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "asylo/remote.h"
+
+typedef struct asylo__proxy_process_options {
+    const char *proxy_path;
+    const char *address;      /* where the proxy listens (port 0 allowed) */
+    const char *enclave_path; /* absolute path of the only image it serves */
+    const char *backend;      /* local backend for the enclave */
+    const char *log_level;    /* NULL: the proxy's default */
+    const asylo_security_options *security; /* the proxy's (server) side; NULL: local */
+    int64_t load_timeout_ms;  /* 0: the proxy's default */
+    int64_t deadline_ms;      /* absolute (asylo__monotonic_ms) bound on start */
+} asylo__proxy_process_options;
+
+typedef struct asylo__proxy_process {
+    pid_t pid;      /* -1 when not running */
+    int control_fd; /* -1 when closed */
+    char address[ASYLO_REMOTE_ADDRESS_SIZE];
+    char token[ASYLO_REMOTE_TOKEN_SIZE];
+} asylo__proxy_process;
+
+int64_t asylo__monotonic_ms(void);
+
+/* Spawns the proxy and waits (until deadline_ms) for its address. On failure
+ * nothing is left running and the code is the proxy's own when it reported
+ * one (e.g. UNAVAILABLE for a port in use), DEADLINE_EXCEEDED when it said
+ * nothing in time, NOT_FOUND/PERMISSION_DENIED when it could not be started. */
+asylo_code asylo__proxy_process_start(const asylo__proxy_process_options *options,
+                                      asylo__proxy_process *process, asylo_status *status);
+
+/* Waits up to timeout_ms for the proxy to exit; true once reaped (also when
+ * someone else reaped it). *wait_status (may be NULL) gets its status. */
+bool asylo__proxy_process_wait(asylo__proxy_process *process, int64_t timeout_ms,
+                               int *wait_status);
+
+/* Closes the pipe (the proxy then finishes by itself), waits up to
+ * exit_wait_ms, then SIGTERM, then SIGKILL: never leaves a zombie. Returns OK
+ * for a clean exit, else UNAVAILABLE describing how it ended (reported, never
+ * fatal to the caller). Safe on a stopped process. */
+asylo_code asylo__proxy_process_stop(asylo__proxy_process *process, int64_t exit_wait_ms,
+                                     asylo_status *status);
+
+#endif
