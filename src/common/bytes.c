@@ -34,6 +34,12 @@ void asylo__bytes_fini(asylo__bytes *bytes) {
 }
 
 uint8_t *asylo__bytes_append_space(asylo__bytes *bytes, size_t size, asylo_status *status) {
+    if (size == 0) {
+        /* Room for nothing always exists; NULL would read as failure (and
+         * NULL + 0 is undefined), so answer a valid non-NULL pointer. */
+        static uint8_t nothing;
+        return bytes->data != NULL ? bytes->data + bytes->size : &nothing;
+    }
     if (size > bytes->limit || bytes->size > bytes->limit - size) {
         asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
                          "buffer would grow to more than its limit of %zu bytes", bytes->limit);
