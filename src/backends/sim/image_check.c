@@ -13,7 +13,10 @@ asylo_code asylo__elf_header_check(const uint8_t *header, size_t size, const cha
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
                                 "'%s' is not an enclave image: not an ELF file", path);
     }
-    const Elf64_Ehdr *elf = (const Elf64_Ehdr *)header;
+    /* The bytes may sit at any address: copy them rather than cast them. */
+    Elf64_Ehdr copy;
+    memcpy(&copy, header, sizeof copy);
+    const Elf64_Ehdr *elf = &copy;
     if (elf->e_ident[EI_CLASS] != ELFCLASS64 || elf->e_machine != EM_X86_64) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
                                 "'%s' is not an enclave image for this machine: it is not a "
@@ -78,11 +81,12 @@ asylo_code asylo__image_open(const char *path, int *fd, asylo_status *status) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
                                 "enclave image '%s' is not a regular file", path);
     }
-    uint8_t header[sizeof(Elf64_Ehdr)];
-    ssize_t got = pread(opened, header, sizeof header, 0);
-    asylo_code code = asylo__elf_header_check(header, got < 0 ? 0 : (size_t)got, path, status);
+    Elf64_Ehdr header;
+    ssize_t got = pread(opened, &header, sizeof header, 0);
+    asylo_code code =
+        asylo__elf_header_check((const uint8_t *)&header, got < 0 ? 0 : (size_t)got, path, status);
     if (code == ASYLO_OK) {
-        code = check_not_executable(opened, (const Elf64_Ehdr *)header, path, status);
+        code = check_not_executable(opened, &header, path, status);
     }
     if (code != ASYLO_OK) {
         close(opened);
