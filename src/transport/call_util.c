@@ -129,6 +129,14 @@ asylo_code asylo__status_from_grpc(asylo_status *status, grpc_status_code code, 
     if (mapped == ASYLO_OK) {
         return asylo_status_ok(status);
     }
+    if (mapped == ASYLO_UNAVAILABLE) {
+        /* gRPC's details ("Socket closed", "keepalive watchdog timeout") do
+         * not say what happened from the caller's point of view. */
+        return asylo_status_set(status, mapped, ASYLO_ORIGIN_TRANSPORT,
+                                "%s: the peer is unreachable (it exited, or the connection was "
+                                "lost or refused): %.*s",
+                                address, length, details);
+    }
     return asylo_status_set(status, mapped, ASYLO_ORIGIN_TRANSPORT, "%s: %.*s", address, length,
                             details);
 }

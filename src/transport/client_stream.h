@@ -29,7 +29,7 @@ typedef struct asylo__channel_options {
     const asylo__security_options *security; /* NULL: local */
     size_t max_message_size;                 /* both directions; 0: ASYLO__FRAME_DEFAULT_MAX_SIZE */
     int64_t connect_timeout_ms;              /* wait for READY; 0: 5000 */
-    int keepalive_time_ms;                   /* 0: 1000 */
+    int keepalive_time_ms;                   /* idle ping interval; 0: 500 */
     int keepalive_timeout_ms;                /* 0: 1000 */
 } asylo__channel_options;
 

@@ -7,7 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -85,7 +88,46 @@ typedef struct fixture {
     asylo__server *server;
     echo_stats stats;
     asylo__channel *channel;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    size_t ended_calls;
+    double idle_at; /* when on_call_end last reported 0 active calls */
 } fixture;
+
+static void on_call_end(void *context, size_t active_calls) {
+    fixture *f = context;
+    pthread_mutex_lock(&f->lock);
+    f->ended_calls++;
+    if (active_calls == 0) {
+        f->idle_at = now_ms();
+    }
+    pthread_cond_broadcast(&f->changed);
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* Waits up to timeout_ms for on_call_end to report the server idle after
+ * `ended` calls; returns the time it did, or 0. */
+static double wait_idle(fixture *f, size_t ended, int timeout_ms) {
+    double deadline = now_ms() + timeout_ms;
+    double idle_at = 0;
+    pthread_mutex_lock(&f->lock);
+    while (now_ms() < deadline) {
+        if (f->ended_calls >= ended && f->idle_at > 0) {
+            idle_at = f->idle_at;
+            break;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 10 * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&f->changed, &f->lock, &until);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return idle_at;
+}
 
 static asylo__security_options local_security(void) {
     asylo__security_options options = {.type = ASYLO__SECURITY_LOCAL};
@@ -115,8 +157,13 @@ static asylo__security_options client_ssl(const char *roots, const char *identit
 static void start_server(fixture *f, const char *address, const asylo__security_options *security,
                          size_t max_message_size) {
     memset(f, 0, sizeof *f);
-    asylo__server_options options = {
-        .address = address, .security = security, .max_message_size = max_message_size};
+    pthread_mutex_init(&f->lock, NULL);
+    pthread_cond_init(&f->changed, NULL);
+    asylo__server_options options = {.address = address,
+                                     .security = security,
+                                     .max_message_size = max_message_size,
+                                     .on_call_end = on_call_end,
+                                     .on_call_end_context = f};
     asylo_status status;
     if (asylo__server_create(&options, &f->server, &status) != ASYLO_OK) {
         fail_msg("server on %s: %s", address, status.message);
@@ -558,8 +605,11 @@ static void test_eight_threads(void **state) {
     stop(&f);
 }
 
-/* Starts transport_echo_server on address; returns its pid and bound address. */
-static pid_t spawn_echo_server(const char *address, char *bound, size_t bound_size, int *stdin_fd) {
+/* Starts transport_echo_server with argv (NULL-terminated, argv[0] unused),
+ * waits for a first line starting with `ready`, returns the pid and the rest
+ * of the line. */
+static pid_t spawn_helper(char **argv, const char *ready, char *rest, size_t rest_size,
+                          int *stdin_fd) {
     int out_pipe[2], in_pipe[2];
     assert_int_equal(pipe2(out_pipe, O_CLOEXEC), 0);
     assert_int_equal(pipe2(in_pipe, O_CLOEXEC), 0);
@@ -567,7 +617,7 @@ static pid_t spawn_echo_server(const char *address, char *bound, size_t bound_si
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, in_pipe[0], STDIN_FILENO);
-    char *argv[] = {ECHO_SERVER_PATH, (char *)address, NULL};
+    argv[0] = ECHO_SERVER_PATH;
     pid_t pid;
     assert_int_equal(posix_spawn(&pid, ECHO_SERVER_PATH, &actions, NULL, argv, environ), 0);
     posix_spawn_file_actions_destroy(&actions);
@@ -584,13 +634,14 @@ static pid_t spawn_echo_server(const char *address, char *bound, size_t bound_si
     }
     close(out_pipe[0]);
     char *newline = strchr(line, '\n');
-    if (strncmp(line, "LISTENING ", 10) != 0 || newline == NULL) {
+    size_t ready_length = strlen(ready);
+    if (strncmp(line, ready, ready_length) != 0 || newline == NULL) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
-        fail_msg("echo server did not start: '%s'", line);
+        fail_msg("transport_echo_server did not say '%s': '%s'", ready, line);
     }
     *newline = '\0';
-    snprintf(bound, bound_size, "%s", line + 10);
+    snprintf(rest, rest_size, "%s", line + ready_length);
     *stdin_fd = in_pipe[1];
     return pid;
 }
@@ -612,7 +663,8 @@ static void *killer_main(void *argument) {
 static void kill_mid_exchange(const char *address) {
     char bound[300];
     int stdin_fd;
-    pid_t pid = spawn_echo_server(address, bound, sizeof bound, &stdin_fd);
+    char *argv[] = {NULL, (char *)address, NULL};
+    pid_t pid = spawn_helper(argv, "LISTENING ", bound, sizeof bound, &stdin_fd);
     asylo__channel_options options = {.address = bound, .connect_timeout_ms = 3000};
     asylo__channel *channel = NULL;
     asylo_status status;
@@ -663,6 +715,148 @@ static void test_kill9_unix(void **state) {
     kill_mid_exchange(address);
 }
 
+static void test_server_notices_client_kill9(void **state) {
+    (void)state;
+    fixture f;
+    asylo__security_options security = local_security();
+    start_server(&f, "127.0.0.1:0", &security, 0);
+    char *argv[] = {NULL, "--connect", (char *)asylo__server_address(f.server), NULL};
+    char rest[16];
+    int stdin_fd;
+    pid_t pid = spawn_helper(argv, "CONNECTED", rest, sizeof rest, &stdin_fd);
+    assert_int_equal(asylo__server_active_calls(f.server), 1);
+    double killed_at = now_ms();
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(stdin_fd);
+    double idle_at = wait_idle(&f, 1, 5000);
+    assert_true(idle_at > 0);
+    printf("server noticed the client's kill -9 after %.1f ms\n", idle_at - killed_at);
+    assert_true(idle_at - killed_at < 2000);
+    assert_int_equal(atomic_load(&f.stats.client_gone), 1);
+    assert_int_equal(asylo__server_active_calls(f.server), 0);
+    stop(&f);
+}
+
+/* A TCP forwarder that can "cut the cable": stop moving bytes while keeping
+ * both sockets open, as a dead host or a pulled cable looks to TCP. */
+typedef struct forwarder {
+    int listen_fd;
+    int port;
+    atomic_bool cut;
+    atomic_bool stop;
+    pthread_t thread;
+} forwarder;
+
+static void *forwarder_main(void *argument) {
+    forwarder *fw = argument;
+    int client = accept4(fw->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (client < 0) {
+        return NULL;
+    }
+    int server = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in target = {.sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)fw->port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(server, (struct sockaddr *)&target, sizeof target) != 0) {
+        close(client);
+        close(server);
+        return NULL;
+    }
+    char buffer[65536];
+    while (!atomic_load(&fw->stop)) {
+        if (atomic_load(&fw->cut)) {
+            usleep(10000);
+            continue;
+        }
+        struct pollfd fds[2] = {{.fd = client, .events = POLLIN}, {.fd = server, .events = POLLIN}};
+        if (poll(fds, 2, 10) <= 0) {
+            continue;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+                ssize_t got = read(fds[i].fd, buffer, sizeof buffer);
+                if (got <= 0) {
+                    goto out;
+                }
+                int to = i == 0 ? server : client;
+                for (ssize_t sent = 0; sent < got;) {
+                    ssize_t put = write(to, buffer + sent, (size_t)(got - sent));
+                    if (put <= 0) {
+                        goto out;
+                    }
+                    sent += put;
+                }
+            }
+        }
+    }
+out:
+    close(client);
+    close(server);
+    return NULL;
+}
+
+static int forwarder_start(forwarder *fw, int target_port) {
+    memset(fw, 0, sizeof *fw);
+    fw->port = target_port;
+    fw->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t length = sizeof address;
+    assert_int_equal(bind(fw->listen_fd, (struct sockaddr *)&address, sizeof address), 0);
+    assert_int_equal(listen(fw->listen_fd, 4), 0);
+    assert_int_equal(getsockname(fw->listen_fd, (struct sockaddr *)&address, &length), 0);
+    assert_int_equal(pthread_create(&fw->thread, NULL, forwarder_main, fw), 0);
+    return ntohs(address.sin_port);
+}
+
+static void forwarder_stop(forwarder *fw) {
+    atomic_store(&fw->stop, true);
+    shutdown(fw->listen_fd, SHUT_RDWR);
+    pthread_join(fw->thread, NULL);
+    close(fw->listen_fd);
+}
+
+static void test_keepalive_notices_cut_cable(void **state) {
+    (void)state;
+    fixture f;
+    asylo__security_options security = local_security();
+    start_server(&f, "127.0.0.1:0", &security, 0);
+    const char *bound = asylo__server_address(f.server);
+    int server_port = atoi(strrchr(bound, ':') + 1);
+    forwarder fw;
+    int port = forwarder_start(&fw, server_port);
+    char address[64];
+    snprintf(address, sizeof address, "127.0.0.1:%d", port);
+    asylo__channel_options options = {.address = address, .connect_timeout_ms = 3000};
+    asylo__channel *channel = NULL;
+    asylo_status status;
+    assert_int_equal(asylo__channel_open(&options, &channel, &status), ASYLO_OK);
+    echo_round_trips(channel, 3);
+    asylo__client_stream *stream = NULL;
+    assert_int_equal(asylo__client_stream_open(channel, NULL, NULL, &stream, &status), ASYLO_OK);
+    asylo__frame out = enter(1, ECHO_RETURN, "a", 1);
+    asylo__frame in;
+    assert_int_equal(asylo__client_stream_exchange(stream, &out, &in, 5000, &status), ASYLO_OK);
+    asylo__frame_release(&in);
+    double cut_at = now_ms();
+    atomic_store(&fw.cut, true);
+    out = enter(2, ECHO_RETURN, "b", 1);
+    /* No timeout of our own: keepalive must end the wait. */
+    asylo_code code = asylo__client_stream_exchange(stream, &out, &in, -1, &status);
+    double client_noticed = now_ms() - cut_at;
+    printf("cut cable: client noticed after %.0f ms: %s\n", client_noticed, status.message);
+    assert_int_equal(code, ASYLO_UNAVAILABLE);
+    assert_true(client_noticed < 2500);
+    double idle_at = wait_idle(&f, 2, 5000);
+    assert_true(idle_at > 0);
+    printf("cut cable: server noticed after %.0f ms\n", idle_at - cut_at);
+    assert_true(idle_at - cut_at < 2500);
+    asylo__client_stream_close(stream, 1000, NULL);
+    asylo__channel_close(channel);
+    forwarder_stop(&fw);
+    stop(&f);
+}
+
 static void test_server_shutdown_with_open_streams(void **state) {
     (void)state;
     fixture f;
@@ -707,6 +901,8 @@ int main(void) {
         cmocka_unit_test(test_eight_threads),
         cmocka_unit_test(test_kill9_tcp),
         cmocka_unit_test(test_kill9_unix),
+        cmocka_unit_test(test_server_notices_client_kill9),
+        cmocka_unit_test(test_keepalive_notices_cut_cable),
         cmocka_unit_test(test_server_shutdown_with_open_streams),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
