@@ -1,6 +1,7 @@
 /* Client channel and streams over gRPC C core (see client_stream.h). */
 #include "transport/client_stream.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -175,7 +176,17 @@ asylo_code asylo__channel_open(const asylo__channel_options *options, asylo__cha
     asylo__channel_args args;
     asylo__channel_args_build(&args, false, channel->max_message_size, options->keepalive_time_ms,
                               options->keepalive_timeout_ms);
-    channel->channel = grpc_channel_create(channel->address.target, credentials, &args.list);
+    /* IP literals go straight to gRPC's ipv4:/ipv6: resolvers: the default
+     * DNS resolver would spend milliseconds (c-ares) on a literal. */
+    char dial[sizeof channel->address.target + 8];
+    if (channel->address.family == ASYLO__ADDRESS_IPV4) {
+        snprintf(dial, sizeof dial, "ipv4:%s", channel->address.target);
+    } else if (channel->address.family == ASYLO__ADDRESS_IPV6) {
+        snprintf(dial, sizeof dial, "ipv6:%s", channel->address.target);
+    } else {
+        snprintf(dial, sizeof dial, "%s", channel->address.target);
+    }
+    channel->channel = grpc_channel_create(dial, credentials, &args.list);
     if (channel->channel == NULL) {
         code = asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_TRANSPORT,
                                 "gRPC could not create a channel to %s", channel->address.target);
