@@ -31,6 +31,8 @@ static void usage(FILE *out, const char *program) {
             "  --remote_proxy=PATH   provision locally: start this asylo-remote-proxy binary\n"
             "  --remote_listen=ADDR  where that proxy listens: 127.0.0.1:0 (default),\n"
             "                        [::1]:0, unix: (private socket) or a full address\n"
+            "  --provision_server=ADDR  send the enclave to asylo-provision-server at ADDR\n"
+            "                        (e.g. target.example:4321), which runs its proxy\n"
             "  --remote_address=ADDR connect to a proxy already running at ADDR instead\n"
             "  --remote_token=TOKEN  the token that proxy requires (with --remote_address)\n"
             "%s"
@@ -57,14 +59,29 @@ static char *default_enclave_path(void) {
 /* The remote backend's config: local provisioning with --remote_proxy, or a
  * direct connection with --remote_address. */
 static int setup_remote(quickstart_options *options, const char *remote_token) {
-    if ((options->remote_proxy == NULL) == (options->remote_address == NULL)) {
+    int ways = (options->remote_proxy != NULL) + (options->remote_address != NULL) +
+               (options->provision_server != NULL);
+    if (ways != 1) {
         fprintf(stderr, "quickstart: --backend=remote needs exactly one of --remote_proxy (start "
-                        "a proxy here) or --remote_address (use a running one)\n");
+                        "a proxy here), --provision_server (have a target start one) or "
+                        "--remote_address (use a running one)\n");
         return QUICKSTART_OPTIONS_ERROR;
     }
     asylo_remote_config_init(&options->remote);
     options->remote.security = options->security;
-    if (options->remote_proxy != NULL) {
+    asylo_status status;
+    if (options->provision_server != NULL) {
+        asylo_provision_server_options server;
+        asylo_provision_server_options_init(&server);
+        server.server_address = options->provision_server;
+        server.security = options->security;
+        if (asylo_provision_server_provision_create(&server, &options->provision, &status) !=
+            ASYLO_OK) {
+            fprintf(stderr, "quickstart: --provision_server: %s\n", status.message);
+            return QUICKSTART_OPTIONS_ERROR;
+        }
+        options->remote.provision = options->provision;
+    } else if (options->remote_proxy != NULL) {
         asylo_local_provision_options local;
         asylo_local_provision_options_init(&local);
         local.proxy_path = options->remote_proxy;
@@ -81,7 +98,6 @@ static int setup_remote(quickstart_options *options, const char *remote_token) {
         if (options->security.client_cert != NULL) {
             local.security.root_certs = options->security.root_certs;
         }
-        asylo_status status;
         if (asylo_local_provision_create(&local, &options->provision, &status) != ASYLO_OK) {
             fprintf(stderr, "quickstart: --remote_proxy: %s\n", status.message);
             return QUICKSTART_OPTIONS_ERROR;
@@ -110,6 +126,7 @@ int quickstart_options_parse(int argc, char **argv, quickstart_options *options)
         OPT_REMOTE_LISTEN,
         OPT_REMOTE_ADDRESS,
         OPT_REMOTE_TOKEN,
+        OPT_PROVISION_SERVER,
     };
     static const struct option long_options[] = {
         {"message", required_argument, NULL, OPT_MESSAGE},
@@ -121,6 +138,7 @@ int quickstart_options_parse(int argc, char **argv, quickstart_options *options)
         {"remote_listen", required_argument, NULL, OPT_REMOTE_LISTEN},
         {"remote_address", required_argument, NULL, OPT_REMOTE_ADDRESS},
         {"remote_token", required_argument, NULL, OPT_REMOTE_TOKEN},
+        {"provision_server", required_argument, NULL, OPT_PROVISION_SERVER},
         {NULL, 0, NULL, 0},
     };
     const char *program = argv[0];
@@ -179,6 +197,9 @@ int quickstart_options_parse(int argc, char **argv, quickstart_options *options)
         case OPT_REMOTE_TOKEN:
             remote_token = optarg;
             break;
+        case OPT_PROVISION_SERVER:
+            options->provision_server = optarg;
+            break;
         default:
             fprintf(stderr, "quickstart: unknown or incomplete flag '%s' (see --help)\n",
                     argv[optind - 1]);
@@ -205,7 +226,7 @@ int quickstart_options_parse(int argc, char **argv, quickstart_options *options)
     }
     bool remote = strcmp(options->load_config.backend, "remote") == 0;
     if (!remote && (options->remote_proxy || options->remote_address || options->remote_listen ||
-                    remote_token)) {
+                    remote_token || options->provision_server)) {
         fprintf(stderr, "quickstart: --remote_* flags need --backend=remote\n");
         return QUICKSTART_OPTIONS_ERROR;
     }

@@ -11,6 +11,7 @@ typedef struct quickstart_options {
     /* --backend=remote */
     const char *remote_proxy;   /* provision locally with this proxy binary */
     const char *remote_address; /* or connect to a proxy already running here */
+    const char *provision_server; /* or provision through asylo-provision-server */
     const char *remote_listen;  /* where a locally provisioned proxy listens */
     asylo_security_options security;
     asylo_remote_config remote;

@@ -129,6 +129,24 @@ ASYLO_API asylo_code asylo_local_provision_create(const asylo_local_provision_op
                                                   asylo_remote_provision **provision,
                                                   asylo_status *status);
 
+/* The provision-server implementation: sends the enclave image to an
+ * asylo-provision-server on the target machine, which checks it, stores it and
+ * starts a proxy for it; finalize releases that proxy (the server then removes
+ * the image when no other proxy uses it). The proxy is dialed at the server's
+ * host on the port the server reports (or its unix: path). */
+typedef struct asylo_provision_server_options {
+    const char *server_address;      /* required: "target.example:4321", "[::1]:4321", ... */
+    asylo_security_options security; /* this (client) side of the provision channel */
+    int64_t timeout_ms;              /* whole provision, upload included; 0: 60000 */
+    size_t chunk_size;               /* upload chunk; 0: 1 MiB */
+} asylo_provision_server_options;
+
+ASYLO_API void asylo_provision_server_options_init(asylo_provision_server_options *options);
+/* INVALID_ARGUMENT without a server address. Strings are copied. */
+ASYLO_API asylo_code asylo_provision_server_provision_create(
+    const asylo_provision_server_options *options, asylo_remote_provision **provision,
+    asylo_status *status);
+
 /* ---- The remote backend's config ------------------------------------------ */
 
 #define ASYLO_REMOTE_CONFIG_MAGIC UINT32_C(0x52454d31) /* "REM1" */

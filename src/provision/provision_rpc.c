@@ -1,0 +1,224 @@
+/* The provision server's two methods.
+ *
+ * Provision: header first (checked against every limit and the allowlist
+ * before a byte is stored), then chunks into a private upload file hashed as
+ * it grows, then a proxy for the image and the reply. A client that vanishes
+ * or stops early leaves nothing: the upload is removed, the slot freed, and a
+ * proxy whose reply could not be delivered is stopped.
+ *
+ * Release: stops a proxy given its id and token. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "asylo/provision.pb-c.h"
+#include "common/bytes.h"
+#include "common/log.h"
+#include "provision/provision_server.h"
+
+static double seconds_since(int64_t start_ms) {
+    return (double)(asylo__monotonic_ms() - start_ms) / 1000.0;
+}
+
+static asylo_code receive_request(asylo__provision_server *server, asylo__server_call *call,
+                                  Asylo__Remote__ProvisionRequest **request,
+                                  asylo_status *status) {
+    uint8_t *data = NULL;
+    size_t size = 0;
+    asylo_code code = asylo__server_call_receive_bytes(
+        call, &data, &size, server->options.upload_timeout_ms, status);
+    if (code == ASYLO_OUT_OF_RANGE) {
+        return asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_API,
+                                "the client ended the upload before its last chunk: truncated; "
+                                "nothing was kept");
+    }
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    *request = asylo__remote__provision_request__unpack(NULL, size, data);
+    free(data);
+    if (*request == NULL) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "malformed ProvisionRequest (%zu bytes)", size);
+    }
+    return ASYLO_OK;
+}
+
+static asylo_code check_header(const Asylo__Remote__ProvisionRequest *request,
+                               asylo_status *status) {
+    const Asylo__Remote__ProvisionHeader *header = request->header;
+    if (header == NULL) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "the first ProvisionRequest must carry the header");
+    }
+    if (header->image_sha256.len != ASYLO__SHA256_SIZE) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "image_sha256 must be %d bytes, not %zu", ASYLO__SHA256_SIZE,
+                                header->image_sha256.len);
+    }
+    if (strlen(header->backend) == 0 || strlen(header->backend) > 32 ||
+        strlen(header->name) > 127) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "backend must be 1-32 bytes and name at most 127");
+    }
+    return ASYLO_OK;
+}
+
+/* Receives the image into `upload` until the message marked last. */
+static asylo_code receive_image(asylo__provision_server *server, asylo__server_call *call,
+                                Asylo__Remote__ProvisionRequest *first,
+                                asylo__image_upload *upload, asylo_status *status) {
+    Asylo__Remote__ProvisionRequest *request = first;
+    asylo_code code = ASYLO_OK;
+    for (;;) {
+        if (request != first && request->header != NULL) {
+            code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                    "a second header in one upload");
+        } else {
+            code = asylo__image_upload_write(upload, request->chunk.data, request->chunk.len,
+                                             status);
+        }
+        bool last = request->last;
+        if (request != first) {
+            asylo__remote__provision_request__free_unpacked(request, NULL);
+        }
+        if (code != ASYLO_OK || last) {
+            return code;
+        }
+        code = receive_request(server, call, &request, status);
+        if (code != ASYLO_OK) {
+            return code;
+        }
+    }
+}
+
+static asylo_code send_reply(asylo__server_call *call, const asylo__provisioned_proxy *proxy,
+                             const char *image_path, asylo_status *status) {
+    Asylo__Remote__ProvisionReply reply = ASYLO__REMOTE__PROVISION_REPLY__INIT;
+    reply.proxy_id = (char *)proxy->id;
+    reply.proxy_address = (char *)proxy->process.address;
+    reply.proxy_port = proxy->port;
+    reply.token = (char *)proxy->process.token;
+    reply.enclave_path = (char *)image_path;
+    size_t size = asylo__remote__provision_reply__get_packed_size(&reply);
+    uint8_t *packed = malloc(size == 0 ? 1 : size);
+    if (packed == NULL) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "out of memory for the reply");
+    }
+    asylo__remote__provision_reply__pack(&reply, packed);
+    asylo_code code = asylo__server_call_send_bytes(call, packed, size, status);
+    asylo__secure_zero(packed, size);
+    free(packed);
+    return code;
+}
+
+static void serve_provision(asylo__server_call *call, void *context) {
+    asylo__provision_server *server = context;
+    int64_t start_ms = asylo__monotonic_ms();
+    const char *identity = asylo__server_call_peer_identity(call);
+    asylo_status status;
+    Asylo__Remote__ProvisionRequest *first = NULL;
+    asylo__provisioned_proxy *slot = NULL;
+    asylo__image_upload upload = {.fd = -1};
+    uint64_t image_size = 0;
+    char sha256_hex[ASYLO__SHA256_HEX_SIZE];
+    char image_path[PATH_MAX];
+    asylo_code code = receive_request(server, call, &first, &status);
+    if (code == ASYLO_OK) {
+        code = check_header(first, &status);
+    }
+    if (code == ASYLO_OK) {
+        image_size = first->header->image_size;
+        code = asylo__provision_reserve(server, identity, first->header->image_sha256.data,
+                                        image_size, first->header->backend, &slot, &status);
+    }
+    if (code == ASYLO_OK) {
+        code = asylo__image_upload_begin(&server->store, image_size,
+                                         first->header->image_sha256.data, &upload, &status);
+    }
+    if (code == ASYLO_OK) {
+        code = receive_image(server, call, first, &upload, &status);
+    }
+    if (code == ASYLO_OK) {
+        code = asylo__image_upload_commit(&upload, &server->store, sha256_hex, &status);
+    }
+    if (code == ASYLO_OK) {
+        code = asylo__provision_start(server, slot, first->header->backend, &status);
+    }
+    if (code == ASYLO_OK) {
+        asylo__image_store_path(&server->store, sha256_hex, image_path);
+        if (send_reply(call, slot, image_path, &status) == ASYLO_OK) {
+            asylo__server_call_finish(call, ASYLO_OK, NULL, NULL);
+        } else {
+            /* The client is gone: its proxy would wait for nobody. */
+            asylo__log(ASYLO_LOG_WARNING, "provision", NULL, 0,
+                       "client vanished before its reply; stopping proxy %s", slot->id);
+            char id[sizeof slot->id];
+            char token[sizeof slot->process.token];
+            snprintf(id, sizeof id, "%s", slot->id);
+            snprintf(token, sizeof token, "%s", slot->process.token);
+            asylo__provision_stop(server, id, token, NULL);
+            asylo__secure_zero(token, sizeof token);
+            code = ASYLO_UNAVAILABLE;
+        }
+    } else {
+        asylo__image_upload_abort(&upload);
+        asylo__provision_unreserve(server, slot);
+        char text[ASYLO_STATUS_MESSAGE_SIZE + 64];
+        asylo__log(ASYLO_LOG_WARNING, "provision", NULL, 0, "provision from %s refused: %s",
+                   asylo__server_call_peer(call), asylo_status_format(&status, text, sizeof text));
+        asylo__server_call_finish(call, code, status.message, NULL);
+    }
+    if (first != NULL) {
+        asylo__remote__provision_request__free_unpacked(first, NULL);
+    }
+    if (server->on_provision != NULL) {
+        server->on_provision(server->on_provision_context, code, seconds_since(start_ms),
+                             image_size);
+    }
+}
+
+static void serve_release(asylo__server_call *call, void *context) {
+    asylo__provision_server *server = context;
+    asylo_status status;
+    uint8_t *data = NULL;
+    size_t size = 0;
+    asylo_code code = asylo__server_call_receive_bytes(call, &data, &size,
+                                                       server->options.upload_timeout_ms, &status);
+    Asylo__Remote__ReleaseRequest *request = NULL;
+    if (code == ASYLO_OK) {
+        request = asylo__remote__release_request__unpack(NULL, size, data);
+        if (request == NULL) {
+            code = asylo_status_set(&status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                    "malformed ReleaseRequest");
+        }
+    }
+    free(data);
+    if (code == ASYLO_OK) {
+        code = asylo__provision_stop(server, request->proxy_id, request->token, &status);
+    }
+    if (code == ASYLO_OK) {
+        Asylo__Remote__ReleaseReply reply = ASYLO__REMOTE__RELEASE_REPLY__INIT;
+        uint8_t packed[16];
+        size_t packed_size = asylo__remote__release_reply__pack(&reply, packed);
+        code = asylo__server_call_send_bytes(call, packed, packed_size, &status);
+    }
+    asylo__server_call_finish(call, code, code == ASYLO_OK ? NULL : status.message, NULL);
+    if (request != NULL) {
+        asylo__remote__release_request__free_unpacked(request, NULL);
+    }
+}
+
+asylo_code asylo__provision_server_add_methods(asylo__provision_server *server,
+                                               asylo__server *transport, asylo_status *status) {
+    asylo_code code =
+        asylo__server_add_method(transport, ASYLO__PROVISION_METHOD, serve_provision, server,
+                                 status);
+    if (code == ASYLO_OK) {
+        code = asylo__server_add_method(transport, ASYLO__RELEASE_METHOD, serve_release, server,
+                                        status);
+    }
+    return code;
+}

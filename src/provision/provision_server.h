@@ -1,0 +1,96 @@
+/* asylo-provision-server (Asylo's RemoteProxyProvisionServer) as a library:
+ * receives enclave images, checks them, and runs an asylo-remote-proxy per
+ * provision, within the configured limits. tools/asylo_provision_server.c is
+ * its thin main(). */
+#ifndef ASYLO_PROVISION_PROVISION_SERVER_H
+#define ASYLO_PROVISION_PROVISION_SERVER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "asylo/remote.h"
+#include "provision/image_store.h"
+#include "provision/provision_protocol.h"
+#include "provision/proxy_process.h"
+#include "transport/address.h"
+#include "transport/server.h"
+
+#define ASYLO__MAX_ALLOWLIST_ENTRIES 4096
+#define ASYLO__IDENTITY_SIZE 256
+
+typedef struct asylo__provision_server_options {
+    const char *address;          /* where the server listens */
+    const char *proxy_path;       /* asylo-remote-proxy */
+    const char *storage_directory;
+    const char *allowed_backend;  /* local backend proxies may use */
+    uint16_t proxy_port_low;      /* proxies listen on ports in [low, high] */
+    uint16_t proxy_port_high;
+    uint64_t max_image_size;
+    size_t max_proxies;
+    size_t max_proxies_per_client; /* by client certificate identity (mutual TLS) */
+    const char *allowlist_path;    /* NULL: any image */
+    int64_t proxy_load_timeout_ms; /* a proxy nobody loads from exits after this */
+    int64_t upload_timeout_ms;     /* longest wait for the next chunk */
+    const char *log_level;         /* for the proxies */
+    asylo_security_options security;
+} asylo__provision_server_options;
+
+/* One provisioned proxy (or one being provisioned: an upload holds a slot so
+ * concurrent uploads cannot overrun the limits). */
+typedef struct asylo__provisioned_proxy {
+    char id[33];
+    char sha256_hex[ASYLO__SHA256_HEX_SIZE];
+    char identity[ASYLO__IDENTITY_SIZE];
+    bool running; /* false while uploading */
+    uint16_t port;
+    asylo__proxy_process process;
+    struct asylo__provisioned_proxy *next;
+} asylo__provisioned_proxy;
+
+typedef struct asylo__provision_server {
+    asylo__provision_server_options options;
+    asylo__address address;
+    asylo__image_store store;
+    uint8_t (*allowlist)[ASYLO__SHA256_SIZE];
+    size_t allowlist_count;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    asylo__provisioned_proxy *proxies;
+    size_t proxy_count; /* including uploads in progress */
+    bool draining;
+    /* Observability hook: called after each provision with its result. */
+    void (*on_provision)(void *context, asylo_code result, double seconds, uint64_t image_bytes);
+    void *on_provision_context;
+} asylo__provision_server;
+
+/* Opens the store (cleaning an earlier run's leftovers: stale proxies and
+ * images), reads the allowlist. */
+asylo_code asylo__provision_server_init(asylo__provision_server *server,
+                                        const asylo__provision_server_options *options,
+                                        asylo_status *status);
+/* Registers Provision and Release on a transport server. */
+asylo_code asylo__provision_server_add_methods(asylo__provision_server *server,
+                                               asylo__server *transport, asylo_status *status);
+/* Stops taking provisions, asks every proxy to finish (SIGTERM: each
+ * finalizes its enclave), waits up to grace_ms, then kills what is left. */
+void asylo__provision_server_drain(asylo__provision_server *server, int64_t grace_ms);
+void asylo__provision_server_fini(asylo__provision_server *server);
+size_t asylo__provision_server_running(asylo__provision_server *server);
+
+/* provision_server.c, for the RPC handlers (provision_rpc.c). Reserve checks
+ * the limits and holds a slot; start runs the proxy in it; release drops a
+ * slot that never ran. */
+asylo_code asylo__provision_reserve(asylo__provision_server *server, const char *identity,
+                                    const uint8_t sha256[ASYLO__SHA256_SIZE],
+                                    uint64_t image_size, const char *backend,
+                                    asylo__provisioned_proxy **slot, asylo_status *status);
+asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provisioned_proxy *slot,
+                                  const char *backend, asylo_status *status);
+void asylo__provision_unreserve(asylo__provision_server *server, asylo__provisioned_proxy *slot);
+/* Stops the proxy `id` if `token` is its token; waits for it to be gone. */
+asylo_code asylo__provision_stop(asylo__provision_server *server, const char *id,
+                                 const char *token, asylo_status *status);
+
+#endif

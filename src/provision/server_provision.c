@@ -1,0 +1,362 @@
+/* The provision-server RemoteProvision: the client of asylo-provision-server.
+ * provision() hashes the image, streams it in chunks, and turns the reply into
+ * an endpoint; finalize() releases the proxy. */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "asylo/provision.pb-c.h"
+#include "asylo/remote.h"
+#include "backends/remote/security_flags.h"
+#include "common/bytes.h"
+#include "common/log.h"
+#include "provision/provision_protocol.h"
+#include "provision/proxy_process.h"
+#include "transport/client_stream.h"
+#include "transport/grpc_runtime.h"
+
+#define DEFAULT_TIMEOUT_MS 60000
+#define DEFAULT_CHUNK_SIZE ((size_t)1 << 20)
+#define MAX_CHUNK_SIZE ((size_t)16 << 20)
+#define RELEASE_TIMEOUT_MS 15000
+#define SECURITY_PATH_COUNT 5
+
+typedef struct server_provision {
+    asylo_remote_provision base; /* first: the interface handed out */
+    char *server_address;
+    char *paths[SECURITY_PATH_COUNT];
+    asylo_security_options public_security;
+    asylo__security_options security;
+    int64_t timeout_ms;
+    size_t chunk_size;
+    bool provisioned;
+    asylo__channel *channel;
+    char proxy_id[64];
+    char token[ASYLO_REMOTE_TOKEN_SIZE];
+} server_provision;
+
+static int64_t time_left(int64_t deadline_ms) {
+    int64_t left = deadline_ms - asylo__monotonic_ms();
+    return left > 0 ? left : 1;
+}
+
+static asylo_code hash_file(int fd, const char *path, uint64_t *size, uint8_t digest[32],
+                            asylo_status *status) {
+    struct stat info;
+    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
+                                "enclave image '%s' is not a regular file", path);
+    }
+    EVP_MD_CTX *context = EVP_MD_CTX_new();
+    if (context == NULL || EVP_DigestInit_ex(context, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(context);
+        return asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_BACKEND,
+                                "cannot start SHA-256");
+    }
+    uint8_t buffer[65536];
+    uint64_t total = 0;
+    asylo_code code = ASYLO_OK;
+    for (;;) {
+        ssize_t got = pread(fd, buffer, sizeof buffer, (off_t)total);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got < 0) {
+            code = asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_BACKEND,
+                                    "cannot read enclave image '%s': %s", path, strerror(errno));
+            break;
+        }
+        if (got == 0) {
+            break;
+        }
+        EVP_DigestUpdate(context, buffer, (size_t)got);
+        total += (uint64_t)got;
+    }
+    unsigned int digest_size = 0;
+    EVP_DigestFinal_ex(context, digest, &digest_size);
+    EVP_MD_CTX_free(context);
+    *size = total;
+    return code;
+}
+
+/* Packs and sends one ProvisionRequest; the last one also receives the reply. */
+static asylo_code send_request(asylo__client_stream *stream,
+                               const Asylo__Remote__ProvisionRequest *request, int64_t deadline_ms,
+                               uint8_t **reply, size_t *reply_size, asylo_status *status) {
+    size_t size = asylo__remote__provision_request__get_packed_size(request);
+    uint8_t *packed = malloc(size == 0 ? 1 : size);
+    if (packed == NULL) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "out of memory for an upload chunk");
+    }
+    asylo__remote__provision_request__pack(request, packed);
+    asylo_code code = asylo__client_stream_exchange_bytes(stream, packed, size, request->last,
+                                                          reply, reply_size,
+                                                          time_left(deadline_ms), status);
+    free(packed);
+    return code;
+}
+
+static asylo_code upload(server_provision *self, asylo__client_stream *stream, int fd,
+                         const char *path, const char *backend, uint64_t size,
+                         const uint8_t digest[32], int64_t deadline_ms, uint8_t **reply,
+                         size_t *reply_size, asylo_status *status) {
+    Asylo__Remote__ProvisionHeader header = ASYLO__REMOTE__PROVISION_HEADER__INIT;
+    header.image_size = size;
+    header.image_sha256.data = (uint8_t *)digest;
+    header.image_sha256.len = 32;
+    header.backend = (char *)backend;
+    uint8_t *chunk = malloc(self->chunk_size);
+    if (chunk == NULL) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "out of memory for an upload chunk");
+    }
+    asylo_code code = ASYLO_OK;
+    uint64_t sent = 0;
+    bool first = true;
+    while (code == ASYLO_OK) {
+        size_t want = size - sent < self->chunk_size ? (size_t)(size - sent) : self->chunk_size;
+        ssize_t got = want == 0 ? 0 : pread(fd, chunk, want, (off_t)sent);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got < 0 || (size_t)got != want) {
+            code = asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_BACKEND,
+                                    "enclave image '%s' changed while it was being sent", path);
+            break;
+        }
+        sent += (uint64_t)got;
+        Asylo__Remote__ProvisionRequest request = ASYLO__REMOTE__PROVISION_REQUEST__INIT;
+        request.header = first ? &header : NULL;
+        request.chunk.data = chunk;
+        request.chunk.len = (size_t)got;
+        request.last = sent == size;
+        code = send_request(stream, &request, deadline_ms, reply, reply_size, status);
+        first = false;
+        if (request.last) {
+            break;
+        }
+    }
+    free(chunk);
+    return code;
+}
+
+/* The proxy is dialed where the client reached the server, on the port the
+ * server reports; a unix: proxy address is used as it is. */
+static asylo_code fill_endpoint(server_provision *self, const Asylo__Remote__ProvisionReply *reply,
+                                asylo_remote_endpoint *endpoint, asylo_status *status) {
+    if (strlen(reply->token) >= sizeof endpoint->token ||
+        strlen(reply->enclave_path) >= sizeof endpoint->enclave_path ||
+        strlen(reply->proxy_id) >= sizeof self->proxy_id ||
+        strlen(reply->proxy_address) >= sizeof endpoint->address) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_TRANSPORT,
+                                "the provision server's reply has an over-long field");
+    }
+    if (reply->proxy_port == 0 || reply->proxy_port > 65535) {
+        snprintf(endpoint->address, sizeof endpoint->address, "%s", reply->proxy_address);
+    } else {
+        asylo__address server;
+        asylo__address proxy;
+        asylo_code code = asylo__address_parse(self->server_address, &server, status);
+        if (code != ASYLO_OK) {
+            return code;
+        }
+        asylo__address_with_port(&server, (uint16_t)reply->proxy_port, &proxy);
+        snprintf(endpoint->address, sizeof endpoint->address, "%s", asylo__address_target(&proxy));
+    }
+    snprintf(endpoint->token, sizeof endpoint->token, "%s", reply->token);
+    snprintf(endpoint->enclave_path, sizeof endpoint->enclave_path, "%s", reply->enclave_path);
+    snprintf(self->proxy_id, sizeof self->proxy_id, "%s", reply->proxy_id);
+    snprintf(self->token, sizeof self->token, "%s", reply->token);
+    return asylo_status_ok(status);
+}
+
+static asylo_code server_provision_run(asylo_remote_provision *base, const char *enclave_path,
+                                       const char *target_backend, int64_t timeout_ms,
+                                       asylo_remote_endpoint *endpoint, asylo_status *status) {
+    server_provision *self = (server_provision *)base;
+    if (self->provisioned) {
+        return asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                                "this provision already has a proxy; one serves one enclave");
+    }
+    memset(endpoint, 0, sizeof *endpoint);
+    int64_t deadline_ms =
+        asylo__monotonic_ms() + (timeout_ms > 0 ? timeout_ms : self->timeout_ms);
+    int fd = open(enclave_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return asylo_status_set(status, errno == ENOENT ? ASYLO_NOT_FOUND : ASYLO_PERMISSION_DENIED,
+                                ASYLO_ORIGIN_BACKEND, "cannot open enclave image '%s': %s",
+                                enclave_path, strerror(errno));
+    }
+    uint64_t size = 0;
+    uint8_t digest[32];
+    asylo__client_stream *stream = NULL;
+    uint8_t *reply_bytes = NULL;
+    size_t reply_size = 0;
+    Asylo__Remote__ProvisionReply *reply = NULL;
+    asylo_code code = hash_file(fd, enclave_path, &size, digest, status);
+    if (code == ASYLO_OK) {
+        asylo__channel_options options = {
+            .address = self->server_address,
+            .security = &self->security,
+            .max_message_size = self->chunk_size + 4096,
+            .connect_timeout_ms = time_left(deadline_ms),
+        };
+        code = asylo__channel_open(&options, &self->channel, status);
+    }
+    if (code == ASYLO_OK) {
+        code = asylo__client_stream_open(self->channel, ASYLO__PROVISION_METHOD, NULL, &stream,
+                                         status);
+    }
+    if (code == ASYLO_OK) {
+        code = upload(self, stream, fd, enclave_path, target_backend, size, digest, deadline_ms,
+                      &reply_bytes, &reply_size, status);
+    }
+    close(fd);
+    if (code == ASYLO_OK) {
+        reply = asylo__remote__provision_reply__unpack(NULL, reply_size, reply_bytes);
+        code = reply == NULL ? asylo_status_set(status, ASYLO_INVALID_ARGUMENT,
+                                                ASYLO_ORIGIN_TRANSPORT,
+                                                "malformed reply from the provision server")
+                             : fill_endpoint(self, reply, endpoint, status);
+    }
+    asylo_status close_status;
+    asylo_code close_code = asylo__client_stream_close(stream, 2000, &close_status);
+    if (code == ASYLO_OK && close_code != ASYLO_OK) {
+        code = close_code;
+        *status = close_status;
+    }
+    if (reply != NULL) {
+        asylo__remote__provision_reply__free_unpacked(reply, NULL);
+    }
+    if (reply_bytes != NULL) {
+        asylo__secure_zero(reply_bytes, reply_size);
+        free(reply_bytes);
+    }
+    if (code != ASYLO_OK) {
+        asylo__channel_close(self->channel);
+        self->channel = NULL;
+        asylo_status_prefix(status, "provision server %s", self->server_address);
+        return code;
+    }
+    self->provisioned = true;
+    asylo__log(ASYLO_LOG_DEBUG, "provision", NULL, 0, "server %s runs proxy %s at %s",
+               self->server_address, self->proxy_id, endpoint->address);
+    return asylo_status_ok(status);
+}
+
+static asylo_code server_provision_finalize(asylo_remote_provision *base, asylo_status *status) {
+    server_provision *self = (server_provision *)base;
+    if (!self->provisioned) {
+        return asylo_status_ok(status);
+    }
+    self->provisioned = false;
+    Asylo__Remote__ReleaseRequest request = ASYLO__REMOTE__RELEASE_REQUEST__INIT;
+    request.proxy_id = self->proxy_id;
+    request.token = self->token;
+    uint8_t packed[256];
+    size_t size = asylo__remote__release_request__get_packed_size(&request);
+    asylo__client_stream *stream = NULL;
+    asylo_code code = size > sizeof packed
+                          ? asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_API,
+                                             "release request too large")
+                          : asylo__client_stream_open(self->channel, ASYLO__RELEASE_METHOD, NULL,
+                                                      &stream, status);
+    if (code == ASYLO_OK) {
+        asylo__remote__release_request__pack(&request, packed);
+        uint8_t *reply = NULL;
+        size_t reply_size = 0;
+        code = asylo__client_stream_exchange_bytes(stream, packed, size, true, &reply,
+                                                   &reply_size, RELEASE_TIMEOUT_MS, status);
+        free(reply);
+    }
+    asylo__client_stream_close(stream, 2000, NULL);
+    asylo__channel_close(self->channel);
+    self->channel = NULL;
+    asylo__secure_zero(self->token, sizeof self->token);
+    if (code != ASYLO_OK) {
+        asylo_status_prefix(status, "releasing proxy %s on %s", self->proxy_id,
+                            self->server_address);
+    }
+    return code;
+}
+
+static void server_provision_destroy(asylo_remote_provision *base) {
+    server_provision *self = (server_provision *)base;
+    server_provision_finalize(base, NULL);
+    free(self->server_address);
+    for (int i = 0; i < SECURITY_PATH_COUNT; i++) {
+        free(self->paths[i]);
+    }
+    asylo__grpc_release();
+    free(self);
+}
+
+void asylo_provision_server_options_init(asylo_provision_server_options *options) {
+    if (options != NULL) {
+        memset(options, 0, sizeof *options);
+    }
+}
+
+asylo_code asylo_provision_server_provision_create(const asylo_provision_server_options *options,
+                                                   asylo_remote_provision **provision,
+                                                   asylo_status *status) {
+    if (provision == NULL || options == NULL) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "asylo_provision_server_provision_create: NULL argument");
+    }
+    *provision = NULL;
+    if (options->server_address == NULL || options->server_address[0] == '\0') {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "provisioning through a server needs its address "
+                                "(--provision_server)");
+    }
+    asylo__address parsed;
+    asylo_code code = asylo__address_parse(options->server_address, &parsed, status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    if (options->chunk_size > MAX_CHUNK_SIZE) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "chunk_size %zu is over %zu", options->chunk_size, MAX_CHUNK_SIZE);
+    }
+    server_provision *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "out of memory for a provision");
+    }
+    asylo__grpc_acquire();
+    self->base.provision = server_provision_run;
+    self->base.finalize = server_provision_finalize;
+    self->base.destroy = server_provision_destroy;
+    self->server_address = strdup(options->server_address);
+    bool failed = self->server_address == NULL;
+    self->public_security = options->security;
+    const char **fields[SECURITY_PATH_COUNT] = {
+        &self->public_security.server_cert, &self->public_security.server_key,
+        &self->public_security.root_certs, &self->public_security.client_cert,
+        &self->public_security.client_key};
+    for (int i = 0; i < SECURITY_PATH_COUNT; i++) {
+        if (*fields[i] != NULL) {
+            self->paths[i] = strdup(*fields[i]);
+            failed |= self->paths[i] == NULL;
+        }
+        *fields[i] = self->paths[i];
+    }
+    asylo__security_from_public(&self->public_security, &self->security);
+    self->timeout_ms = options->timeout_ms > 0 ? options->timeout_ms : DEFAULT_TIMEOUT_MS;
+    self->chunk_size = options->chunk_size > 0 ? options->chunk_size : DEFAULT_CHUNK_SIZE;
+    if (failed) {
+        server_provision_destroy(&self->base);
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "out of memory copying provision options");
+    }
+    *provision = &self->base;
+    return asylo_status_ok(status);
+}

@@ -1,0 +1,235 @@
+/* asylo-provision-server: runs enclaves sent from other machines, each in its
+ * own asylo-remote-proxy. Thin main(): flags, then src/provision does the work. */
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "asylo/remote.h"
+#include "backends/remote/security_flags.h"
+#include "common/log.h"
+#include "provision/provision_server.h"
+#include "tools/tool_flags.h"
+
+#define DRAIN_GRACE_MS 10000
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "Usage: asylo-provision-server [options]\n"
+            "\n"
+            "Receives enclave images from hosts, checks their size and SHA-256, stores them\n"
+            "privately (content-addressed, mode 0600 in a 0700 directory) and runs an\n"
+            "asylo-remote-proxy for each, returning its address and a one-time token.\n"
+            "Proxies listen on this server's address, on ports from --proxy_ports.\n"
+            "SIGTERM drains: no new provisions, proxies finish their enclaves, then exit.\n"
+            "\n"
+            "Options:\n"
+            "  --address=ADDR              where to listen (default 127.0.0.1:4321);\n"
+            "                              IPv4 a.b.c.d:PORT, IPv6 [::]:PORT, unix:/path\n"
+            "  --remote_proxy=PATH         the asylo-remote-proxy binary (default: the one\n"
+            "                              beside this program)\n"
+            "  --storage_dir=DIR           private image store (default\n"
+            "                              /tmp/asylo-provision-UID; one server per dir)\n"
+            "  --proxy_ports=LOW-HIGH      ports proxies listen on (default 4400-4499)\n"
+            "  --backend=NAME              local backend for enclaves (default sim)\n"
+            "  --max_image_size=BYTES      largest image accepted (default 67108864)\n"
+            "  --max_proxies=N             most proxies at once (default 16)\n"
+            "  --max_proxies_per_client=N  most per client certificate (default 4;\n"
+            "                              mutual TLS only)\n"
+            "  --allowlist=FILE            accept only images whose SHA-256 (hex, one per\n"
+            "                              line) is listed\n"
+            "  --proxy_load_timeout_ms=MS  a proxy no host loads from exits (default 15000)\n"
+            "  --upload_timeout_ms=MS      longest wait for the next chunk (default 10000)\n"
+            "  --log_level=LEVEL           error, warning, info (default) or debug\n"
+            "%s"
+            "  With --ssl_root_certs the server requires client certificates chaining to\n"
+            "  them (mutual TLS); proxies get the same security flags.\n"
+            "  --help                      this text\n",
+            asylo_security_usage());
+}
+
+typedef struct server_flags {
+    asylo__provision_server_options options;
+    char default_proxy_path[PATH_MAX];
+    char default_storage[PATH_MAX];
+} server_flags;
+
+static asylo_code parse_ports(const char *text, asylo__provision_server_options *options,
+                              asylo_status *status) {
+    unsigned low = 0;
+    unsigned high = 0;
+    char extra;
+    if (sscanf(text, "%u-%u%c", &low, &high, &extra) != 2 || low == 0 || high > 65535 ||
+        low > high) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "--proxy_ports must be LOW-HIGH with 1 <= LOW <= HIGH <= 65535, "
+                                "not '%s'",
+                                text);
+    }
+    options->proxy_port_low = (uint16_t)low;
+    options->proxy_port_high = (uint16_t)high;
+    return asylo_status_ok(status);
+}
+
+static int parse_flags(int argc, char **argv, server_flags *flags) {
+    asylo__provision_server_options *options = &flags->options;
+    memset(flags, 0, sizeof *flags);
+    options->address = "127.0.0.1:4321";
+    options->allowed_backend = "sim";
+    options->proxy_port_low = 4400;
+    options->proxy_port_high = 4499;
+    options->max_image_size = 64u << 20;
+    options->max_proxies = 16;
+    options->max_proxies_per_client = 4;
+    options->proxy_load_timeout_ms = 15000;
+    options->upload_timeout_ms = 10000;
+    char self[PATH_MAX];
+    ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (length > 0) {
+        self[length] = '\0';
+        snprintf(flags->default_proxy_path, sizeof flags->default_proxy_path,
+                 "%s/asylo-remote-proxy", dirname(self));
+        options->proxy_path = flags->default_proxy_path;
+    }
+    snprintf(flags->default_storage, sizeof flags->default_storage, "/tmp/asylo-provision-%u",
+             (unsigned)geteuid());
+    options->storage_directory = flags->default_storage;
+
+    for (int i = 1; i < argc; i++) {
+        const char *argument = argv[i];
+        const char *value;
+        asylo_status status;
+        asylo_status_ok(&status);
+        int consumed = 0;
+        int64_t number = 0;
+        asylo_code code = asylo_security_parse_flag(&options->security, argument,
+                                                    i + 1 < argc ? argv[i + 1] : NULL, &consumed,
+                                                    &status);
+        if (code == ASYLO_OK && consumed > 0) {
+            i += consumed - 1;
+            continue;
+        }
+        if (code != ASYLO_OK) {
+            /* reported below */
+        } else if (strcmp(argument, "--help") == 0 || strcmp(argument, "-h") == 0) {
+            usage(stdout);
+            return 1;
+        } else if ((value = asylo__flag_value(argument, "--address")) != NULL) {
+            options->address = value;
+        } else if ((value = asylo__flag_value(argument, "--remote_proxy")) != NULL) {
+            options->proxy_path = value;
+        } else if ((value = asylo__flag_value(argument, "--storage_dir")) != NULL) {
+            options->storage_directory = value;
+        } else if ((value = asylo__flag_value(argument, "--proxy_ports")) != NULL) {
+            code = parse_ports(value, options, &status);
+        } else if ((value = asylo__flag_value(argument, "--backend")) != NULL) {
+            options->allowed_backend = value;
+        } else if ((value = asylo__flag_value(argument, "--max_image_size")) != NULL) {
+            code = asylo__flag_integer("--max_image_size", value, 1, (int64_t)1 << 32, &number,
+                                       &status);
+            options->max_image_size = (uint64_t)number;
+        } else if ((value = asylo__flag_value(argument, "--max_proxies")) != NULL) {
+            code = asylo__flag_integer("--max_proxies", value, 1, 4096, &number, &status);
+            options->max_proxies = (size_t)number;
+        } else if ((value = asylo__flag_value(argument, "--max_proxies_per_client")) != NULL) {
+            code = asylo__flag_integer("--max_proxies_per_client", value, 1, 4096, &number,
+                                       &status);
+            options->max_proxies_per_client = (size_t)number;
+        } else if ((value = asylo__flag_value(argument, "--allowlist")) != NULL) {
+            options->allowlist_path = value;
+        } else if ((value = asylo__flag_value(argument, "--proxy_load_timeout_ms")) != NULL) {
+            code = asylo__flag_integer("--proxy_load_timeout_ms", value, 100, 86400000,
+                                       &options->proxy_load_timeout_ms, &status);
+        } else if ((value = asylo__flag_value(argument, "--upload_timeout_ms")) != NULL) {
+            code = asylo__flag_integer("--upload_timeout_ms", value, 100, 3600000,
+                                       &options->upload_timeout_ms, &status);
+        } else if ((value = asylo__flag_value(argument, "--log_level")) != NULL) {
+            asylo_log_level level;
+            code = asylo_log_level_parse(value, &level, &status);
+            if (code == ASYLO_OK) {
+                asylo_log_set_level(level);
+                options->log_level = value;
+            }
+        } else {
+            asylo_status_set(&status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                             "unknown flag '%s' (see --help)", argument);
+            code = ASYLO_INVALID_ARGUMENT;
+        }
+        if (code != ASYLO_OK) {
+            fprintf(stderr, "asylo-provision-server: %s\n", status.message);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* SIGTERM and SIGINT start the drain. */
+static void *wait_for_signal(void *context) {
+    sigset_t *signals = context;
+    int signal_number = 0;
+    sigwait(signals, &signal_number);
+    asylo__log(ASYLO_LOG_INFO, "provision", NULL, 0, "%s: draining",
+               signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    server_flags flags;
+    int parsed = parse_flags(argc, argv, &flags);
+    if (parsed != 0) {
+        return parsed == 1 ? 0 : 2;
+    }
+    /* Only the waiter thread takes the stop signals (blocked before gRPC
+     * starts threads); a client that vanishes must not kill us with SIGPIPE. */
+    static sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    asylo_status status;
+    char text[ASYLO_STATUS_MESSAGE_SIZE + 64];
+    asylo__provision_server server;
+    asylo__server *transport = NULL;
+    if (asylo__provision_server_init(&server, &flags.options, &status) != ASYLO_OK) {
+        asylo__log(ASYLO_LOG_ERROR, "provision", NULL, 0, "cannot start: %s",
+                   asylo_status_format(&status, text, sizeof text));
+        asylo__provision_server_fini(&server);
+        return 1;
+    }
+    asylo__security_options security;
+    asylo__security_from_public(&flags.options.security, &security);
+    asylo__server_options server_options = {.address = flags.options.address,
+                                            .security = &security};
+    if (asylo__server_create(&server_options, &transport, &status) != ASYLO_OK ||
+        asylo__provision_server_add_methods(&server, transport, &status) != ASYLO_OK) {
+        asylo__log(ASYLO_LOG_ERROR, "provision", NULL, 0, "cannot start: %s",
+                   asylo_status_format(&status, text, sizeof text));
+        asylo__server_shutdown(transport, 0);
+        asylo__provision_server_fini(&server);
+        return 1;
+    }
+    printf("asylo-provision-server: listening on %s\n", asylo__server_address(transport));
+    fflush(stdout);
+    asylo__log(ASYLO_LOG_INFO, "provision", NULL, 0,
+               "listening on %s (%s security), proxies on ports %u-%u, store %s",
+               asylo__server_address(transport),
+               flags.options.security.type == ASYLO_SECURITY_SSL ? "ssl" : "local",
+               flags.options.proxy_port_low, flags.options.proxy_port_high,
+               flags.options.storage_directory);
+
+    pthread_t signal_thread;
+    pthread_create(&signal_thread, NULL, wait_for_signal, &signals);
+    pthread_join(signal_thread, NULL);
+
+    asylo__provision_server_drain(&server, DRAIN_GRACE_MS);
+    asylo__server_shutdown(transport, 1000);
+    asylo__provision_server_fini(&server);
+    asylo__log(ASYLO_LOG_INFO, "provision", NULL, 0, "drained and stopped");
+    return 0;
+}
