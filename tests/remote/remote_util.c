@@ -229,6 +229,16 @@ int util_children_report(const char *when) {
     return scan_children(NULL, 0, when);
 }
 
+int util_kill_children(void) {
+    pid_t pids[UTIL_MAX_CHILDREN];
+    int count = util_children(pids, UTIL_MAX_CHILDREN);
+    for (int i = 0; i < count && i < UTIL_MAX_CHILDREN; i++) {
+        kill(pids[i], SIGKILL);
+        waitpid(pids[i], NULL, 0);
+    }
+    return count;
+}
+
 bool util_proxy_spawn(util_proxy *proxy, const char *path, const char *const *arguments,
                       const char *cwd, const char *log_path, bool expect_listening,
                       int64_t timeout_ms) {

@@ -49,6 +49,10 @@ int util_children(pid_t *pids, int max);
 /* Same, logging any child found to stderr with its state. */
 int util_children_report(const char *when);
 
+/* Safety net after a failed test: SIGKILLs and reaps every child of ours
+ * (by pid); returns how many there were. */
+int util_kill_children(void);
+
 /* A proxy spawned directly: stdout parsed for "listening on ADDR", stderr
  * (its log) kept in a file. */
 typedef struct util_proxy {
