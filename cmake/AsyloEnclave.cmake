@@ -13,13 +13,8 @@ function(asylo_add_enclave name)
     if(NOT ARG_SOURCES)
         message(FATAL_ERROR "asylo_add_enclave(${name}): give SOURCES")
     endif()
-    if(TARGET asylo_trusted)
-        set(trusted_runtime asylo_trusted)
-    else()
-        set(trusted_runtime asylo::trusted)
-    endif()
     add_library(${name} MODULE ${ARG_SOURCES})
-    target_link_libraries(${name} PRIVATE ${trusted_runtime} ${ARG_LIBRARIES})
+    target_link_libraries(${name} PRIVATE asylo::trusted ${ARG_LIBRARIES})
     set_target_properties(${name} PROPERTIES
         PREFIX ""
         SUFFIX ".so"

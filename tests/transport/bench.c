@@ -1,7 +1,6 @@
 /* transport_bench [N]: median round trip of a 64-byte frame exchange on one
  * stream (client thread waits on its own queue; server handler on its own
  * thread) over 127.0.0.1 with local credentials, unix:, and TLS. */
-#define _GNU_SOURCE
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>

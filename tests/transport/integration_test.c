@@ -2,7 +2,6 @@
  * 127.0.0.1, [::1] and unix:, with local and ssl (mutual TLS) security,
  * oversized frames, timeouts, concurrency, and a server killed with -9.
  * Loopback and unix sockets only; every wait is bounded. */
-#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

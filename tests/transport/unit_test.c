@@ -1,4 +1,3 @@
-#define _GNU_SOURCE /* memmem */
 /* Unit tests of the transport: addresses, security flags and checks, frame
  * encoding and the decoder on malformed and random input. No network. */
 #include <setjmp.h>
