@@ -86,8 +86,16 @@ static asylo_code enter_initialize(const uint8_t *input, size_t input_size, asyl
     } else {
         code = asylo_status_ok(status);
     }
-    /* A failed initialize is final: the host unloads this instance. */
-    atomic_store(&state, code == ASYLO_OK ? STATE_RUNNING : STATE_FINALIZED);
+    if (code != ASYLO_OK) {
+        /* A failed initialize is final: the host unloads this instance without
+         * a finalize, so release here what initialize took (the decoded
+         * config lives on the shared heap and would outlive dlclose). */
+        asylo__entry_table_clear();
+        atomic_store(&state, STATE_FINALIZED);
+        asylo__decoded_config_fini(&enclave_config);
+        return code;
+    }
+    atomic_store(&state, STATE_RUNNING);
     return code;
 }
 
