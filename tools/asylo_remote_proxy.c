@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "asylo/remote.h"
 #include "backends/remote/security_flags.h"
 #include "common/log.h"
+#include "metrics/observability.h"
 #include "proxy/proxy.h"
 #include "tools/tool_flags.h"
 #include "transport/client_stream.h"
@@ -20,6 +22,8 @@
 
 #define TOKEN_WAIT_MS 10000
 #define SHUTDOWN_GRACE_MS 1000
+/* The service name the health check answers besides "". */
+#define HEALTH_SERVICE "asylo.remote.RemoteEnclaveProxy"
 
 typedef struct proxy_flags {
     const char *address;
@@ -28,7 +32,9 @@ typedef struct proxy_flags {
     const char *token_file;
     int64_t control_fd;
     int64_t load_timeout_ms;
+    int64_t drain_ms;
     asylo_security_options security;
+    asylo__observability_flags observability;
 } proxy_flags;
 
 static void usage(FILE *out) {
@@ -51,13 +57,24 @@ static void usage(FILE *out) {
             "  --control_fd=N          provisioning pipe: read 'token T' from it, write\n"
             "                          'ready ADDR' to it, exit when it closes\n"
             "  --load_timeout_ms=MS    exit if no host loads an enclave in time (30000)\n"
+            "  --drain_ms=MS           once finishing (host gone, SIGTERM/SIGINT, control fd\n"
+            "                          closed), keep answering for MS before shutting down:\n"
+            "                          health checks say NOT_SERVING, running calls go on,\n"
+            "                          new streams are refused (default 0; a second signal\n"
+            "                          cuts it short)\n"
             "  --log_level=LEVEL       error, warning, info (default) or debug\n"
+            "%s"
             "%s"
             "  --help                  this text\n"
             "\n"
+            "The gRPC health service (grpc.health.v1.Health/Check) answers on the same\n"
+            "address, for \"\" and \"" HEALTH_SERVICE "\": SERVING while the proxy\n"
+            "runs, NOT_SERVING once it is finishing.\n"
+            "\n"
             "Without --control_fd it prints 'asylo-remote-proxy: listening on ADDR' on\n"
-            "stdout once ready.\n",
-            asylo_security_usage());
+            "stdout once ready, preceded by 'asylo-remote-proxy: metrics on URL' with\n"
+            "--metrics_port.\n",
+            asylo__observability_usage(), asylo_security_usage());
 }
 
 static int parse_flags(int argc, char **argv, proxy_flags *flags) {
@@ -66,13 +83,17 @@ static int parse_flags(int argc, char **argv, proxy_flags *flags) {
     flags->backend = "sim";
     flags->control_fd = -1;
     flags->load_timeout_ms = 30000;
+    asylo__observability_flags_init(&flags->observability);
     for (int i = 1; i < argc; i++) {
         const char *argument = argv[i];
         const char *value;
         asylo_status status;
         int consumed = 0;
         if (asylo_security_parse_flag(&flags->security, argument, i + 1 < argc ? argv[i + 1] : NULL,
-                                      &consumed, &status) != ASYLO_OK) {
+                                      &consumed, &status) != ASYLO_OK ||
+            (consumed == 0 && asylo__observability_parse_flag(&flags->observability, argument,
+                                                              i + 1 < argc ? argv[i + 1] : NULL,
+                                                              &consumed, &status) != ASYLO_OK)) {
             fprintf(stderr, "asylo-remote-proxy: %s\n", status.message);
             return 2;
         }
@@ -98,6 +119,12 @@ static int parse_flags(int argc, char **argv, proxy_flags *flags) {
         } else if ((value = asylo__flag_value(argument, "--load_timeout_ms")) != NULL) {
             if (asylo__flag_integer("--load_timeout_ms", value, 1, 86400000,
                                     &flags->load_timeout_ms, &status) != ASYLO_OK) {
+                fprintf(stderr, "asylo-remote-proxy: %s\n", status.message);
+                return 2;
+            }
+        } else if ((value = asylo__flag_value(argument, "--drain_ms")) != NULL) {
+            if (asylo__flag_integer("--drain_ms", value, 0, 600000, &flags->drain_ms, &status) !=
+                ASYLO_OK) {
                 fprintf(stderr, "asylo-remote-proxy: %s\n", status.message);
                 return 2;
             }
@@ -154,7 +181,8 @@ static asylo_code read_token(const proxy_flags *flags, char *token, size_t size,
     token[0] = '\0';
     if (flags->control_fd >= 0) {
         char line[ASYLO__PROXY_TOKEN_SIZE + 16];
-        asylo_code code = read_line((int)flags->control_fd, line, sizeof line, TOKEN_WAIT_MS, status);
+        asylo_code code =
+            read_line((int)flags->control_fd, line, sizeof line, TOKEN_WAIT_MS, status);
         if (code != ASYLO_OK) {
             return code;
         }
@@ -218,7 +246,36 @@ static void *watch_control_fd(void *context) {
     }
 }
 
-/* SIGTERM and SIGINT end the proxy cleanly (the enclave is finalized). */
+/* The drain: a bounded wait that a second stop signal cuts short. */
+static pthread_mutex_t drain_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t drain_changed = PTHREAD_COND_INITIALIZER;
+static bool drain_cut;
+
+static void cut_drain(void) {
+    pthread_mutex_lock(&drain_lock);
+    drain_cut = true;
+    pthread_cond_broadcast(&drain_changed);
+    pthread_mutex_unlock(&drain_lock);
+}
+
+static void drain(int64_t drain_ms) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += drain_ms / 1000;
+    deadline.tv_nsec += (drain_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&drain_lock);
+    while (!drain_cut &&
+           pthread_cond_timedwait(&drain_changed, &drain_lock, &deadline) != ETIMEDOUT) {
+    }
+    pthread_mutex_unlock(&drain_lock);
+}
+
+/* SIGTERM and SIGINT end the proxy cleanly (the enclave is finalized); a
+ * second one ends the drain at once. */
 static void *wait_for_signal(void *context) {
     asylo__proxy *proxy = context;
     sigset_t signals;
@@ -228,6 +285,9 @@ static void *wait_for_signal(void *context) {
     int signal_number = 0;
     sigwait(&signals, &signal_number);
     asylo__proxy_finish(proxy, signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+    sigwait(&signals, &signal_number);
+    asylo__log(ASYLO_LOG_INFO, "proxy", NULL, 0, "second stop signal: ending the drain now");
+    cut_drain();
     return NULL;
 }
 
@@ -255,10 +315,18 @@ int main(int argc, char **argv) {
                                     .allowed_backend = flags.backend};
     asylo__proxy proxy;
     asylo__server *server = NULL;
+    asylo__observability observability;
+    memset(&observability, 0, sizeof observability);
     int exit_code = 1;
     char line[ASYLO_STATUS_MESSAGE_SIZE + 64];
     if (read_token(&flags, options.token, sizeof options.token, &status) != ASYLO_OK ||
-        asylo__proxy_init(&proxy, &options, &status) != ASYLO_OK) {
+        asylo__observability_start(&flags.observability, "proxy", &observability, &status) !=
+            ASYLO_OK) {
+        goto fail_early;
+    }
+    options.metrics = observability.metrics;
+    if (asylo__proxy_init(&proxy, &options, &status) != ASYLO_OK) {
+        asylo__observability_stop(&observability);
         goto fail_early;
     }
     asylo__security_options security;
@@ -266,11 +334,15 @@ int main(int argc, char **argv) {
     asylo__server_options server_options = {.address = flags.address, .security = &security};
     if (asylo__server_create(&server_options, &server, &status) != ASYLO_OK ||
         asylo__server_add_method(server, ASYLO__COMMUNICATE_METHOD, asylo__proxy_serve_stream,
-                                 &proxy, &status) != ASYLO_OK) {
+                                 &proxy, &status) != ASYLO_OK ||
+        asylo__observability_add_health(&observability, server, HEALTH_SERVICE, &status) !=
+            ASYLO_OK) {
         asylo__server_shutdown(server, 0);
         asylo__proxy_fini(&proxy);
+        asylo__observability_stop(&observability);
         goto fail_early;
     }
+    asylo__observability_set_serving(&observability, true);
     pthread_t signal_thread;
     pthread_create(&signal_thread, NULL, wait_for_signal, &proxy);
     pthread_detach(signal_thread);
@@ -280,7 +352,12 @@ int main(int argc, char **argv) {
         pthread_create(&watcher, NULL, watch_control_fd, watch_context);
         pthread_detach(watcher);
     }
-    snprintf(line, sizeof line, control_fd >= 0 ? "ready %s\n" : "asylo-remote-proxy: listening on %s\n",
+    if (control_fd < 0 && observability.url[0] != '\0') {
+        snprintf(line, sizeof line, "asylo-remote-proxy: metrics on %s\n", observability.url);
+        report(control_fd, line);
+    }
+    snprintf(line, sizeof line,
+             control_fd >= 0 ? "ready %s\n" : "asylo-remote-proxy: listening on %s\n",
              asylo__server_address(server));
     report(control_fd, line);
     asylo__log(ASYLO_LOG_INFO, "proxy", NULL, 0, "listening on %s (%s security)",
@@ -288,8 +365,16 @@ int main(int argc, char **argv) {
                flags.security.type == ASYLO_SECURITY_SSL ? "ssl" : "local");
 
     bool loaded = asylo__proxy_wait(&proxy, flags.load_timeout_ms);
+    asylo__observability_set_serving(&observability, false);
+    if (flags.drain_ms > 0) {
+        asylo__log(ASYLO_LOG_INFO, "proxy", asylo__proxy_enclave_name(&proxy), 0,
+                   "draining for %lld ms (health: NOT_SERVING)", (long long)flags.drain_ms);
+        drain(flags.drain_ms);
+    }
     asylo__server_shutdown(server, SHUTDOWN_GRACE_MS);
     asylo__proxy_fini(&proxy);
+    asylo__observability_stop(&observability);
+    asylo__log(ASYLO_LOG_INFO, "proxy", NULL, 0, "stopped");
     exit_code = loaded ? 0 : 3;
     return exit_code;
 

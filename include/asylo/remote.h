@@ -82,8 +82,8 @@ ASYLO_API const char *asylo_security_usage(void);
 
 /* Where a provisioned proxy listens. */
 typedef struct asylo_remote_endpoint {
-    char address[ASYLO_REMOTE_ADDRESS_SIZE]; /* "127.0.0.1:4000", "[::1]:4000", "unix:/p" */
-    char token[ASYLO_REMOTE_TOKEN_SIZE];     /* one-time token to present; may be empty */
+    char address[ASYLO_REMOTE_ADDRESS_SIZE];   /* "127.0.0.1:4000", "[::1]:4000", "unix:/p" */
+    char token[ASYLO_REMOTE_TOKEN_SIZE];       /* one-time token to present; may be empty */
     char enclave_path[ASYLO_REMOTE_PATH_SIZE]; /* the image's path on the target */
 } asylo_remote_endpoint;
 
@@ -113,7 +113,7 @@ ASYLO_API void asylo_remote_provision_destroy(asylo_remote_provision *provision)
  * It learns the proxy's address over a private pipe (no fixed port), gives it
  * a fresh random token, and the proxy exits by itself if this process dies. */
 typedef struct asylo_local_provision_options {
-    const char *proxy_path;     /* required: the asylo-remote-proxy binary (--remote_proxy) */
+    const char *proxy_path; /* required: the asylo-remote-proxy binary (--remote_proxy) */
     /* Where the proxy listens: "127.0.0.1:0" (default), "[::1]:0", "unix:" for
      * a socket in a private directory, or any full address. */
     const char *listen_address;
@@ -143,9 +143,9 @@ typedef struct asylo_provision_server_options {
 
 ASYLO_API void asylo_provision_server_options_init(asylo_provision_server_options *options);
 /* INVALID_ARGUMENT without a server address. Strings are copied. */
-ASYLO_API asylo_code asylo_provision_server_provision_create(
-    const asylo_provision_server_options *options, asylo_remote_provision **provision,
-    asylo_status *status);
+ASYLO_API asylo_code
+asylo_provision_server_provision_create(const asylo_provision_server_options *options,
+                                        asylo_remote_provision **provision, asylo_status *status);
 
 /* ---- The remote backend's config ------------------------------------------ */
 
@@ -169,9 +169,31 @@ typedef struct asylo_remote_config {
     /* Largest message either way; 0: 64 MiB. Larger inputs fail with
      * RESOURCE_EXHAUSTED before anything is sent. */
     size_t max_message_size;
+    /* Opt-in Prometheus metrics of this process's remote enclaves, seen from
+     * the host: calls by direction, selector and code, call latency, bytes,
+     * enclaves loaded, streams (docs/observability.md lists them).
+     * 0 (default): no endpoint; 1..65535: serve http://ADDRESS:PORT/metrics;
+     * ASYLO_REMOTE_METRICS_ANY_PORT: a free port (asylo_remote_metrics_address
+     * tells which). The endpoint is process-wide: the first load that asks
+     * starts it, later loads that ask share it (a different port or address
+     * is logged and ignored), and it stops when the last of them is
+     * destroyed. Counters keep counting across such restarts. A port that
+     * cannot be bound fails the load (UNAVAILABLE / PERMISSION_DENIED). */
+    int metrics_port;
+    /* Numeric address of that endpoint; NULL: "127.0.0.1" (loopback only).
+     * The endpoint has no TLS and no authentication. */
+    const char *metrics_address;
 } asylo_remote_config;
 
+/* metrics_port value: pick a free port. */
+#define ASYLO_REMOTE_METRICS_ANY_PORT (-1)
+
 ASYLO_API void asylo_remote_config_init(asylo_remote_config *config);
+
+/* Where the process-wide remote metrics endpoint listens ("127.0.0.1:9464",
+ * "[::1]:9464"), NUL-terminated in address[size]. NOT_FOUND when none runs;
+ * RESOURCE_EXHAUSTED when size is too small. */
+ASYLO_API asylo_code asylo_remote_metrics_address(char *address, size_t size, asylo_status *status);
 
 #ifdef __cplusplus
 }

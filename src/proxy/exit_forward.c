@@ -26,8 +26,8 @@ void asylo__proxy_pop_call(void) {
 }
 
 asylo_code asylo__proxy_forward_exit(void *context, asylo_client *client, uint32_t selector,
-                                     const uint8_t *input, size_t input_size,
-                                     asylo_output *output, asylo_status *status) {
+                                     const uint8_t *input, size_t input_size, asylo_output *output,
+                                     asylo_status *status) {
     (void)client;
     asylo__proxy *proxy = context;
     asylo__proxy_thread_call *current = asylo__proxy_current_call();
@@ -50,6 +50,12 @@ asylo_code asylo__proxy_forward_exit(void *context, asylo_client *client, uint32
     send.payload_size = input_size;
     asylo__bytes_output nested_reply;
     asylo__bytes_output_init(&nested_reply, ASYLO__BYTES_DEFAULT_LIMIT);
+    struct timespec started = {0, 0};
+    bool timed = proxy->options.metrics != NULL || asylo__log_enabled(ASYLO_LOG_DEBUG);
+    if (timed) {
+        clock_gettime(CLOCK_MONOTONIC, &started);
+    }
+    size_t reply_size = 0;
     asylo_code code;
     for (;;) {
         asylo__frame received;
@@ -61,8 +67,7 @@ asylo_code asylo__proxy_forward_exit(void *context, asylo_client *client, uint32
         if (code != ASYLO_OK) {
             if (code == ASYLO_OUT_OF_RANGE) {
                 code = asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
-                                        "the host closed its stream during exit call %u",
-                                        selector);
+                                        "the host closed its stream during exit call %u", selector);
             }
             break;
         }
@@ -75,8 +80,8 @@ asylo_code asylo__proxy_forward_exit(void *context, asylo_client *client, uint32
         if ((received.kind == ASYLO__FRAME_RETURN || received.kind == ASYLO__FRAME_ERROR) &&
             received.call_id == exit_id) {
             if (received.kind == ASYLO__FRAME_RETURN) {
-                code = asylo_output_write(output, received.payload, received.payload_size,
-                                          status);
+                reply_size = received.payload_size;
+                code = asylo_output_write(output, received.payload, received.payload_size, status);
             } else {
                 code = received.status.code;
                 *status = received.status;
@@ -88,12 +93,24 @@ asylo_code asylo__proxy_forward_exit(void *context, asylo_client *client, uint32
                                 "protocol violation: host sent %s for call %llu while exit %llu "
                                 "was waiting",
                                 asylo__frame_kind_name(received.kind),
-                                (unsigned long long)received.call_id,
-                                (unsigned long long)exit_id);
+                                (unsigned long long)received.call_id, (unsigned long long)exit_id);
         asylo__frame_release(&received);
         asylo__server_call_finish(call, ASYLO_INVALID_ARGUMENT, "protocol violation", NULL);
         break;
     }
     asylo__bytes_output_fini(&nested_reply);
+    if (timed) {
+        double seconds = asylo__proxy_seconds_since(&started);
+        asylo__call_cache_record(&proxy->calls, ASYLO__CALL_EXIT, selector, code, seconds,
+                                 reply_size, input_size);
+        /* Logged under the host's call it nests in; exit ids are the
+         * proxy's own numbering. */
+        asylo__log(ASYLO_LOG_DEBUG, "proxy", proxy->name, current->enter_call_id,
+                   "exit %llu, selector %u (%s), forwarded to the host: %s in %.3f ms, %zu "
+                   "bytes out, %zu bytes in",
+                   (unsigned long long)exit_id, (unsigned)selector,
+                   asylo__proxy_selector_name(selector), asylo_code_name(code), seconds * 1e3,
+                   input_size, reply_size);
+    }
     return code;
 }

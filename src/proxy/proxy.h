@@ -13,8 +13,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "asylo/manager.h"
+#include "metrics/call_cache.h"
 #include "transport/server.h"
 
 #define ASYLO__PROXY_TOKEN_SIZE 128
@@ -26,6 +29,9 @@ typedef struct asylo__proxy_options {
     const char *allowed_backend;
     /* One-time token every stream must present; empty: none. */
     char token[ASYLO__PROXY_TOKEN_SIZE];
+    /* Where to record calls, bytes, streams and the loaded enclave; NULL:
+     * nowhere. Must outlive the proxy. */
+    const asylo__std_metrics *metrics;
 } asylo__proxy_options;
 
 typedef struct asylo__proxy {
@@ -33,8 +39,8 @@ typedef struct asylo__proxy {
     asylo_manager *manager;
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    bool loaded;      /* LOAD accepted */
-    bool finished;    /* the control stream ended: time to go */
+    bool loaded;   /* LOAD accepted */
+    bool finished; /* the control stream ended: time to go */
     char finish_reason[256];
     asylo_client *client; /* after a successful INITIALIZE */
     char name[ASYLO_MAX_ENCLAVE_NAME_SIZE];
@@ -43,6 +49,9 @@ typedef struct asylo__proxy {
     int debug;
     size_t max_output_size;
     atomic_uint_fast64_t next_call_id;
+    /* Metrics: series per (direction, selector, code), looked up once. */
+    asylo__call_cache calls;
+    bool enclave_counted; /* in asylo_enclaves_loaded (under lock) */
 } asylo__proxy;
 
 asylo_code asylo__proxy_init(asylo__proxy *proxy, const asylo__proxy_options *options,
@@ -53,16 +62,25 @@ void asylo__proxy_fini(asylo__proxy *proxy);
 /* The Communicate handler (an asylo__server_handler; context: the proxy). */
 void asylo__proxy_serve_stream(asylo__server_call *call, void *context);
 
+/* True once the proxy is finishing: new streams are refused (UNAVAILABLE). */
+bool asylo__proxy_finishing(asylo__proxy *proxy);
 /* Marks the proxy finished (idempotent) with a reason for the log. */
 void asylo__proxy_finish(asylo__proxy *proxy, const char *reason);
 /* Waits until finished or, before any LOAD, until load_timeout_ms passes
  * (then finishes with that reason). Returns true when a LOAD ever came. */
 bool asylo__proxy_wait(asylo__proxy *proxy, int64_t load_timeout_ms);
 
+/* The enclave's name once LOAD came, else NULL (for log lines). */
+const char *asylo__proxy_enclave_name(asylo__proxy *proxy);
+/* Seconds on CLOCK_MONOTONIC since *start. */
+double asylo__proxy_seconds_since(const struct timespec *start);
+/* "run", "initialize", "log", ... or "user" / "unknown", for log lines. */
+const char *asylo__proxy_selector_name(uint32_t selector);
+
 /* exit_forward.c: the exit handlers that send exit calls to the host. */
 asylo_code asylo__proxy_forward_exit(void *context, asylo_client *client, uint32_t selector,
-                                     const uint8_t *input, size_t input_size,
-                                     asylo_output *output, asylo_status *status);
+                                     const uint8_t *input, size_t input_size, asylo_output *output,
+                                     asylo_status *status);
 
 /* proxy_calls.c, for exit_forward.c: serves one ENTER frame on this thread
  * and builds the reply (payload owned by *reply_storage until sent). */

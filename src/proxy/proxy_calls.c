@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "asylo/client.h"
 #include "asylo/remote.pb-c.h"
@@ -40,13 +41,13 @@ static asylo_code serve_load(asylo__proxy *proxy, const asylo__frame *enter, boo
     const char *allowed = proxy->options.allowed_backend ? proxy->options.allowed_backend : "sim";
     pthread_mutex_lock(&proxy->lock);
     if (proxy->loaded) {
-        code = asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
-                                "this proxy already serves enclave '%s'; it serves one",
-                                proxy->name);
+        code =
+            asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                             "this proxy already serves enclave '%s'; it serves one", proxy->name);
     } else if (strcmp(load->backend, allowed) != 0) {
         code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
-                                "this proxy runs enclaves with the '%s' backend, not '%s'",
-                                allowed, load->backend);
+                                "this proxy runs enclaves with the '%s' backend, not '%s'", allowed,
+                                load->backend);
     } else if (proxy->options.enclave_path != NULL && load->enclave_path[0] != '\0' &&
                strcmp(load->enclave_path, proxy->options.enclave_path) != 0) {
         code = asylo_status_set(status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_API,
@@ -68,8 +69,7 @@ static asylo_code serve_load(asylo__proxy *proxy, const asylo__frame *enter, boo
         *is_control = true;
         pthread_cond_broadcast(&proxy->changed);
         asylo__log(ASYLO_LOG_INFO, "proxy", proxy->name, enter->call_id,
-                   "serving enclave image %s with backend %s", proxy->enclave_path,
-                   proxy->backend);
+                   "serving enclave image %s with backend %s", proxy->enclave_path, proxy->backend);
         code = asylo_status_ok(status);
     }
     pthread_mutex_unlock(&proxy->lock);
@@ -84,6 +84,8 @@ static const uint32_t forwarded_builtins[] = {
     ASYLO_SELECTOR_FILE_WRITE, ASYLO_SELECTOR_FILE_CLOSE, ASYLO_SELECTOR_FILE_UNLINK,
 };
 #define FORWARDED_COUNT (sizeof forwarded_builtins / sizeof forwarded_builtins[0])
+
+static asylo_client *loaded_client(asylo__proxy *proxy, asylo_status *status);
 
 static asylo_code serve_initialize(asylo__proxy *proxy, const asylo__frame *enter,
                                    asylo_status *status) {
@@ -102,8 +104,7 @@ static asylo_code serve_initialize(asylo__proxy *proxy, const asylo__frame *ente
     }
     asylo_exit_handler handlers[FORWARDED_COUNT];
     for (size_t i = 0; i < FORWARDED_COUNT; i++) {
-        handlers[i] = (asylo_exit_handler){forwarded_builtins[i], asylo__proxy_forward_exit,
-                                           proxy};
+        handlers[i] = (asylo_exit_handler){forwarded_builtins[i], asylo__proxy_forward_exit, proxy};
     }
     asylo_load_config config;
     asylo_load_config_init(&config);
@@ -123,8 +124,42 @@ static asylo_code serve_initialize(asylo__proxy *proxy, const asylo__frame *ente
     if (code == ASYLO_OK) {
         pthread_mutex_lock(&proxy->lock);
         proxy->client = client;
+        proxy->enclave_counted = true;
         pthread_mutex_unlock(&proxy->lock);
-        asylo__log(ASYLO_LOG_INFO, "proxy", proxy->name, enter->call_id, "enclave initialized");
+        asylo__metrics_enclaves_loaded_add(proxy->options.metrics, 1);
+        asylo__log(ASYLO_LOG_INFO, "proxy", proxy->name, enter->call_id,
+                   "enclave loaded with backend %s and initialized", proxy->backend);
+    } else {
+        char text[ASYLO_STATUS_MESSAGE_SIZE + 64];
+        asylo__log(ASYLO_LOG_WARNING, "proxy", proxy->name, enter->call_id,
+                   "loading or initializing the enclave failed: %s",
+                   asylo_status_format(status, text, sizeof text));
+    }
+    return code;
+}
+
+static asylo_code serve_finalize(asylo__proxy *proxy, const asylo__frame *enter,
+                                 asylo_status *status) {
+    asylo_client *client = loaded_client(proxy, status);
+    if (client == NULL) {
+        return status->code;
+    }
+    asylo_code code = asylo_client_finalize(client, enter->payload, enter->payload_size, status);
+    bool uncount = false;
+    pthread_mutex_lock(&proxy->lock);
+    if (code == ASYLO_OK && proxy->enclave_counted) {
+        proxy->enclave_counted = false;
+        uncount = true;
+    }
+    pthread_mutex_unlock(&proxy->lock);
+    if (uncount) {
+        asylo__metrics_enclaves_loaded_add(proxy->options.metrics, -1);
+    }
+    if (code == ASYLO_OK) {
+        asylo__log(ASYLO_LOG_INFO, "proxy", proxy->name, enter->call_id, "enclave finalized");
+    } else {
+        asylo__log(ASYLO_LOG_WARNING, "proxy", proxy->name, enter->call_id,
+                   "finalize failed with %s", asylo_code_name(code));
     }
     return code;
 }
@@ -147,6 +182,10 @@ void asylo__proxy_serve_enter(asylo__proxy *proxy, asylo__server_call *call,
     asylo_status_ok(&status);
     asylo__proxy_thread_call thread_call = {proxy, call, enter->call_id};
     asylo__proxy_push_call(&thread_call);
+    struct timespec started = {0, 0};
+    if (proxy->options.metrics != NULL || asylo__log_enabled(ASYLO_LOG_DEBUG)) {
+        clock_gettime(CLOCK_MONOTONIC, &started);
+    }
     asylo_code code;
     asylo_client *client;
     asylo_buffer output = {0};
@@ -164,10 +203,7 @@ void asylo__proxy_serve_enter(asylo__proxy *proxy, asylo__server_call *call,
                                                  &output, &status);
         break;
     case ASYLO_SELECTOR_FINALIZE:
-        client = loaded_client(proxy, &status);
-        code = client == NULL ? status.code
-                              : asylo_client_finalize(client, enter->payload,
-                                                      enter->payload_size, &status);
+        code = serve_finalize(proxy, enter, &status);
         break;
     default:
         client = loaded_client(proxy, &status);
@@ -177,6 +213,16 @@ void asylo__proxy_serve_enter(asylo__proxy *proxy, asylo__server_call *call,
         break;
     }
     asylo__proxy_pop_call();
+    if (started.tv_sec != 0 || started.tv_nsec != 0) {
+        double seconds = asylo__proxy_seconds_since(&started);
+        size_t output_size = code == ASYLO_OK ? output.size : 0;
+        asylo__call_cache_record(&proxy->calls, ASYLO__CALL_ENTER, enter->selector, code, seconds,
+                                 enter->payload_size, output_size);
+        asylo__log(ASYLO_LOG_DEBUG, "proxy", proxy->name, enter->call_id,
+                   "enter selector %u (%s): %s in %.3f ms, %zu bytes in, %zu bytes out",
+                   (unsigned)enter->selector, asylo__proxy_selector_name(enter->selector),
+                   asylo_code_name(code), seconds * 1e3, enter->payload_size, output_size);
+    }
     asylo__frame_init(reply);
     reply->call_id = enter->call_id;
     reply->parent_call_id = enter->parent_call_id;
@@ -199,8 +245,8 @@ void asylo__proxy_serve_enter(asylo__proxy *proxy, asylo__server_call *call,
  * size limit becomes a RESOURCE_EXHAUSTED error (the stream stays usable). */
 static asylo_code exchange_reply(asylo__server_call *call, asylo__frame *reply, bool have_reply,
                                  asylo__frame *received, asylo_status *status) {
-    asylo_code code = asylo__server_call_exchange(call, have_reply ? reply : NULL, received, -1,
-                                                  status);
+    asylo_code code =
+        asylo__server_call_exchange(call, have_reply ? reply : NULL, received, -1, status);
     if (code == ASYLO_RESOURCE_EXHAUSTED && have_reply && reply->kind == ASYLO__FRAME_RETURN) {
         asylo__frame error;
         asylo__frame_init(&error);
@@ -214,6 +260,14 @@ static asylo_code exchange_reply(asylo__server_call *call, asylo__frame *reply, 
 
 void asylo__proxy_serve_stream(asylo__server_call *call, void *context) {
     asylo__proxy *proxy = context;
+    if (asylo__proxy_finishing(proxy)) {
+        asylo__log(ASYLO_LOG_WARNING, "proxy", NULL, 0,
+                   "refused a stream from %s: the proxy is shutting down",
+                   asylo__server_call_peer(call));
+        asylo__server_call_finish(call, ASYLO_UNAVAILABLE,
+                                  "this proxy is shutting down and takes no new streams", NULL);
+        return;
+    }
     if (proxy->options.token[0] != '\0' &&
         !token_matches(proxy->options.token,
                        asylo__server_call_metadata(call, ASYLO__TOKEN_METADATA_KEY))) {
@@ -226,6 +280,9 @@ void asylo__proxy_serve_stream(asylo__server_call *call, void *context) {
                                   NULL);
         return;
     }
+    asylo__metrics_active_streams_add(proxy->options.metrics, 1);
+    asylo__log(ASYLO_LOG_DEBUG, "proxy", NULL, 0, "stream opened by %s",
+               asylo__server_call_peer(call));
     bool is_control = false;
     bool have_reply = false;
     asylo__frame reply;
@@ -246,6 +303,10 @@ void asylo__proxy_serve_stream(asylo__server_call *call, void *context) {
         }
         if (code != ASYLO_OK) {
             snprintf(reason, sizeof reason, "the host went away: %.150s", status.message);
+            asylo__log(ASYLO_LOG_WARNING, "proxy", asylo__proxy_enclave_name(proxy), 0,
+                       "peer gone: %s stream from %s ended with %s: %s",
+                       is_control ? "the control" : "a", asylo__server_call_peer(call),
+                       asylo_code_name(code), status.message);
             break;
         }
         if (received.kind != ASYLO__FRAME_ENTER) {
@@ -262,6 +323,9 @@ void asylo__proxy_serve_stream(asylo__server_call *call, void *context) {
         have_reply = true;
     }
     asylo__bytes_output_fini(&reply_storage);
+    asylo__metrics_active_streams_add(proxy->options.metrics, -1);
+    asylo__log(ASYLO_LOG_DEBUG, "proxy", NULL, 0, "%s stream from %s closed",
+               is_control ? "control" : "call", asylo__server_call_peer(call));
     if (is_control) {
         asylo__proxy_finish(proxy, reason);
     }

@@ -5,8 +5,51 @@
 #include <string.h>
 #include <time.h>
 
+#include "asylo/selectors.h"
 #include "common/log.h"
 #include "proxy/proxy.h"
+
+const char *asylo__proxy_enclave_name(asylo__proxy *proxy) {
+    pthread_mutex_lock(&proxy->lock);
+    bool loaded = proxy->loaded;
+    pthread_mutex_unlock(&proxy->lock);
+    /* name is written once, before loaded is set, and never again. */
+    return loaded ? proxy->name : NULL;
+}
+
+double asylo__proxy_seconds_since(const struct timespec *start) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+const char *asylo__proxy_selector_name(uint32_t selector) {
+    switch (selector) {
+    case ASYLO_SELECTOR_INITIALIZE:
+        return "initialize";
+    case ASYLO_SELECTOR_RUN:
+        return "run";
+    case ASYLO_SELECTOR_FINALIZE:
+        return "finalize";
+    case ASYLO_SELECTOR_REMOTE_LOAD:
+        return "load";
+    case ASYLO_SELECTOR_LOG:
+        return "log";
+    case ASYLO_SELECTOR_TIME_WALL:
+    case ASYLO_SELECTOR_TIME_MONOTONIC:
+        return "time";
+    case ASYLO_SELECTOR_RANDOM:
+        return "random";
+    case ASYLO_SELECTOR_FILE_OPEN:
+    case ASYLO_SELECTOR_FILE_READ:
+    case ASYLO_SELECTOR_FILE_WRITE:
+    case ASYLO_SELECTOR_FILE_CLOSE:
+    case ASYLO_SELECTOR_FILE_UNLINK:
+        return "file";
+    default:
+        return selector >= ASYLO_SELECTOR_USER_FIRST ? "user" : "unknown";
+    }
+}
 
 asylo_code asylo__proxy_init(asylo__proxy *proxy, const asylo__proxy_options *options,
                              asylo_status *status) {
@@ -19,16 +62,32 @@ asylo_code asylo__proxy_init(asylo__proxy *proxy, const asylo__proxy_options *op
     pthread_cond_init(&proxy->changed, &attributes);
     pthread_condattr_destroy(&attributes);
     atomic_init(&proxy->next_call_id, 1);
+    asylo__call_cache_init(&proxy->calls, options->metrics);
     return asylo_manager_create(&proxy->manager, status);
 }
 
 void asylo__proxy_fini(asylo__proxy *proxy) {
     /* Destroying the manager finalizes a still-running enclave and unloads it. */
+    if (proxy->client != NULL) {
+        asylo__log(ASYLO_LOG_INFO, "proxy", proxy->name, 0, "unloading the enclave");
+    }
     asylo_manager_destroy(proxy->manager);
     proxy->manager = NULL;
     proxy->client = NULL;
+    if (proxy->enclave_counted) {
+        proxy->enclave_counted = false;
+        asylo__metrics_enclaves_loaded_add(proxy->options.metrics, -1);
+    }
+    asylo__call_cache_fini(&proxy->calls);
     pthread_cond_destroy(&proxy->changed);
     pthread_mutex_destroy(&proxy->lock);
+}
+
+bool asylo__proxy_finishing(asylo__proxy *proxy) {
+    pthread_mutex_lock(&proxy->lock);
+    bool finished = proxy->finished;
+    pthread_mutex_unlock(&proxy->lock);
+    return finished;
 }
 
 void asylo__proxy_finish(asylo__proxy *proxy, const char *reason) {
@@ -54,8 +113,7 @@ bool asylo__proxy_wait(asylo__proxy *proxy, int64_t load_timeout_ms) {
     while (!proxy->finished) {
         if (proxy->loaded) {
             pthread_cond_wait(&proxy->changed, &proxy->lock);
-        } else if (pthread_cond_timedwait(&proxy->changed, &proxy->lock, &deadline) ==
-                       ETIMEDOUT &&
+        } else if (pthread_cond_timedwait(&proxy->changed, &proxy->lock, &deadline) == ETIMEDOUT &&
                    !proxy->loaded) {
             proxy->finished = true;
             snprintf(proxy->finish_reason, sizeof proxy->finish_reason,

@@ -10,6 +10,7 @@
 #include "asylo/remote.h"
 #include "asylo/selectors.h"
 #include "asylo/remote.pb-c.h"
+#include "backends/remote/remote_metrics.h"
 #include "backends/remote/remote_state.h"
 #include "backends/remote/security_flags.h"
 #include "common/bytes_output.h"
@@ -121,7 +122,7 @@ static void release_all(remote_state *state) {
     asylo__remote_stream_pool_drain(state);
     if (state->control != NULL) {
         /* Half-closing the control stream tells the proxy to unload and exit. */
-        asylo__client_stream_close(state->control, CONTROL_CLOSE_TIMEOUT_MS, NULL);
+        asylo__remote_stream_close(state, state->control, CONTROL_CLOSE_TIMEOUT_MS);
         state->control = NULL;
     }
     asylo__channel_close(state->channel);
@@ -130,11 +131,19 @@ static void release_all(remote_state *state) {
         asylo_status finalize_status;
         if (state->provision->finalize(state->provision, &finalize_status) != ASYLO_OK) {
             char text[ASYLO_STATUS_MESSAGE_SIZE + 64];
-            asylo__log(ASYLO_LOG_WARNING, "remote", state->name, 0,
-                       "finalizing the provision: %s",
+            asylo__log(ASYLO_LOG_WARNING, "remote", state->name, 0, "finalizing the provision: %s",
                        asylo_status_format(&finalize_status, text, sizeof text));
         }
         state->provisioned = false;
+    }
+    if (state->enclave_counted) {
+        state->enclave_counted = false;
+        asylo__metrics_enclaves_loaded_add(state->metrics, -1);
+    }
+    asylo__call_cache_fini(&state->calls);
+    if (state->metrics != NULL) {
+        state->metrics = NULL;
+        asylo__remote_metrics_release();
     }
     pthread_mutex_destroy(&state->pool_lock);
     asylo__grpc_release();
@@ -158,6 +167,12 @@ static asylo_code remote_load(void *opaque, const asylo__load_request *request,
         config->max_message_size > 0 ? config->max_message_size : ASYLO__FRAME_DEFAULT_MAX_SIZE;
     state->call_timeout_ms = config->call_timeout_ms;
     atomic_init(&state->next_call_id, 1);
+    asylo__call_cache_init(&state->calls, NULL);
+    code = asylo__remote_metrics_acquire(config, state->name, &state->metrics, status);
+    if (code != ASYLO_OK) {
+        goto fail;
+    }
+    asylo__call_cache_init(&state->calls, state->metrics);
 
     code = find_endpoint(state, config, request, status);
     if (code != ASYLO_OK) {
@@ -168,13 +183,11 @@ static asylo_code remote_load(void *opaque, const asylo__load_request *request,
         .security = &state->security,
         .max_message_size = state->max_message_size,
         .connect_timeout_ms = config->connect_timeout_ms > 0 ? config->connect_timeout_ms
-                                                            : DEFAULT_CONNECT_TIMEOUT_MS,
+                                                             : DEFAULT_CONNECT_TIMEOUT_MS,
     };
     code = asylo__channel_open(&channel_options, &state->channel, status);
     if (code == ASYLO_OK) {
-        code = asylo__client_stream_open(state->channel, NULL,
-                                         state->endpoint.token[0] ? state->endpoint.token : NULL,
-                                         &state->control, status);
+        code = asylo__remote_stream_open(state, &state->control, status);
     }
     if (code == ASYLO_OK) {
         code = send_load(state, config, request, status);
@@ -182,8 +195,12 @@ static asylo_code remote_load(void *opaque, const asylo__load_request *request,
     if (code != ASYLO_OK) {
         goto fail;
     }
-    asylo__log(ASYLO_LOG_DEBUG, "remote", state->name, 0, "connected to proxy at %s",
-               state->endpoint.address);
+    state->enclave_counted = true;
+    asylo__metrics_enclaves_loaded_add(state->metrics, 1);
+    asylo__log(ASYLO_LOG_INFO, "remote", state->name, 0,
+               "loaded on the proxy at %s (target backend %s%s)", state->endpoint.address,
+               config->target_backend ? config->target_backend : "sim",
+               state->provisioned ? ", provisioned here" : "");
     return asylo_status_ok(status);
 fail:
     release_all(state);
@@ -191,7 +208,10 @@ fail:
 }
 
 static void remote_unload(void *opaque) {
-    release_all(opaque);
+    remote_state *state = opaque;
+    asylo__log(ASYLO_LOG_INFO, "remote", state->name, 0, "unloading: closing the streams to %s",
+               state->endpoint.address);
+    release_all(state);
 }
 
 const asylo__backend asylo__remote_backend = {

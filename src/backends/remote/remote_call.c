@@ -43,6 +43,12 @@ static int64_t now_ms(void) {
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
+static int64_t now_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
 /* Time left before deadline_ms (< 0: unbounded). */
 static int64_t remaining_ms(int64_t deadline_ms) {
     if (deadline_ms < 0) {
@@ -59,9 +65,22 @@ static void serve_exit(remote_state *state, active_call *call, const asylo__fram
     asylo_status exit_status;
     asylo_status_ok(&exit_status);
     call->nest_id = exit_frame->call_id;
-    asylo_code code = state->exits.dispatch(state->exits.context, exit_frame->selector,
-                                            exit_frame->payload, exit_frame->payload_size,
-                                            &collector->output, &exit_status);
+    bool timed = state->metrics != NULL || asylo__log_enabled(ASYLO_LOG_DEBUG);
+    int64_t started_ns = timed ? now_ns() : 0;
+    asylo_code code =
+        state->exits.dispatch(state->exits.context, exit_frame->selector, exit_frame->payload,
+                              exit_frame->payload_size, &collector->output, &exit_status);
+    if (timed) {
+        double seconds = (double)(now_ns() - started_ns) / 1e9;
+        size_t output_size = code == ASYLO_OK ? collector->bytes.size : 0;
+        asylo__call_cache_record(&state->calls, ASYLO__CALL_EXIT, exit_frame->selector, code,
+                                 seconds, exit_frame->payload_size, output_size);
+        /* Logged under our call it nests in; exit ids are the proxy's. */
+        asylo__log(ASYLO_LOG_DEBUG, "remote", state->name, exit_frame->parent_call_id,
+                   "exit %llu, selector %u, served here: %s in %.3f ms",
+                   (unsigned long long)exit_frame->call_id, (unsigned)exit_frame->selector,
+                   asylo_code_name(code), seconds * 1e3);
+    }
     asylo__frame_init(reply);
     reply->call_id = exit_frame->call_id;
     reply->parent_call_id = exit_frame->parent_call_id;
@@ -77,12 +96,13 @@ static void serve_exit(remote_state *state, active_call *call, const asylo__fram
     }
 }
 
-/* The conversation of one call on `stream` (see the top of the file). */
-static asylo_code converse(remote_state *state, active_call *call, uint64_t parent_call_id,
-                           uint32_t selector, const uint8_t *input, size_t input_size,
-                           asylo_output *output, asylo_status *status) {
+/* The conversation of one call on `stream` (see the top of the file).
+ * *output_size gets the size of the enclave's output. */
+static asylo_code converse_frames(remote_state *state, active_call *call, uint64_t call_id,
+                                  uint64_t parent_call_id, uint32_t selector, const uint8_t *input,
+                                  size_t input_size, asylo_output *output, size_t *output_size,
+                                  asylo_status *status) {
     int64_t deadline_ms = state->call_timeout_ms > 0 ? now_ms() + state->call_timeout_ms : -1;
-    uint64_t call_id = atomic_fetch_add(&state->next_call_id, 1);
     asylo__frame send;
     asylo__frame_init(&send);
     send.call_id = call_id;
@@ -135,8 +155,8 @@ static asylo_code converse(remote_state *state, active_call *call, uint64_t pare
                     *status = received.status;
                 }
             } else {
-                code = asylo_output_write(output, received.payload, received.payload_size,
-                                          status);
+                *output_size = received.payload_size;
+                code = asylo_output_write(output, received.payload, received.payload_size, status);
             }
             asylo__frame_release(&received);
             break;
@@ -146,14 +166,44 @@ static asylo_code converse(remote_state *state, active_call *call, uint64_t pare
                                 "remote enclave '%s': proxy sent an unexpected %s frame for "
                                 "call %llu while call %llu was waiting",
                                 state->name, asylo__frame_kind_name(received.kind),
-                                (unsigned long long)received.call_id,
-                                (unsigned long long)call_id);
+                                (unsigned long long)received.call_id, (unsigned long long)call_id);
         asylo__frame_release(&received);
-        asylo__client_stream_close(call->stream, 0, NULL);
+        asylo__remote_stream_close(state, call->stream, 0);
         call->stream = NULL;
         break;
     }
     asylo__bytes_output_fini(&reply_payload);
+    return code;
+}
+
+/* One call: the conversation, then its metrics and log lines. */
+static asylo_code converse(remote_state *state, active_call *call, uint64_t parent_call_id,
+                           uint32_t selector, const uint8_t *input, size_t input_size,
+                           asylo_output *output, asylo_status *status) {
+    uint64_t call_id = atomic_fetch_add(&state->next_call_id, 1);
+    bool timed = state->metrics != NULL || asylo__log_enabled(ASYLO_LOG_DEBUG);
+    int64_t started_ns = timed ? now_ns() : 0;
+    size_t output_size = 0;
+    asylo_status local_status;
+    if (status == NULL) {
+        status = &local_status;
+    }
+    asylo_code code = converse_frames(state, call, call_id, parent_call_id, selector, input,
+                                      input_size, output, &output_size, status);
+    if (timed) {
+        double seconds = (double)(now_ns() - started_ns) / 1e9;
+        asylo__call_cache_record(&state->calls, ASYLO__CALL_ENTER, selector, code, seconds,
+                                 output_size, input_size);
+        asylo__log(ASYLO_LOG_DEBUG, "remote", state->name, call_id,
+                   "enter selector %u: %s in %.3f ms, %zu bytes out, %zu bytes back",
+                   (unsigned)selector, asylo_code_name(code), seconds * 1e3, input_size,
+                   output_size);
+    }
+    if (code != ASYLO_OK && call->stream != NULL && asylo__client_stream_is_dead(call->stream)) {
+        asylo__log(ASYLO_LOG_WARNING, "remote", state->name, call_id,
+                   "peer gone: the stream to the proxy at %s broke during selector %u (%s)",
+                   state->endpoint.address, (unsigned)selector, asylo_code_name(code));
+    }
     return code;
 }
 
@@ -189,8 +239,8 @@ asylo_code asylo__remote_enter(void *opaque, uint32_t selector, const uint8_t *i
         }
         active_call *call = &active_calls[active_depth++];
         *call = (active_call){.state = state, .stream = outer->stream, .nest_id = 0};
-        asylo_code code = converse(state, call, outer->nest_id, selector, input, input_size,
-                                   output, status);
+        asylo_code code =
+            converse(state, call, outer->nest_id, selector, input, input_size, output, status);
         if (call->stream == NULL) {
             outer->stream = NULL; /* closed on a protocol violation */
         }

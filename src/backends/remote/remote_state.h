@@ -9,6 +9,7 @@
 
 #include "asylo/remote.h"
 #include "backends/backend.h"
+#include "metrics/call_cache.h"
 #include "transport/client_stream.h"
 
 /* An idle stream, kept for the next calling thread. */
@@ -34,6 +35,10 @@ typedef struct remote_state {
     size_t max_message_size;
     int64_t call_timeout_ms;
     atomic_uint_fast64_t next_call_id;
+    /* The process-wide metrics when the config asked for them, else NULL. */
+    const asylo__std_metrics *metrics;
+    asylo__call_cache calls;
+    bool enclave_counted;
 } remote_state;
 
 /* remote_call.c: one entry call over this thread's stream, exits served
@@ -45,7 +50,12 @@ asylo_code asylo__remote_call_on(remote_state *state, asylo__client_stream *stre
                                  uint32_t selector, const uint8_t *input, size_t input_size,
                                  asylo_output *output, asylo_status *status);
 
-/* stream_pool.c */
+/* stream_pool.c. Every stream this enclave opens or closes goes through
+ * these two, which keep asylo_active_streams. */
+asylo_code asylo__remote_stream_open(remote_state *state, asylo__client_stream **stream,
+                                     asylo_status *status);
+void asylo__remote_stream_close(remote_state *state, asylo__client_stream *stream,
+                                int64_t timeout_ms);
 asylo_code asylo__remote_stream_take(remote_state *state, asylo__client_stream **stream,
                                      asylo_status *status);
 /* Returns a healthy stream to the pool; a dead one is closed. */

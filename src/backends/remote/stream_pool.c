@@ -9,6 +9,25 @@
 /* How long closing waits for the proxy's final status. */
 #define STREAM_CLOSE_TIMEOUT_MS 2000
 
+asylo_code asylo__remote_stream_open(remote_state *state, asylo__client_stream **stream,
+                                     asylo_status *status) {
+    asylo_code code = asylo__client_stream_open(
+        state->channel, NULL, state->endpoint.token[0] ? state->endpoint.token : NULL, stream,
+        status);
+    if (code == ASYLO_OK) {
+        asylo__metrics_active_streams_add(state->metrics, 1);
+    }
+    return code;
+}
+
+void asylo__remote_stream_close(remote_state *state, asylo__client_stream *stream,
+                                int64_t timeout_ms) {
+    if (stream != NULL) {
+        asylo__client_stream_close(stream, timeout_ms, NULL);
+        asylo__metrics_active_streams_add(state->metrics, -1);
+    }
+}
+
 asylo_code asylo__remote_stream_take(remote_state *state, asylo__client_stream **stream,
                                      asylo_status *status) {
     pthread_mutex_lock(&state->pool_lock);
@@ -22,9 +41,7 @@ asylo_code asylo__remote_stream_take(remote_state *state, asylo__client_stream *
         free(idle);
         return asylo_status_ok(status);
     }
-    return asylo__client_stream_open(state->channel, NULL,
-                                     state->endpoint.token[0] ? state->endpoint.token : NULL,
-                                     stream, status);
+    return asylo__remote_stream_open(state, stream, status);
 }
 
 void asylo__remote_stream_give_back(remote_state *state, asylo__client_stream *stream) {
@@ -33,7 +50,7 @@ void asylo__remote_stream_give_back(remote_state *state, asylo__client_stream *s
         idle = malloc(sizeof *idle);
     }
     if (idle == NULL) {
-        asylo__client_stream_close(stream, STREAM_CLOSE_TIMEOUT_MS, NULL);
+        asylo__remote_stream_close(state, stream, STREAM_CLOSE_TIMEOUT_MS);
         return;
     }
     idle->stream = stream;
@@ -50,7 +67,7 @@ void asylo__remote_stream_pool_drain(remote_state *state) {
     pthread_mutex_unlock(&state->pool_lock);
     while (idle != NULL) {
         remote_idle_stream *next = idle->next;
-        asylo__client_stream_close(idle->stream, STREAM_CLOSE_TIMEOUT_MS, NULL);
+        asylo__remote_stream_close(state, idle->stream, STREAM_CLOSE_TIMEOUT_MS);
         free(idle);
         idle = next;
     }
