@@ -263,7 +263,11 @@ asylo_code asylo__proxy_process_start(const asylo__proxy_process_options *option
                                 "proxy answered something other than 'ready ADDRESS'");
     }
     if (code != ASYLO_OK) {
-        asylo__proxy_process_stop(process, TERM_WAIT_MS, NULL);
+        /* A proxy that reported an error exits by itself: give it the grace
+         * period. One that missed the deadline gets none: provisioning must
+         * fail within its timeout, so stop it now. */
+        asylo__proxy_process_stop(process, code == ASYLO_DEADLINE_EXCEEDED ? 0 : TERM_WAIT_MS,
+                                  NULL);
         asylo__secure_zero(process->token, sizeof process->token);
         return code;
     }
