@@ -1,0 +1,431 @@
+/* Faults of the remote backend, one group per argv[1] so ctest runs them in
+ * parallel:
+ *
+ *   proxy_kill    kill -9 of the proxy while 8 host threads are inside
+ *                 TEST_SLEEP 5000: every call returns UNAVAILABLE within 2 s
+ *                 of the kill, the host lives on, destroy returns, the
+ *                 provision reaps the proxy (no zombie in /proc), and a new
+ *                 remote enclave loads and works afterwards.
+ *   host_kill     kill -9 of a host (remote_host_helper) blocked in a call:
+ *                 the proxy exits within 2 s and logs "finishing". This test
+ *                 is the proxy's subreaper (PR_SET_CHILD_SUBREAPER), so the
+ *                 orphaned proxy becomes our child and is reaped here.
+ *   size          a 2 MiB input with max_message_size 1 MiB gives
+ *                 RESOURCE_EXHAUSTED and the next call on the enclave works;
+ *                 a 2 MiB enclave output (TEST_BIG_OUTPUT) the same.
+ *   deadlines     nothing listening -> UNAVAILABLE fast; a "proxy" that never
+ *                 reports its address -> DEADLINE_EXCEEDED within
+ *                 provision_timeout_ms; call_timeout_ms shorter than a
+ *                 TEST_SLEEP -> DEADLINE_EXCEEDED and the next call works.
+ *   load_timeout  a proxy no host loads exits 3 after --load_timeout_ms.
+ *
+ * Every status is printed with its code and message. */
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "asylo/asylo.h"
+#include "remote_util.h"
+#include "test_enclave_selectors.h"
+
+static char dir[UTIL_PATH_SIZE];
+
+static asylo_client *load_remote(asylo_manager *manager, const char *name,
+                                 const asylo_remote_config *remote) {
+    asylo_load_config config;
+    asylo_load_config_init(&config);
+    config.name = name;
+    config.backend = "remote";
+    config.enclave_path = TEST_ENCLAVE_PATH;
+    config.backend_config = remote;
+    asylo_client *client = NULL;
+    asylo_status status;
+    if (asylo_manager_load(manager, &config, &client, &status) != ASYLO_OK) {
+        fail_msg("load %s: %s", name, util_status_text(&status));
+    }
+    return client;
+}
+
+static void expect_echo(asylo_client *client, const char *what) {
+    asylo_buffer output = {0};
+    asylo_status status;
+    char input[64];
+    memset(input, 'e', sizeof input);
+    if (asylo_client_run(client, input, sizeof input, &output, &status) != ASYLO_OK) {
+        fail_msg("%s: %s", what, util_status_text(&status));
+    }
+    assert_int_equal(output.size, sizeof input);
+    assert_memory_equal(output.data, input, sizeof input);
+    asylo_buffer_free(&output);
+}
+
+/* ---- (a) kill -9 of the proxy mid-call ---------------------------------- */
+
+#define THREADS 8
+
+typedef struct sleeper {
+    asylo_client *client;
+    asylo_code code;
+    asylo_status status;
+    int64_t returned_ms;
+} sleeper;
+
+static void *sleep_in_enclave(void *context) {
+    sleeper *job = context;
+    uint32_t milliseconds = 5000;
+    asylo_buffer output = {0};
+    job->code = asylo_client_call(job->client, TEST_SLEEP, &milliseconds, 4, &output, &job->status);
+    job->returned_ms = util_now_ms();
+    asylo_buffer_free(&output);
+    return NULL;
+}
+
+static void test_proxy_kill(void **state) {
+    (void)state;
+    util_remote remote;
+    asylo_status status;
+    assert_true(util_remote_setup(&remote, ASYLO_PROXY_PATH, "127.0.0.1:0", false, NULL, &status));
+    asylo_manager *manager;
+    assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
+    asylo_client *client = load_remote(manager, "doomed", &remote.config);
+    pid_t proxy;
+    assert_int_equal(util_children(&proxy, 1), 1);
+
+    pthread_t threads[THREADS];
+    sleeper jobs[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        jobs[i] = (sleeper){.client = client};
+        assert_int_equal(pthread_create(&threads[i], NULL, sleep_in_enclave, &jobs[i]), 0);
+    }
+    util_sleep_ms(700); /* every thread is inside its 5 s sleep by now */
+    int64_t killed_ms = util_now_ms();
+    assert_int_equal(kill(proxy, SIGKILL), 0);
+    int64_t slowest = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        int64_t after = jobs[i].returned_ms - killed_ms;
+        slowest = after > slowest ? after : slowest;
+        if (i == 0) {
+            printf("in-flight call after kill -9: %s\n", util_status_text(&jobs[i].status));
+        }
+        if (jobs[i].code != ASYLO_UNAVAILABLE) {
+            fail_msg("thread %d: %s", i, util_status_text(&jobs[i].status));
+        }
+    }
+    printf("all %d calls returned UNAVAILABLE within %lld ms of the kill\n", THREADS,
+           (long long)slowest);
+    assert_true(slowest <= 2000);
+
+    /* Later calls fail fast too. */
+    asylo_buffer output = {0};
+    int64_t start = util_now_ms();
+    assert_int_equal(asylo_client_run(client, "x", 1, &output, &status), ASYLO_UNAVAILABLE);
+    printf("call after the kill: %s (%lld ms)\n", util_status_text(&status),
+           (long long)(util_now_ms() - start));
+    assert_true(util_now_ms() - start <= 2000);
+
+    start = util_now_ms();
+    asylo_code code = asylo_manager_destroy_client(manager, client, NULL, 0, &status);
+    printf("destroy after the kill: %s (%lld ms)\n",
+           code == ASYLO_OK ? "OK" : util_status_text(&status), (long long)(util_now_ms() - start));
+    assert_true(util_now_ms() - start <= 5000);
+    /* The provision reaped its proxy: no zombie, no child. */
+    assert_false(util_process_exists(proxy));
+    assert_int_equal(util_children_report("after destroy"), 0);
+
+    /* The host lives on: a new remote enclave (same provision) works. */
+    client = load_remote(manager, "reborn", &remote.config);
+    expect_echo(client, "after the kill");
+    assert_int_equal(asylo_manager_destroy_client(manager, client, NULL, 0, &status), ASYLO_OK);
+    asylo_manager_destroy(manager);
+    util_remote_teardown(&remote);
+    assert_int_equal(util_children_report("at the end"), 0);
+}
+
+/* ---- (b) kill -9 of the host -------------------------------------------- */
+
+static void kill_host_and_watch_proxy(const char *mode, int64_t proxy_exit_bound_ms) {
+    char log_path[UTIL_PATH_SIZE + 32];
+    snprintf(log_path, sizeof log_path, "%s/host_%s.log", dir, mode);
+    const char *arguments[] = {ASYLO_PROXY_PATH, TEST_ENCLAVE_PATH, mode, NULL};
+    util_proxy host; /* the helper; its stderr (and its proxy's) goes to log_path */
+    assert_true(util_proxy_spawn(&host, HOST_HELPER_PATH, arguments, NULL, log_path, false, 0));
+    FILE *out = fdopen(dup(host.stdout_fd), "r");
+    assert_non_null(out);
+    char line[128];
+    int proxy = 0;
+    bool calling = false;
+    while (!calling && fgets(line, sizeof line, out) != NULL) {
+        sscanf(line, "proxy %d", &proxy);
+        calling = strcmp(line, "calling\n") == 0;
+    }
+    if (strcmp(mode, "exit") == 0) {
+        /* Wait until the host handler holds the call. */
+        assert_non_null(fgets(line, sizeof line, out));
+        assert_string_equal(line, "blocked\n");
+    } else {
+        util_sleep_ms(300); /* inside TEST_SLEEP 1500 */
+    }
+    fclose(out);
+    assert_true(calling);
+    assert_true(proxy > 0);
+    assert_true(util_process_exists(proxy));
+    int64_t killed_ms = util_now_ms();
+    assert_int_equal(kill(host.pid, SIGKILL), 0);
+    assert_true(util_proxy_wait(&host, 5000));
+    assert_true(WIFSIGNALED(host.wait_status));
+    /* As subreaper we inherit the orphaned proxy and reap it ourselves. */
+    int wait_status = 0;
+    bool exited = util_wait_child(proxy, 10000, &wait_status);
+    int64_t took = util_now_ms() - killed_ms;
+    char *log = util_read_file(log_path);
+    printf("host blocked in %s call killed: proxy %d exited %s %d after %lld ms\n", mode, proxy,
+           WIFEXITED(wait_status) ? "with code" : "by signal",
+           WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : WTERMSIG(wait_status),
+           (long long)took);
+    const char *finishing = log != NULL ? strstr(log, "finishing") : NULL;
+    if (finishing != NULL) {
+        printf("proxy log: %.*s\n", (int)strcspn(finishing, "\n"), finishing);
+    }
+    if (!exited) {
+        kill(proxy, SIGKILL);
+        waitpid(proxy, NULL, 0);
+        fail_msg("the proxy did not exit after its host died; log:\n%s", log ? log : "");
+    }
+    assert_true(took <= proxy_exit_bound_ms);
+    assert_non_null(finishing);
+    free(log);
+    assert_int_equal(util_children_report("after the host kill"), 0);
+}
+
+static void test_host_kill_blocked_in_exit(void **state) {
+    (void)state;
+    kill_host_and_watch_proxy("exit", 2000);
+}
+
+/* The enclave itself is busy for 1.5 s: the proxy finalizes it when the call
+ * returns, then exits (the sim backend cannot interrupt trusted code). */
+static void test_host_kill_busy_enclave(void **state) {
+    (void)state;
+    kill_host_and_watch_proxy("sleep", 1500 + 2000);
+}
+
+/* ---- (c) size limits ------------------------------------------------------ */
+
+static void test_size_limits(void **state) {
+    (void)state;
+    util_remote remote;
+    asylo_status status;
+    assert_true(util_remote_setup(&remote, ASYLO_PROXY_PATH, "127.0.0.1:0", false, NULL, &status));
+    remote.config.max_message_size = 1u << 20;
+    asylo_manager *manager;
+    assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
+    asylo_client *client = load_remote(manager, "bounded", &remote.config);
+
+    size_t big = 2u << 20;
+    uint8_t *input = calloc(1, big);
+    assert_non_null(input);
+    asylo_buffer output = {0};
+    assert_int_equal(asylo_client_run(client, input, big, &output, &status),
+                     ASYLO_RESOURCE_EXHAUSTED);
+    printf("2 MiB input, 1 MiB limit: %s\n", util_status_text(&status));
+    free(input);
+    expect_echo(client, "after an oversized input");
+
+    uint32_t size = (uint32_t)big;
+    assert_int_equal(asylo_client_call(client, TEST_BIG_OUTPUT, &size, 4, &output, &status),
+                     ASYLO_RESOURCE_EXHAUSTED);
+    printf("2 MiB output, 1 MiB limit: %s\n", util_status_text(&status));
+    assert_int_equal(output.size, 0);
+    expect_echo(client, "after an oversized output");
+    /* Just under the limit still passes. */
+    size = (1u << 20) - 4096;
+    assert_int_equal(asylo_client_call(client, TEST_BIG_OUTPUT, &size, 4, &output, &status),
+                     ASYLO_OK);
+    assert_int_equal(output.size, size);
+    asylo_buffer_free(&output);
+
+    assert_int_equal(asylo_manager_destroy_client(manager, client, NULL, 0, &status), ASYLO_OK);
+    asylo_manager_destroy(manager);
+    util_remote_teardown(&remote);
+    assert_int_equal(util_children_report("after size limits"), 0);
+}
+
+/* ---- (d) deadlines -------------------------------------------------------- */
+
+static void expect_load_failure(const asylo_remote_config *remote, const char *what,
+                                asylo_code expected, int64_t bound_ms) {
+    asylo_manager *manager;
+    asylo_status status;
+    assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
+    asylo_load_config config;
+    asylo_load_config_init(&config);
+    config.name = "unreachable";
+    config.backend = "remote";
+    config.enclave_path = TEST_ENCLAVE_PATH;
+    config.backend_config = remote;
+    int64_t start = util_now_ms();
+    asylo_code code = asylo_manager_load(manager, &config, NULL, &status);
+    int64_t took = util_now_ms() - start;
+    printf("%s -> %s (%lld ms)\n", what, util_status_text(&status), (long long)took);
+    asylo_manager_destroy(manager);
+    assert_int_equal(code, expected);
+    assert_true(took <= bound_ms);
+}
+
+static void test_nothing_listening(void **state) {
+    (void)state;
+    /* A port that is bound but not listening: connections are refused. */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t length = sizeof address;
+    assert_int_equal(bind(fd, (struct sockaddr *)&address, sizeof address), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&address, &length), 0);
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%d", ntohs(address.sin_port));
+    /* The transport retries a refused connection until connect_timeout_ms (the
+     * server may still be starting; default 5000 ms), then reports the refusal
+     * as UNAVAILABLE: bound it to 1 s here. */
+    asylo_remote_config remote;
+    asylo_remote_config_init(&remote);
+    remote.address = target;
+    remote.connect_timeout_ms = 1000;
+    expect_load_failure(&remote, "nothing listening on 127.0.0.1", ASYLO_UNAVAILABLE, 1500);
+    close(fd);
+
+    char socket_path[UTIL_PATH_SIZE + 32];
+    snprintf(socket_path, sizeof socket_path, "unix:%s/nobody.sock", dir);
+    remote.address = socket_path;
+    expect_load_failure(&remote, "no unix socket", ASYLO_UNAVAILABLE, 1500);
+}
+
+static void test_proxy_never_ready(void **state) {
+    (void)state;
+    /* A "proxy" that takes its flags and never reports an address. */
+    char script[UTIL_PATH_SIZE + 32];
+    snprintf(script, sizeof script, "%s/silent-proxy.sh", dir);
+    assert_true(util_write_file(script, "#!/bin/sh\nexec sleep 30\n"));
+    assert_int_equal(chmod(script, 0700), 0);
+    asylo_local_provision_options local;
+    asylo_local_provision_options_init(&local);
+    local.proxy_path = script;
+    asylo_remote_provision *provision;
+    asylo_status status;
+    assert_int_equal(asylo_local_provision_create(&local, &provision, &status), ASYLO_OK);
+    asylo_remote_config remote;
+    asylo_remote_config_init(&remote);
+    remote.provision = provision;
+    remote.provision_timeout_ms = 1000;
+    expect_load_failure(&remote, "proxy never reports (provision_timeout_ms 1000)",
+                        ASYLO_DEADLINE_EXCEEDED, 1800);
+    asylo_remote_provision_destroy(provision);
+    assert_int_equal(util_children_report("after the silent proxy"), 0);
+}
+
+static void test_call_timeout(void **state) {
+    (void)state;
+    util_remote remote;
+    asylo_status status;
+    assert_true(util_remote_setup(&remote, ASYLO_PROXY_PATH, "127.0.0.1:0", false, NULL, &status));
+    remote.config.call_timeout_ms = 800;
+    asylo_manager *manager;
+    assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
+    asylo_client *client = load_remote(manager, "hurried", &remote.config);
+    uint32_t milliseconds = 2500;
+    asylo_buffer output = {0};
+    int64_t start = util_now_ms();
+    assert_int_equal(asylo_client_call(client, TEST_SLEEP, &milliseconds, 4, &output, &status),
+                     ASYLO_DEADLINE_EXCEEDED);
+    int64_t took = util_now_ms() - start;
+    printf("TEST_SLEEP 2500 with call_timeout_ms 800: %s (%lld ms)\n", util_status_text(&status),
+           (long long)took);
+    assert_true(took >= 700 && took <= 1800);
+    /* The next call goes on a fresh stream and works. */
+    expect_echo(client, "after a deadline");
+    /* Destroy finalizes; the proxy's finalize waits for the enclave's sleep
+     * (1.7 s more), longer than the call timeout: DEADLINE_EXCEEDED is the
+     * honest answer then, and the proxy is still stopped and reaped. */
+    start = util_now_ms();
+    asylo_code code = asylo_manager_destroy_client(manager, client, NULL, 0, &status);
+    printf("destroy while the timed-out call still sleeps on the proxy: %s (%lld ms)\n",
+           code == ASYLO_OK ? "OK" : util_status_text(&status), (long long)(util_now_ms() - start));
+    assert_true(code == ASYLO_OK || code == ASYLO_DEADLINE_EXCEEDED);
+    asylo_manager_destroy(manager);
+    util_remote_teardown(&remote);
+    assert_int_equal(util_children_report("after the call timeout"), 0);
+}
+
+/* ---- (e) no host ever loads ---------------------------------------------- */
+
+static void test_load_timeout(void **state) {
+    (void)state;
+    char log_path[UTIL_PATH_SIZE + 32];
+    snprintf(log_path, sizeof log_path, "%s/idle_proxy.log", dir);
+    const char *arguments[] = {"--address=127.0.0.1:0", "--load_timeout_ms=500", NULL};
+    util_proxy proxy;
+    int64_t start = util_now_ms();
+    assert_true(util_proxy_spawn(&proxy, ASYLO_PROXY_PATH, arguments, NULL, log_path, true, 10000));
+    assert_true(util_proxy_wait(&proxy, 5000));
+    int64_t took = util_now_ms() - start;
+    printf("idle proxy with --load_timeout_ms=500 exited %d after %lld ms\n",
+           WEXITSTATUS(proxy.wait_status), (long long)took);
+    assert_true(WIFEXITED(proxy.wait_status));
+    assert_int_equal(WEXITSTATUS(proxy.wait_status), 3);
+    assert_true(took >= 500 && took <= 3000);
+    assert_true(util_file_contains(log_path, "no host loaded an enclave within 500 ms"));
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s proxy_kill|host_kill|size|deadlines|load_timeout\n", argv[0]);
+        return 2;
+    }
+    asylo_log_set_level(ASYLO_LOG_ERROR);
+    /* Orphans of our children (the helper's proxy) become ours to reap. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    if (!util_make_temp_dir("asylo-remote-faults", dir, sizeof dir)) {
+        return 1;
+    }
+    const struct CMUnitTest proxy_kill[] = {cmocka_unit_test(test_proxy_kill)};
+    const struct CMUnitTest host_kill[] = {cmocka_unit_test(test_host_kill_blocked_in_exit),
+                                           cmocka_unit_test(test_host_kill_busy_enclave)};
+    const struct CMUnitTest size[] = {cmocka_unit_test(test_size_limits)};
+    const struct CMUnitTest deadlines[] = {cmocka_unit_test(test_nothing_listening),
+                                           cmocka_unit_test(test_proxy_never_ready),
+                                           cmocka_unit_test(test_call_timeout)};
+    const struct CMUnitTest load_timeout[] = {cmocka_unit_test(test_load_timeout)};
+    int failed;
+    if (strcmp(argv[1], "proxy_kill") == 0) {
+        failed = cmocka_run_group_tests_name("proxy_kill", proxy_kill, NULL, NULL);
+    } else if (strcmp(argv[1], "host_kill") == 0) {
+        failed = cmocka_run_group_tests_name("host_kill", host_kill, NULL, NULL);
+    } else if (strcmp(argv[1], "size") == 0) {
+        failed = cmocka_run_group_tests_name("size", size, NULL, NULL);
+    } else if (strcmp(argv[1], "deadlines") == 0) {
+        failed = cmocka_run_group_tests_name("deadlines", deadlines, NULL, NULL);
+    } else if (strcmp(argv[1], "load_timeout") == 0) {
+        failed = cmocka_run_group_tests_name("load_timeout", load_timeout, NULL, NULL);
+    } else {
+        fprintf(stderr, "unknown group '%s'\n", argv[1]);
+        return 2;
+    }
+    /* Whatever a failed test left behind: report it, end it, reap it. */
+    int left = util_children_report("at exit");
+    util_kill_children();
+    util_rmtree(dir);
+    return failed == 0 && left == 0 ? 0 : 1;
+}
