@@ -71,8 +71,7 @@ static asylo_code on_getenv(void *context, const uint8_t *input, size_t input_si
     name[input_size] = '\0';
     const char *value = asylo_enclave_getenv(name);
     if (value == NULL) {
-        return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_ENCLAVE, "%s is unset",
-                                name);
+        return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_ENCLAVE, "%s is unset", name);
     }
     return asylo_output_write(output, value, strlen(value), status);
 }
@@ -91,10 +90,9 @@ static asylo_code on_file_roundtrip(void *context, const uint8_t *input, size_t 
     size_t moved = 0;
     uint8_t *space = NULL;
     if (code == ASYLO_OK) {
-        code = asylo_enclave_file_open(path,
-                                       ASYLO_FILE_READ | ASYLO_FILE_WRITE | ASYLO_FILE_CREATE |
-                                           ASYLO_FILE_TRUNCATE,
-                                       0600, &handle, status);
+        code = asylo_enclave_file_open(
+            path, ASYLO_FILE_READ | ASYLO_FILE_WRITE | ASYLO_FILE_CREATE | ASYLO_FILE_TRUNCATE,
+            0600, &handle, status);
     }
     if (code == ASYLO_OK) {
         code = asylo_enclave_file_write(handle, data, size, &moved, status);
@@ -226,8 +224,8 @@ static asylo_code on_run_nested(void *context, const uint8_t *input, size_t inpu
     }
     uint32_t next = depth - 1;
     asylo_buffer reply = {0};
-    asylo_code code = asylo_enclave_exit_call(TEST_HOST_REENTER, &next, sizeof next, &reply,
-                                              status);
+    asylo_code code =
+        asylo_enclave_exit_call(TEST_HOST_REENTER, &next, sizeof next, &reply, status);
     if (code == ASYLO_OK) {
         uint32_t below = 0;
         if (reply.size == 4) {
@@ -239,17 +237,44 @@ static asylo_code on_run_nested(void *context, const uint8_t *input, size_t inpu
     return code;
 }
 
+static asylo_code on_file_open(void *context, const uint8_t *input, size_t input_size,
+                               asylo_output *output, asylo_status *status) {
+    (void)context, (void)output;
+    char path[ASYLO_MAX_PATH_SIZE];
+    if (input_size <= 4 || input_size - 4 >= sizeof path) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
+                                "file_open needs u32 flags and a path");
+    }
+    uint32_t flags;
+    memcpy(&flags, input, 4);
+    memcpy(path, input + 4, input_size - 4);
+    path[input_size - 4] = '\0';
+    int handle;
+    asylo_code code = asylo_enclave_file_open(path, flags, 0600, &handle, status);
+    if (code == ASYLO_OK) {
+        code = asylo_enclave_file_close(handle, status);
+    }
+    return code;
+}
+
 static const struct {
     uint32_t selector;
     asylo_entry_handler_fn handler;
 } handlers[] = {
-    {TEST_COUNTER, on_counter},       {TEST_EXIT_CALL, on_exit_call},
-    {TEST_GETENV, on_getenv},         {TEST_FILE_ROUNDTRIP, on_file_roundtrip},
-    {TEST_TIME, on_time},             {TEST_LOG, on_log},
-    {TEST_FAIL, on_fail},             {TEST_BIG_OUTPUT, on_big_output},
-    {TEST_SLEEP, on_sleep},           {TEST_BAD_HANDLE, on_bad_handle},
-    {TEST_RANDOM, on_random},         {TEST_COLLISION, on_collision},
+    {TEST_COUNTER, on_counter},
+    {TEST_EXIT_CALL, on_exit_call},
+    {TEST_GETENV, on_getenv},
+    {TEST_FILE_ROUNDTRIP, on_file_roundtrip},
+    {TEST_TIME, on_time},
+    {TEST_LOG, on_log},
+    {TEST_FAIL, on_fail},
+    {TEST_BIG_OUTPUT, on_big_output},
+    {TEST_SLEEP, on_sleep},
+    {TEST_BAD_HANDLE, on_bad_handle},
+    {TEST_RANDOM, on_random},
+    {TEST_COLLISION, on_collision},
     {TEST_RUN_NESTED, on_run_nested},
+    {TEST_FILE_OPEN, on_file_open},
 };
 
 /* Exit-calls `selector` (named by an environment variable) if set: lets tests

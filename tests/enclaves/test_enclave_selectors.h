@@ -6,25 +6,28 @@
 
 enum {
     TEST_COUNTER = ASYLO_SELECTOR_USER_FIRST, /* out: u64 count of calls in this instance */
-    TEST_EXIT_CALL,     /* in: u32 selector + payload; out: the host's output */
-    TEST_GETENV,        /* in: name; out: value (NOT_FOUND when unset) */
+    TEST_EXIT_CALL,      /* in: u32 selector + payload; out: the host's output */
+    TEST_GETENV,         /* in: name; out: value (NOT_FOUND when unset) */
     TEST_FILE_ROUNDTRIP, /* in: blob path, blob data; writes, reads back, unlinks; out: data */
-    TEST_TIME,          /* out: i64 wall ns, i64 monotonic ns */
-    TEST_LOG,           /* in: text, logged at info */
-    TEST_FAIL,          /* in: u32 code; fails with that code */
-    TEST_BIG_OUTPUT,    /* in: u32 size; out: size bytes of 0xab */
-    TEST_SLEEP,         /* in: u32 milliseconds */
-    TEST_BAD_HANDLE,    /* reads handle 7 never opened; out: u32 code it got */
-    TEST_RANDOM,        /* out: 32 bytes */
-    TEST_COLLISION,     /* out: u32 value of the enclave's own asylo_test_collision() */
-    TEST_RUN_NESTED,    /* in: u32 depth; calls exit selector TEST_HOST_REENTER depth times */
+    TEST_TIME,           /* out: i64 wall ns, i64 monotonic ns */
+    TEST_LOG,            /* in: text, logged at info */
+    TEST_FAIL,           /* in: u32 code; fails with that code */
+    TEST_BIG_OUTPUT,     /* in: u32 size; out: size bytes of 0xab */
+    TEST_SLEEP,          /* in: u32 milliseconds */
+    TEST_BAD_HANDLE,     /* reads handle 7 never opened; out: u32 code it got */
+    TEST_RANDOM,         /* out: 32 bytes */
+    TEST_COLLISION,      /* out: u32 value of the enclave's own asylo_test_collision() */
+    TEST_RUN_NESTED,     /* in: u32 depth; calls exit selector TEST_HOST_REENTER depth times */
+    TEST_FILE_OPEN,      /* in: u32 flags, path bytes; opens and closes the file */
 };
 
 /* Exit selectors the tests register on the host. */
 enum {
     TEST_HOST_ECHO = ASYLO_SELECTOR_USER_FIRST + 0x100,
-    TEST_HOST_REENTER, /* host handler re-enters the enclave */
-    TEST_HOST_TRY_RUN, /* host handler tries asylo_client_run and returns its code */
+    TEST_HOST_REENTER,      /* host handler re-enters the enclave */
+    TEST_HOST_TRY_RUN,      /* host handler tries asylo_client_run and returns its code */
+    TEST_HOST_TRY_FINALIZE, /* host handler tries asylo_client_finalize on its client */
+    TEST_HOST_UNHANDLED,    /* never registered: reaches the fallback or gives NOT_FOUND */
 };
 
 #endif

@@ -1,0 +1,258 @@
+/* The client lifecycle on sim: initialize failures, what the host allows
+ * from exit handlers during initialize and finalize, finalize misuse, and
+ * status codes crossing the boundary unchanged. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_test_support.h"
+
+static asylo_manager *manager;
+
+static int setup(void **state) {
+    (void)state;
+    manager = sim_manager();
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    asylo_manager_destroy(manager);
+    return 0;
+}
+
+/* What the TRY_* handlers saw. */
+static asylo_code tried_code;
+static char tried_message[ASYLO_STATUS_MESSAGE_SIZE];
+
+/* Tries asylo_client_run on its own client and fails with whatever that gave. */
+static asylo_code try_run(void *context, asylo_client *client, uint32_t selector,
+                          const uint8_t *input, size_t input_size, asylo_output *output,
+                          asylo_status *status) {
+    (void)context, (void)selector, (void)input, (void)input_size, (void)output;
+    asylo_buffer result = {0};
+    tried_code = asylo_client_run(client, "x", 1, &result, status);
+    snprintf(tried_message, sizeof tried_message, "%s", status->message);
+    asylo_buffer_free(&result);
+    return tried_code;
+}
+
+/* Tries asylo_client_finalize from inside a call and reports success to the
+ * enclave: only the code it got matters. */
+static asylo_code try_finalize(void *context, asylo_client *client, uint32_t selector,
+                               const uint8_t *input, size_t input_size, asylo_output *output,
+                               asylo_status *status) {
+    (void)context, (void)selector, (void)input, (void)input_size, (void)output;
+    asylo_status inner;
+    tried_code = asylo_client_finalize(client, NULL, 0, &inner);
+    snprintf(tried_message, sizeof tried_message, "%s", inner.message);
+    return asylo_status_ok(status);
+}
+
+static const asylo_exit_handler handlers[] = {
+    {TEST_HOST_TRY_RUN, try_run, NULL},
+    {TEST_HOST_TRY_FINALIZE, try_finalize, NULL},
+};
+
+static asylo_code load_with(const char *name, const asylo_environment_variable *environment,
+                            size_t count, asylo_client **client, asylo_status *status) {
+    asylo_load_config config;
+    sim_config(&config, name);
+    config.enclave_config.environment = environment;
+    config.enclave_config.environment_count = count;
+    config.exit_handlers = handlers;
+    config.exit_handler_count = sizeof handlers / sizeof handlers[0];
+    return asylo_manager_load(manager, &config, client, status);
+}
+
+static void expect_not_loaded(const char *name) {
+    asylo_client *client = (asylo_client *)1;
+    asylo_status status;
+    expect_status("get_client after failed load",
+                  asylo_manager_get_client(manager, name, &client, &status), &status,
+                  ASYLO_NOT_FOUND, ASYLO_ORIGIN_API, "is loaded");
+    assert_null(client);
+}
+
+static void test_initialize_failure(void **state) {
+    (void)state;
+    static const asylo_environment_variable fail[] = {{"FAIL_INIT", "1"}};
+    asylo_client *client = (asylo_client *)1;
+    asylo_status status;
+    expect_status("initialize fails (FAIL_INIT)", load_with("init", fail, 1, &client, &status),
+                  &status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
+                  "initializing enclave 'init': initialize refused: FAIL_INIT is set");
+    assert_null(client);
+    expect_not_loaded("init");
+    /* The name is free and the image loads fine without the variable. */
+    expect_ok("load again", load_with("init", NULL, 0, &client, &status), &status);
+    assert_int_equal(asylo_client_get_state(client), ASYLO_CLIENT_RUNNING);
+    asylo_buffer output = {0};
+    expect_ok("run", asylo_client_run(client, "ok", 2, &output, &status), &status);
+    assert_int_equal(output.size, 2);
+    asylo_buffer_free(&output);
+    expect_ok("destroy", asylo_manager_destroy_client(manager, client, NULL, 0, &status), &status);
+}
+
+static void test_run_from_exit_during_initialize(void **state) {
+    (void)state;
+    char selector[16];
+    snprintf(selector, sizeof selector, "%u", TEST_HOST_TRY_RUN);
+    const asylo_environment_variable environment[] = {{"INIT_EXIT_SELECTOR", selector}};
+    asylo_client *client = (asylo_client *)1;
+    asylo_status status;
+    tried_code = ASYLO_OK;
+    expect_status("run from an exit handler during initialize",
+                  load_with("init-run", environment, 1, &client, &status), &status,
+                  ASYLO_FAILED_PRECONDITION, ANY_ORIGIN,
+                  "enclave 'init-run' is uninitialized: run is allowed only while it is running");
+    assert_int_equal(tried_code, ASYLO_FAILED_PRECONDITION);
+    assert_null(client);
+    expect_not_loaded("init-run");
+}
+
+static void test_finalize_then_run(void **state) {
+    (void)state;
+    asylo_client *client = NULL;
+    asylo_status status;
+    expect_ok("load", load_with("fin", NULL, 0, &client, &status), &status);
+    expect_ok("finalize", asylo_client_finalize(client, "bye", 3, &status), &status);
+    assert_int_equal(asylo_client_get_state(client), ASYLO_CLIENT_FINALIZED);
+    assert_string_equal(asylo_client_state_name(asylo_client_get_state(client)), "finalized");
+    asylo_buffer output = {0};
+    expect_status("run after finalize", asylo_client_run(client, "x", 1, &output, &status), &status,
+                  ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                  "enclave 'fin' is finalized: run is allowed only while it is running");
+    expect_status("call after finalize",
+                  asylo_client_call(client, TEST_COUNTER, NULL, 0, &output, &status), &status,
+                  ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                  "enclave 'fin' is finalized: an entry call is allowed only while it is running");
+    expect_status("finalize twice", asylo_client_finalize(client, NULL, 0, &status), &status,
+                  ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                  "enclave 'fin' is finalized: finalize needs it running");
+    /* Still listed until destroyed; destroy does not finalize again. */
+    asylo_client *found = NULL;
+    expect_ok("get_client", asylo_manager_get_client(manager, "fin", &found, &status), &status);
+    assert_ptr_equal(found, client);
+    expect_ok("destroy after finalize",
+              asylo_manager_destroy_client(manager, client, "fail", 4, &status), &status);
+    expect_not_loaded("fin");
+}
+
+static void test_finalize_from_inside_a_call(void **state) {
+    (void)state;
+    asylo_client *client = NULL;
+    asylo_status status;
+    expect_ok("load", load_with("fin-inside", NULL, 0, &client, &status), &status);
+    uint32_t input = TEST_HOST_TRY_FINALIZE;
+    asylo_buffer output = {0};
+    tried_code = ASYLO_OK;
+    expect_ok("exit call", asylo_client_call(client, TEST_EXIT_CALL, &input, 4, &output, &status),
+              &status);
+    asylo_status seen = {tried_code, ASYLO_ORIGIN_API, ""};
+    snprintf(seen.message, sizeof seen.message, "%s", tried_message);
+    expect_status("finalize from inside an exit handler", tried_code, &seen,
+                  ASYLO_FAILED_PRECONDITION, ANY_ORIGIN,
+                  "cannot finalize enclave 'fin-inside' from inside a call on it");
+    /* Nothing changed: the enclave still runs. */
+    assert_int_equal(asylo_client_get_state(client), ASYLO_CLIENT_RUNNING);
+    expect_ok("run", asylo_client_run(client, "x", 1, &output, &status), &status);
+    asylo_buffer_free(&output);
+    expect_ok("destroy", asylo_manager_destroy_client(manager, client, NULL, 0, &status), &status);
+}
+
+static void test_run_from_exit_during_finalize(void **state) {
+    (void)state;
+    char selector[16];
+    snprintf(selector, sizeof selector, "%u", TEST_HOST_TRY_RUN);
+    const asylo_environment_variable environment[] = {{"FINALIZE_EXIT_SELECTOR", selector}};
+    asylo_client *client = NULL;
+    asylo_status status;
+    expect_ok("load", load_with("fin-run", environment, 1, &client, &status), &status);
+    tried_code = ASYLO_OK;
+    expect_status("run from an exit handler during finalize",
+                  asylo_client_finalize(client, NULL, 0, &status), &status,
+                  ASYLO_FAILED_PRECONDITION, ANY_ORIGIN,
+                  "enclave 'fin-run' is finalizing: run is allowed only while it is running");
+    assert_int_equal(tried_code, ASYLO_FAILED_PRECONDITION);
+    /* Finalized whatever finalize returned. */
+    assert_int_equal(asylo_client_get_state(client), ASYLO_CLIENT_FINALIZED);
+    expect_ok("destroy", asylo_manager_destroy_client(manager, client, NULL, 0, &status), &status);
+}
+
+static void test_finalize_failure_from_destroy(void **state) {
+    (void)state;
+    asylo_client *client = sim_load(manager, "fin-fail");
+    asylo_status status;
+    expect_status("destroy whose finalize fails",
+                  asylo_manager_destroy_client(manager, client, "fail", 4, &status), &status,
+                  ASYLO_ABORTED, ASYLO_ORIGIN_ENCLAVE, "finalize asked to fail");
+    /* ... and the client is gone all the same. */
+    expect_not_loaded("fin-fail");
+    expect_status("destroy after a failed finalize",
+                  asylo_manager_destroy_client(manager, client, NULL, 0, &status), &status,
+                  ASYLO_NOT_FOUND, ASYLO_ORIGIN_API, "already destroyed?");
+    client = sim_load(manager, "fin-fail");
+    expect_status("finalize that fails", asylo_client_finalize(client, "fail", 4, &status), &status,
+                  ASYLO_ABORTED, ASYLO_ORIGIN_ENCLAVE, "finalize asked to fail");
+    assert_int_equal(asylo_client_get_state(client), ASYLO_CLIENT_FINALIZED);
+    expect_ok("destroy", asylo_manager_destroy_client(manager, client, NULL, 0, &status), &status);
+}
+
+static void test_codes_cross_unchanged(void **state) {
+    (void)state;
+    asylo_client *client = sim_load(manager, "codes");
+    for (uint32_t code = 1; code <= 16; code++) {
+        asylo_status status;
+        asylo_buffer output = {0};
+        char needle[64];
+        snprintf(needle, sizeof needle, "requested failure with code %u", code);
+        char what[64];
+        snprintf(what, sizeof what, "TEST_FAIL %s", asylo_code_name((asylo_code)code));
+        expect_status(what, call_u32(client, TEST_FAIL, code, &output, &status), &status,
+                      (asylo_code)code, ASYLO_ORIGIN_ENCLAVE, needle);
+        assert_null(output.data);
+    }
+    /* A code outside the canonical set becomes UNKNOWN. */
+    asylo_status status;
+    expect_status("TEST_FAIL 17", call_u32(client, TEST_FAIL, 17, NULL, &status), &status,
+                  ASYLO_UNKNOWN, ASYLO_ORIGIN_ENCLAVE, "enclave returned code 17");
+    expect_status("TEST_FAIL 0xffffffff", call_u32(client, TEST_FAIL, 0xffffffffu, NULL, &status),
+                  &status, ASYLO_UNKNOWN, ASYLO_ORIGIN_ENCLAVE, "not a canonical code");
+    /* Code 0 with a message is plain success. */
+    asylo_buffer output = {0};
+    expect_ok("TEST_FAIL 0", call_u32(client, TEST_FAIL, 0, &output, &status), &status);
+    assert_int_equal(status.origin, ASYLO_ORIGIN_NONE);
+    asylo_buffer_free(&output);
+    expect_ok("destroy", asylo_manager_destroy_client(manager, client, NULL, 0, &status), &status);
+}
+
+static void test_state_names_and_accessors(void **state) {
+    (void)state;
+    assert_string_equal(asylo_client_state_name(ASYLO_CLIENT_UNINITIALIZED), "uninitialized");
+    assert_string_equal(asylo_client_state_name(ASYLO_CLIENT_RUNNING), "running");
+    assert_string_equal(asylo_client_state_name(ASYLO_CLIENT_FINALIZING), "finalizing");
+    assert_string_equal(asylo_client_state_name(ASYLO_CLIENT_FINALIZED), "finalized");
+    assert_string_equal(asylo_client_state_name((asylo_client_state)9), "unknown");
+    asylo_client *client = sim_load(manager, "named.client");
+    assert_string_equal(asylo_client_name(client), "named.client");
+    assert_string_equal(asylo_client_backend_name(client), "sim");
+    assert_null(asylo_client_name(NULL));
+    assert_null(asylo_client_backend_name(NULL));
+    assert_int_equal(asylo_client_get_state(NULL), ASYLO_CLIENT_FINALIZED);
+    /* The manager destroys what is left (checked by LSan). */
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_initialize_failure),
+        cmocka_unit_test(test_run_from_exit_during_initialize),
+        cmocka_unit_test(test_finalize_then_run),
+        cmocka_unit_test(test_finalize_from_inside_a_call),
+        cmocka_unit_test(test_run_from_exit_during_finalize),
+        cmocka_unit_test(test_finalize_failure_from_destroy),
+        cmocka_unit_test(test_codes_cross_unchanged),
+        cmocka_unit_test(test_state_names_and_accessors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
