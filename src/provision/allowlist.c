@@ -48,6 +48,14 @@ asylo_code asylo__allowlist_load(const char *path, uint8_t (**entries)[ASYLO__SH
     size_t line_number = 0;
     while (code == ASYLO_OK && fgets(line, sizeof line, file) != NULL) {
         line_number++;
+        if (strchr(line, '\n') == NULL && !feof(file)) {
+            /* Read on, and a long line would split in two: the tail of a
+             * comment could become an entry. */
+            code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                    "--allowlist '%s' line %zu is longer than %zu bytes", path,
+                                    line_number, sizeof line - 2);
+            break;
+        }
         size_t length = strcspn(line, "\r\n");
         line[length] = '\0';
         while (length > 0 && isspace((unsigned char)line[length - 1])) {
