@@ -106,9 +106,8 @@ static int parse_flags(int argc, char **argv, server_flags *flags) {
         asylo_status_ok(&status);
         int consumed = 0;
         int64_t number = 0;
-        asylo_code code = asylo_security_parse_flag(&options->security, argument,
-                                                    i + 1 < argc ? argv[i + 1] : NULL, &consumed,
-                                                    &status);
+        asylo_code code = asylo_security_parse_flag(
+            &options->security, argument, i + 1 < argc ? argv[i + 1] : NULL, &consumed, &status);
         if (code == ASYLO_OK && consumed > 0) {
             i += consumed - 1;
             continue;
@@ -136,8 +135,8 @@ static int parse_flags(int argc, char **argv, server_flags *flags) {
             code = asylo__flag_integer("--max_proxies", value, 1, 4096, &number, &status);
             options->max_proxies = (size_t)number;
         } else if ((value = asylo__flag_value(argument, "--max_proxies_per_client")) != NULL) {
-            code = asylo__flag_integer("--max_proxies_per_client", value, 1, 4096, &number,
-                                       &status);
+            code =
+                asylo__flag_integer("--max_proxies_per_client", value, 1, 4096, &number, &status);
             options->max_proxies_per_client = (size_t)number;
         } else if ((value = asylo__flag_value(argument, "--allowlist")) != NULL) {
             options->allowlist_path = value;

@@ -12,8 +12,8 @@ const char *asylo__flag_value(const char *argument, const char *name) {
     return NULL;
 }
 
-asylo_code asylo__flag_integer(const char *name, const char *text, int64_t minimum,
-                               int64_t maximum, int64_t *value, asylo_status *status) {
+asylo_code asylo__flag_integer(const char *name, const char *text, int64_t minimum, int64_t maximum,
+                               int64_t *value, asylo_status *status) {
     char *end = NULL;
     errno = 0;
     long long parsed = strtoll(text, &end, 10);

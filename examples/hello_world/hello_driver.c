@@ -41,7 +41,8 @@ int main(int argc, char **argv) {
     }
     exit_code = 0;
 out:
-    if (client != NULL && asylo_manager_destroy_client(manager, client, NULL, 0, &status) != ASYLO_OK) {
+    if (client != NULL &&
+        asylo_manager_destroy_client(manager, client, NULL, 0, &status) != ASYLO_OK) {
         fprintf(stderr, "hello_world: %s\n", asylo_status_format(&status, text, sizeof text));
         exit_code = 1;
     }

@@ -14,8 +14,8 @@ static asylo_code hello_run(const uint8_t *input, size_t input_size, asylo_outpu
                                 "name must be 1 to 256 bytes, got %zu", input_size);
     }
     char greeting[300];
-    int length = snprintf(greeting, sizeof greeting, "Hello, %.*s!", (int)input_size,
-                          (const char *)input);
+    int length =
+        snprintf(greeting, sizeof greeting, "Hello, %.*s!", (int)input_size, (const char *)input);
     unsigned count = atomic_fetch_add(&greetings, 1) + 1;
     asylo_enclave_log(ASYLO_LOG_INFO, "greeting number %u", count);
     return asylo_output_write(output, greeting, (size_t)length, status);

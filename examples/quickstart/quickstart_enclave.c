@@ -18,8 +18,8 @@ static asylo_code crypto_failure(const char *what, asylo_status *status) {
 
 /* One EVP pass in either direction; `tag` is written when encrypting and
  * checked when decrypting. */
-static asylo_code gcm(int encrypt, const unsigned char *nonce, const unsigned char *in,
-                      size_t size, unsigned char *out, unsigned char *tag, asylo_status *status) {
+static asylo_code gcm(int encrypt, const unsigned char *nonce, const unsigned char *in, size_t size,
+                      unsigned char *out, unsigned char *tag, asylo_status *status) {
     asylo_code code = ASYLO_OK;
     int length = 0;
     EVP_CIPHER_CTX *context = EVP_CIPHER_CTX_new();
@@ -69,8 +69,7 @@ static asylo_code quickstart_decrypt(void *context, const uint8_t *input, size_t
     return gcm(0, input, input + QUICKSTART_NONCE_SIZE, size, plaintext, tag, status);
 }
 
-static asylo_code quickstart_initialize(const asylo_enclave_config *config,
-                                        asylo_status *status) {
+static asylo_code quickstart_initialize(const asylo_enclave_config *config, asylo_status *status) {
     (void)config;
     if (RAND_bytes(key, sizeof key) != 1) {
         return asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,

@@ -148,8 +148,9 @@ int quickstart_options_parse(int argc, char **argv, quickstart_options *options)
     int kept = 1;
     for (int i = 1; i < argc; i++) {
         int consumed = 0;
-        if (asylo_security_parse_flag(&options->security, argv[i], i + 1 < argc ? argv[i + 1] : NULL,
-                                      &consumed, &status) != ASYLO_OK) {
+        if (asylo_security_parse_flag(&options->security, argv[i],
+                                      i + 1 < argc ? argv[i + 1] : NULL, &consumed,
+                                      &status) != ASYLO_OK) {
             fprintf(stderr, "quickstart: %s\n", status.message);
             return QUICKSTART_OPTIONS_ERROR;
         }

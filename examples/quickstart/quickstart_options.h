@@ -9,10 +9,10 @@ typedef struct quickstart_options {
     char *default_enclave_path;
     asylo_load_config load_config;
     /* --backend=remote */
-    const char *remote_proxy;   /* provision locally with this proxy binary */
-    const char *remote_address; /* or connect to a proxy already running here */
+    const char *remote_proxy;     /* provision locally with this proxy binary */
+    const char *remote_address;   /* or connect to a proxy already running here */
     const char *provision_server; /* or provision through asylo-provision-server */
-    const char *remote_listen;  /* where a locally provisioned proxy listens */
+    const char *remote_listen;    /* where a locally provisioned proxy listens */
     asylo_security_options security;
     asylo_remote_config remote;
     asylo_remote_provision *provision;

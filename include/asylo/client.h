@@ -50,9 +50,9 @@ ASYLO_API asylo_code asylo_client_run(asylo_client *client, const void *input, s
 /* Enters the entry handler the enclave registered for `selector` (user range,
  * >= ASYLO_SELECTOR_USER_FIRST; INVALID_ARGUMENT otherwise; NOT_FOUND when the
  * enclave registered none). Output as for run. */
-ASYLO_API asylo_code asylo_client_call(asylo_client *client, uint32_t selector,
-                                       const void *input, size_t input_size,
-                                       asylo_buffer *output, asylo_status *status);
+ASYLO_API asylo_code asylo_client_call(asylo_client *client, uint32_t selector, const void *input,
+                                       size_t input_size, asylo_buffer *output,
+                                       asylo_status *status);
 
 /* Enters the enclave's finalize callback with final_input and moves the client
  * to finalized whatever it returns. The enclave stays loaded until destroy. A

@@ -38,10 +38,9 @@ typedef struct asylo_manager asylo_manager;
  * enclave (for the remote backend too), may re-enter `client` (nested), and
  * writes its result into `output`. Its input is untrusted enclave output:
  * validate it. A non-OK code reaches the enclave with origin "host". */
-typedef asylo_code (*asylo_exit_handler_fn)(void *context, asylo_client *client,
-                                            uint32_t selector, const uint8_t *input,
-                                            size_t input_size, asylo_output *output,
-                                            asylo_status *status);
+typedef asylo_code (*asylo_exit_handler_fn)(void *context, asylo_client *client, uint32_t selector,
+                                            const uint8_t *input, size_t input_size,
+                                            asylo_output *output, asylo_status *status);
 
 typedef struct asylo_exit_handler {
     uint32_t selector; /* user range, or a built-in selector to override it */
@@ -107,8 +106,8 @@ ASYLO_API asylo_code asylo_manager_get_client(asylo_manager *manager, const char
  * it and frees the client. Waits for calls in flight. The client is gone even
  * when finalize fails; that failure is what this returns. */
 ASYLO_API asylo_code asylo_manager_destroy_client(asylo_manager *manager, asylo_client *client,
-                                                  const void *final_input,
-                                                  size_t final_input_size, asylo_status *status);
+                                                  const void *final_input, size_t final_input_size,
+                                                  asylo_status *status);
 
 /* Names of the backends built into this library, NULL past the end. */
 ASYLO_API const char *asylo_backend_name_at(size_t index);

@@ -58,9 +58,8 @@ typedef struct asylo_trusted_application {
 
 /* --- Entry handlers: more entry points, by selector -------------------- */
 
-typedef asylo_code (*asylo_entry_handler_fn)(void *context, const uint8_t *input,
-                                             size_t input_size, asylo_output *output,
-                                             asylo_status *status);
+typedef asylo_code (*asylo_entry_handler_fn)(void *context, const uint8_t *input, size_t input_size,
+                                             asylo_output *output, asylo_status *status);
 
 /* Registers a handler the host reaches with asylo_client_call. The selector
  * must be in the user range (>= ASYLO_SELECTOR_USER_FIRST): INVALID_ARGUMENT
@@ -117,8 +116,8 @@ asylo_code asylo_enclave_file_open(const char *path, uint32_t flags, uint32_t mo
                                    asylo_status *status);
 asylo_code asylo_enclave_file_read(int handle, void *data, size_t size, size_t *read_size,
                                    asylo_status *status);
-asylo_code asylo_enclave_file_write(int handle, const void *data, size_t size,
-                                    size_t *written_size, asylo_status *status);
+asylo_code asylo_enclave_file_write(int handle, const void *data, size_t size, size_t *written_size,
+                                    asylo_status *status);
 asylo_code asylo_enclave_file_close(int handle, asylo_status *status);
 asylo_code asylo_enclave_file_unlink(const char *path, asylo_status *status);
 

@@ -42,9 +42,10 @@ asylo_code asylo__enclave_config_validate(const asylo_enclave_config *config,
         }
     }
     if (config->user_config_size > ASYLO_ENCLAVE_CONFIG_MAX_USER_SIZE) {
-        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
-                                "enclave config: user config of %zu bytes is over the %u byte limit",
-                                config->user_config_size, ASYLO_ENCLAVE_CONFIG_MAX_USER_SIZE);
+        return asylo_status_set(
+            status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+            "enclave config: user config of %zu bytes is over the %u byte limit",
+            config->user_config_size, ASYLO_ENCLAVE_CONFIG_MAX_USER_SIZE);
     }
     if (config->user_config_size > 0 && config->user_config == NULL) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
@@ -101,8 +102,8 @@ asylo_code asylo__enclave_config_decode(const uint8_t *data, size_t size,
     uint32_t count = asylo__read_u32(&reader);
     if (!reader.failed && version != CONFIG_FORMAT_VERSION) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
-                                "enclave config format %u is not the supported format %u",
-                                version, CONFIG_FORMAT_VERSION);
+                                "enclave config format %u is not the supported format %u", version,
+                                CONFIG_FORMAT_VERSION);
     }
     if (!reader.failed && (level > ASYLO_LOG_DEBUG || count > ASYLO_ENCLAVE_CONFIG_MAX_VARIABLES)) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
@@ -117,7 +118,8 @@ asylo_code asylo__enclave_config_decode(const uint8_t *data, size_t size,
     size_t value_sizes[ASYLO_ENCLAVE_CONFIG_MAX_VARIABLES];
     size_t strings_size = 0;
     for (uint32_t i = 0; i < count && !reader.failed; i++) {
-        asylo__read_blob(&reader, &names[i], &name_sizes[i], ASYLO_ENCLAVE_CONFIG_MAX_NAME_SIZE - 1);
+        asylo__read_blob(&reader, &names[i], &name_sizes[i],
+                         ASYLO_ENCLAVE_CONFIG_MAX_NAME_SIZE - 1);
         asylo__read_blob(&reader, &values[i], &value_sizes[i], ASYLO_ENCLAVE_CONFIG_MAX_VALUE_SIZE);
         if (reader.failed) {
             break;

@@ -9,8 +9,7 @@
 
 /* INVALID_ARGUMENT naming the offending variable when the config breaks a
  * limit or a name is empty or holds '='. */
-asylo_code asylo__enclave_config_validate(const asylo_enclave_config *config,
-                                          asylo_status *status);
+asylo_code asylo__enclave_config_validate(const asylo_enclave_config *config, asylo_status *status);
 asylo_code asylo__enclave_config_encode(const asylo_enclave_config *config, asylo__bytes *out,
                                         asylo_status *status);
 

@@ -65,8 +65,8 @@ int asylo__log_enabled(asylo_log_level level) {
     return (int)level <= (int)asylo_log_get_level();
 }
 
-void asylo__log(asylo_log_level level, const char *component, const char *enclave,
-                uint64_t call_id, const char *format, ...) {
+void asylo__log(asylo_log_level level, const char *component, const char *enclave, uint64_t call_id,
+                const char *format, ...) {
     if (!asylo__log_enabled(level)) {
         return;
     }
@@ -76,9 +76,9 @@ void asylo__log(asylo_log_level level, const char *component, const char *enclav
     struct tm utc;
     gmtime_r(&now.tv_sec, &utc);
     size_t length = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &utc);
-    int written = snprintf(line + length, sizeof line - length, ".%03ldZ %s %s",
-                           now.tv_nsec / 1000000L, asylo_log_level_name(level),
-                           component == NULL ? "asylo" : component);
+    int written =
+        snprintf(line + length, sizeof line - length, ".%03ldZ %s %s", now.tv_nsec / 1000000L,
+                 asylo_log_level_name(level), component == NULL ? "asylo" : component);
     length += written > 0 ? (size_t)written : 0;
     if (enclave != NULL && length < sizeof line) {
         written = snprintf(line + length, sizeof line - length, " enclave=%s", enclave);

@@ -7,8 +7,8 @@
 #include "asylo/log.h"
 
 /* enclave may be NULL; call_id 0 means "no call". Never pass secret bytes. */
-void asylo__log(asylo_log_level level, const char *component, const char *enclave,
-                uint64_t call_id, const char *format, ...) __attribute__((format(printf, 5, 6)));
+void asylo__log(asylo_log_level level, const char *component, const char *enclave, uint64_t call_id,
+                const char *format, ...) __attribute__((format(printf, 5, 6)));
 int asylo__log_enabled(asylo_log_level level);
 
 #endif

@@ -107,8 +107,7 @@ const char *asylo_status_format(const asylo_status *status, char *buffer, size_t
         snprintf(buffer, buffer_size, "OK");
     } else {
         snprintf(buffer, buffer_size, "%s (%s): %.*s", asylo_code_name(status->code),
-                 asylo_origin_name(status->origin), (int)sizeof status->message,
-                 status->message);
+                 asylo_origin_name(status->origin), (int)sizeof status->message, status->message);
     }
     return buffer;
 }

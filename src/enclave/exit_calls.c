@@ -10,8 +10,7 @@
 #include "enclave/runtime_internal.h"
 
 asylo_code asylo__enclave_exit(uint32_t selector, const uint8_t *input, size_t input_size,
-                               size_t max_output_size, asylo_buffer *output,
-                               asylo_status *status) {
+                               size_t max_output_size, asylo_buffer *output, asylo_status *status) {
     const asylo__host_interface *host = asylo__enclave_host();
     if (host == NULL) {
         return asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_ENCLAVE,
@@ -25,8 +24,8 @@ asylo_code asylo__enclave_exit(uint32_t selector, const uint8_t *input, size_t i
     asylo__bytes_output_init(&collector, max_output_size);
     asylo_status host_status;
     asylo_status_ok(&host_status);
-    asylo_code code = host->exit_call(host->context, selector, input, input_size,
-                                      &collector.output, &host_status);
+    asylo_code code = host->exit_call(host->context, selector, input, input_size, &collector.output,
+                                      &host_status);
     /* The host's status is untrusted: force a valid code and a terminated message. */
     host_status.message[sizeof host_status.message - 1] = '\0';
     if (!asylo_code_is_valid((int)code)) {
@@ -68,8 +67,8 @@ asylo_code asylo_enclave_exit_call(uint32_t selector, const void *input, size_t 
 /* Runs a built-in whose input the caller encoded with `writer`. */
 static asylo_code builtin_call(uint32_t selector, asylo__bytes *input, size_t max_output_size,
                                asylo_buffer *output, asylo_status *status) {
-    asylo_code code = asylo__enclave_exit(selector, input->data, input->size, max_output_size,
-                                          output, status);
+    asylo_code code =
+        asylo__enclave_exit(selector, input->data, input->size, max_output_size, output, status);
     asylo__bytes_fini(input);
     return code;
 }
@@ -151,7 +150,8 @@ asylo_code asylo_enclave_random(void *data, size_t size, asylo_status *status) {
 }
 
 static asylo_code check_path(const char *path, asylo_status *status) {
-    if (path == NULL || path[0] == '\0' || strnlen(path, ASYLO_MAX_PATH_SIZE) >= ASYLO_MAX_PATH_SIZE) {
+    if (path == NULL || path[0] == '\0' ||
+        strnlen(path, ASYLO_MAX_PATH_SIZE) >= ASYLO_MAX_PATH_SIZE) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
                                 "file path is NULL, empty or longer than %d bytes",
                                 ASYLO_MAX_PATH_SIZE - 1);
@@ -232,8 +232,8 @@ asylo_code asylo_enclave_file_read(int handle, void *data, size_t size, size_t *
     return ASYLO_OK;
 }
 
-asylo_code asylo_enclave_file_write(int handle, const void *data, size_t size,
-                                    size_t *written_size, asylo_status *status) {
+asylo_code asylo_enclave_file_write(int handle, const void *data, size_t size, size_t *written_size,
+                                    asylo_status *status) {
     if (written_size == NULL || (data == NULL && size != 0) || handle < 0 ||
         size > ASYLO_MAX_FILE_IO_SIZE) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,

@@ -64,8 +64,8 @@ static asylo_code attach(const asylo__host_interface *host, asylo_status *status
 }
 
 static asylo_code wrong_state(const char *call, int current, asylo_status *status) {
-    static const char *const names[] = {"uninitialized", "initializing", "running",
-                                        "finalizing", "finalized"};
+    static const char *const names[] = {"uninitialized", "initializing", "running", "finalizing",
+                                        "finalized"};
     return asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_ENCLAVE,
                             "%s refused: the enclave is %s", call, names[current]);
 }

@@ -23,7 +23,6 @@ void asylo__entry_table_clear(void);
 /* Raw exit call for any selector (built-ins included); output collected into
  * a bounded buffer the caller frees. */
 asylo_code asylo__enclave_exit(uint32_t selector, const uint8_t *input, size_t input_size,
-                               size_t max_output_size, asylo_buffer *output,
-                               asylo_status *status);
+                               size_t max_output_size, asylo_buffer *output, asylo_status *status);
 
 #endif

@@ -47,8 +47,8 @@ static asylo_code errno_status(asylo_status *status, int error, const char *what
         code = ASYLO_INTERNAL;
         break;
     }
-    return asylo_status_set(status, code, ASYLO_ORIGIN_HOST, "%s%s%s%s: %s", what,
-                            path ? " '" : "", path ? path : "", path ? "'" : "", strerror(error));
+    return asylo_status_set(status, code, ASYLO_ORIGIN_HOST, "%s%s%s%s: %s", what, path ? " '" : "",
+                            path ? path : "", path ? "'" : "", strerror(error));
 }
 
 static asylo_code builtin_log(asylo_client *client, asylo__reader *reader, asylo_status *status) {

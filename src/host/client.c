@@ -78,16 +78,14 @@ static asylo_code enter_backend(asylo_client *client, uint32_t selector, const v
     return code;
 }
 
-static asylo_code check_call_arguments(asylo_client *client, const void *input,
-                                       size_t input_size, asylo_buffer *output,
-                                       asylo_status *status) {
+static asylo_code check_call_arguments(asylo_client *client, const void *input, size_t input_size,
+                                       asylo_buffer *output, asylo_status *status) {
     if (output != NULL) {
         output->data = NULL;
         output->size = 0;
     }
     if (client == NULL) {
-        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
-                                "client is NULL");
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API, "client is NULL");
     }
     if (input == NULL && input_size != 0) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
@@ -174,8 +172,7 @@ asylo_code asylo_client_finalize(asylo_client *client, const void *final_input,
         pthread_cond_wait(&client->drained, &client->drain_lock);
     }
     pthread_mutex_unlock(&client->drain_lock);
-    code = enter_backend(client, ASYLO_SELECTOR_FINALIZE, final_input, final_input_size, NULL,
-                         out);
+    code = enter_backend(client, ASYLO_SELECTOR_FINALIZE, final_input, final_input_size, NULL, out);
     atomic_store(&client->state, ASYLO_CLIENT_FINALIZED);
     return code;
 }
@@ -275,8 +272,8 @@ asylo_code asylo__client_load(asylo_client *client, const asylo_load_config *con
                               asylo_status *status) {
     asylo__bytes encoded_config;
     asylo__bytes_init(&encoded_config, ASYLO__BYTES_DEFAULT_LIMIT);
-    asylo_code code = asylo__enclave_config_encode(&config->enclave_config, &encoded_config,
-                                                   status);
+    asylo_code code =
+        asylo__enclave_config_encode(&config->enclave_config, &encoded_config, status);
     if (code != ASYLO_OK) {
         asylo__bytes_fini(&encoded_config);
         return code;

@@ -17,9 +17,9 @@ struct asylo_client {
     void *backend_state;
     size_t max_output_size;
 
-    atomic_int state;              /* asylo_client_state */
-    atomic_uint calls_in_flight;   /* run/call entries not yet returned */
-    pthread_mutex_t drain_lock;    /* with `drained`: finalize waits for 0 calls */
+    atomic_int state;            /* asylo_client_state */
+    atomic_uint calls_in_flight; /* run/call entries not yet returned */
+    pthread_mutex_t drain_lock;  /* with `drained`: finalize waits for 0 calls */
     pthread_cond_t drained;
 
     asylo_exit_handler *exit_handlers; /* sorted by selector */

@@ -42,17 +42,16 @@ asylo_code asylo__client_dispatch_exit(void *context, uint32_t selector, const u
     asylo_status_ok(status);
     const asylo_exit_handler *handler = find_handler(client, selector);
     if (handler != NULL) {
-        return mark_host_origin(handler->handler(handler->context, client, selector, input,
-                                                 input_size, output, status),
-                                status);
+        return mark_host_origin(
+            handler->handler(handler->context, client, selector, input, input_size, output, status),
+            status);
     }
     if (selector >= ASYLO_SELECTOR_BUILTIN_FIRST && selector <= ASYLO_SELECTOR_BUILTIN_LAST) {
         return asylo__builtin_exit(client, selector, input, input_size, output, status);
     }
     if (client->exit_fallback != NULL) {
         return mark_host_origin(client->exit_fallback(client->exit_fallback_context, client,
-                                                      selector, input, input_size, output,
-                                                      status),
+                                                      selector, input, input_size, output, status),
                                 status);
     }
     return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_HOST,

@@ -74,8 +74,7 @@ static asylo_code find_backend(const char *name, const asylo__backend **backend,
     *backend = asylo__backend_find(name);
     if (*backend == NULL) {
         return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_API,
-                                "no backend named '%s' in this build; available: %s", name,
-                                known);
+                                "no backend named '%s' in this build; available: %s", name, known);
     }
     if ((*backend)->interface_version != ASYLO__BACKEND_INTERFACE_VERSION) {
         return asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_BACKEND,
@@ -155,8 +154,8 @@ asylo_code asylo_manager_load(asylo_manager *manager, const asylo_load_config *c
     return asylo_status_ok(out);
 }
 
-asylo_code asylo_manager_get_client(asylo_manager *manager, const char *name,
-                                    asylo_client **client, asylo_status *status) {
+asylo_code asylo_manager_get_client(asylo_manager *manager, const char *name, asylo_client **client,
+                                    asylo_status *status) {
     if (client != NULL) {
         *client = NULL;
     }

@@ -14,9 +14,9 @@
 
 static asylo_code make_private_directory(const char *path, asylo_status *status) {
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-        return asylo_status_set(status, errno == EACCES ? ASYLO_PERMISSION_DENIED : ASYLO_UNAVAILABLE,
-                                ASYLO_ORIGIN_API, "cannot create storage directory '%s': %s",
-                                path, strerror(errno));
+        return asylo_status_set(
+            status, errno == EACCES ? ASYLO_PERMISSION_DENIED : ASYLO_UNAVAILABLE, ASYLO_ORIGIN_API,
+            "cannot create storage directory '%s': %s", path, strerror(errno));
     }
     struct stat info;
     if (lstat(path, &info) != 0 || !S_ISDIR(info.st_mode)) {
@@ -50,8 +50,7 @@ static void clear_directory(const char *path) {
 
 asylo_code asylo__image_store_open(asylo__image_store *store, const char *directory,
                                    asylo_status *status) {
-    if (directory == NULL || directory[0] != '/' ||
-        strlen(directory) >= sizeof store->directory) {
+    if (directory == NULL || directory[0] != '/' || strlen(directory) >= sizeof store->directory) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
                                 "--storage_dir must be an absolute path shorter than %zu bytes",
                                 sizeof store->directory);
@@ -136,8 +135,8 @@ asylo_code asylo__image_upload_begin(const asylo__image_store *store, uint64_t d
     return asylo_status_ok(status);
 }
 
-asylo_code asylo__image_upload_write(asylo__image_upload *upload, const uint8_t *data,
-                                     size_t size, asylo_status *status) {
+asylo_code asylo__image_upload_write(asylo__image_upload *upload, const uint8_t *data, size_t size,
+                                     asylo_status *status) {
     if (size > upload->declared_size - upload->received_size) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
                                 "the upload runs past its declared size of %llu bytes",
@@ -160,8 +159,7 @@ asylo_code asylo__image_upload_write(asylo__image_upload *upload, const uint8_t 
     return asylo_status_ok(status);
 }
 
-asylo_code asylo__image_upload_commit(asylo__image_upload *upload,
-                                      const asylo__image_store *store,
+asylo_code asylo__image_upload_commit(asylo__image_upload *upload, const asylo__image_store *store,
                                       char sha256_hex[ASYLO__SHA256_HEX_SIZE],
                                       asylo_status *status) {
     if (upload->received_size != upload->declared_size) {

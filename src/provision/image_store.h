@@ -51,12 +51,11 @@ asylo_code asylo__image_upload_begin(const asylo__image_store *store, uint64_t d
                                      const uint8_t sha256[ASYLO__SHA256_SIZE],
                                      asylo__image_upload *upload, asylo_status *status);
 /* INVALID_ARGUMENT when the bytes run past the declared size. */
-asylo_code asylo__image_upload_write(asylo__image_upload *upload, const uint8_t *data,
-                                     size_t size, asylo_status *status);
+asylo_code asylo__image_upload_write(asylo__image_upload *upload, const uint8_t *data, size_t size,
+                                     asylo_status *status);
 /* DATA_LOSS for a short upload or a wrong SHA-256 (nothing kept); on success
  * the image is at asylo__image_store_path(sha256_hex). */
-asylo_code asylo__image_upload_commit(asylo__image_upload *upload,
-                                      const asylo__image_store *store,
+asylo_code asylo__image_upload_commit(asylo__image_upload *upload, const asylo__image_store *store,
                                       char sha256_hex[ASYLO__SHA256_HEX_SIZE],
                                       asylo_status *status);
 /* Removes an unfinished upload. Safe after commit (then a no-op). */

@@ -87,8 +87,8 @@ static asylo_code local_provision_run(asylo_remote_provision *base, const char *
         .backend = target_backend,
         .log_level = self->log_level,
         .security = &self->security,
-        .deadline_ms = asylo__monotonic_ms() +
-                       (timeout_ms > 0 ? timeout_ms : self->start_timeout_ms),
+        .deadline_ms =
+            asylo__monotonic_ms() + (timeout_ms > 0 ? timeout_ms : self->start_timeout_ms),
     };
     code = asylo__proxy_process_start(&options, &self->process, status);
     if (code != ASYLO_OK) {
@@ -144,8 +144,7 @@ static char *copy_or_null(const char *text, bool *failed) {
 }
 
 asylo_code asylo_local_provision_create(const asylo_local_provision_options *options,
-                                        asylo_remote_provision **provision,
-                                        asylo_status *status) {
+                                        asylo_remote_provision **provision, asylo_status *status) {
     if (provision == NULL || options == NULL) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
                                 "asylo_local_provision_create: options or provision is NULL");
@@ -158,13 +157,12 @@ asylo_code asylo_local_provision_create(const asylo_local_provision_options *opt
     }
     struct stat info;
     if (stat(options->proxy_path, &info) != 0) {
-        return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_API,
-                                "remote proxy '%s': %s", options->proxy_path, strerror(errno));
+        return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_API, "remote proxy '%s': %s",
+                                options->proxy_path, strerror(errno));
     }
     if (!S_ISREG(info.st_mode) || access(options->proxy_path, X_OK) != 0) {
         return asylo_status_set(status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_API,
-                                "remote proxy '%s' is not an executable file",
-                                options->proxy_path);
+                                "remote proxy '%s' is not an executable file", options->proxy_path);
     }
     local_provision *self = calloc(1, sizeof *self);
     if (self == NULL) {

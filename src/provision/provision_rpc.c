@@ -22,12 +22,11 @@ static double seconds_since(int64_t start_ms) {
 }
 
 static asylo_code receive_request(asylo__provision_server *server, asylo__server_call *call,
-                                  Asylo__Remote__ProvisionRequest **request,
-                                  asylo_status *status) {
+                                  Asylo__Remote__ProvisionRequest **request, asylo_status *status) {
     uint8_t *data = NULL;
     size_t size = 0;
-    asylo_code code = asylo__server_call_receive_bytes(
-        call, &data, &size, server->options.upload_timeout_ms, status);
+    asylo_code code = asylo__server_call_receive_bytes(call, &data, &size,
+                                                       server->options.upload_timeout_ms, status);
     if (code == ASYLO_OUT_OF_RANGE) {
         return asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_API,
                                 "the client ended the upload before its last chunk: truncated; "
@@ -67,8 +66,8 @@ static asylo_code check_header(const Asylo__Remote__ProvisionRequest *request,
 
 /* Receives the image into `upload` until the message marked last. */
 static asylo_code receive_image(asylo__provision_server *server, asylo__server_call *call,
-                                Asylo__Remote__ProvisionRequest *first,
-                                asylo__image_upload *upload, asylo_status *status) {
+                                Asylo__Remote__ProvisionRequest *first, asylo__image_upload *upload,
+                                asylo_status *status) {
     Asylo__Remote__ProvisionRequest *request = first;
     asylo_code code = ASYLO_OK;
     for (;;) {
@@ -76,8 +75,8 @@ static asylo_code receive_image(asylo__provision_server *server, asylo__server_c
             code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
                                     "a second header in one upload");
         } else {
-            code = asylo__image_upload_write(upload, request->chunk.data, request->chunk.len,
-                                             status);
+            code =
+                asylo__image_upload_write(upload, request->chunk.data, request->chunk.len, status);
         }
         bool last = request->last;
         if (request != first) {
@@ -213,9 +212,8 @@ static void serve_release(asylo__server_call *call, void *context) {
 
 asylo_code asylo__provision_server_add_methods(asylo__provision_server *server,
                                                asylo__server *transport, asylo_status *status) {
-    asylo_code code =
-        asylo__server_add_method(transport, ASYLO__PROVISION_METHOD, serve_provision, server,
-                                 status);
+    asylo_code code = asylo__server_add_method(transport, ASYLO__PROVISION_METHOD, serve_provision,
+                                               server, status);
     if (code == ASYLO_OK) {
         code = asylo__server_add_method(transport, ASYLO__RELEASE_METHOD, serve_release, server,
                                         status);

@@ -83,8 +83,7 @@ static void stop_stale_proxies(asylo__provision_server *server) {
             asylo__log(ASYLO_LOG_WARNING, "provision", NULL, 0,
                        "stopping proxy %ld left by an earlier run", pid);
             kill((pid_t)pid, SIGTERM);
-            for (int waited = 0; waited < KILL_WAIT_MS / 10 && kill((pid_t)pid, 0) == 0;
-                 waited++) {
+            for (int waited = 0; waited < KILL_WAIT_MS / 10 && kill((pid_t)pid, 0) == 0; waited++) {
                 struct timespec pause = {0, 10 * 1000000L};
                 nanosleep(&pause, NULL);
             }
@@ -110,8 +109,8 @@ asylo_code asylo__provision_server_init(asylo__provision_server *server,
     asylo_code code = asylo__address_parse(options->address, &server->address, status);
     if (code == ASYLO_OK && options->proxy_port_low > options->proxy_port_high) {
         code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
-                                "--proxy_ports: %u-%u is an empty range",
-                                options->proxy_port_low, options->proxy_port_high);
+                                "--proxy_ports: %u-%u is an empty range", options->proxy_port_low,
+                                options->proxy_port_high);
     }
     if (code == ASYLO_OK) {
         code = asylo__image_store_open(&server->store, options->storage_directory, status);
@@ -147,9 +146,9 @@ static bool allowed_image(const asylo__provision_server *server,
 }
 
 asylo_code asylo__provision_reserve(asylo__provision_server *server, const char *identity,
-                                    const uint8_t sha256[ASYLO__SHA256_SIZE],
-                                    uint64_t image_size, const char *backend,
-                                    asylo__provisioned_proxy **slot, asylo_status *status) {
+                                    const uint8_t sha256[ASYLO__SHA256_SIZE], uint64_t image_size,
+                                    const char *backend, asylo__provisioned_proxy **slot,
+                                    asylo_status *status) {
     *slot = NULL;
     const char *allowed_backend =
         server->options.allowed_backend ? server->options.allowed_backend : "sim";
@@ -194,8 +193,8 @@ asylo_code asylo__provision_reserve(asylo__provision_server *server, const char 
     pthread_mutex_lock(&server->lock);
     size_t same_client = 0;
     for (asylo__provisioned_proxy *other = server->proxies; other != NULL; other = other->next) {
-        same_client += identity != NULL && identity[0] != '\0' &&
-                       strcmp(other->identity, identity) == 0;
+        same_client +=
+            identity != NULL && identity[0] != '\0' && strcmp(other->identity, identity) == 0;
     }
     if (server->draining) {
         code = asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_API,
@@ -277,8 +276,7 @@ static void *monitor_proxy(void *opaque) {
     int wait_status = 0;
     waitpid(proxy->process.pid, &wait_status, 0);
     asylo__log(ASYLO_LOG_INFO, "provision", NULL, 0, "proxy %s (pid %d) ended with %s %d",
-               proxy->id, (int)proxy->process.pid,
-               WIFSIGNALED(wait_status) ? "signal" : "status",
+               proxy->id, (int)proxy->process.pid, WIFSIGNALED(wait_status) ? "signal" : "status",
                WIFSIGNALED(wait_status) ? WTERMSIG(wait_status) : WEXITSTATUS(wait_status));
     proxy->process.pid = -1;
     if (proxy->process.control_fd >= 0) {
@@ -413,8 +411,7 @@ static void signal_locked(asylo__provisioned_proxy *proxy, int signal_number) {
 }
 
 /* Waits (lock held) until the proxy's record is gone or the time passes. */
-static bool wait_gone_locked(asylo__provision_server *server, const char *id,
-                             int64_t timeout_ms) {
+static bool wait_gone_locked(asylo__provision_server *server, const char *id, int64_t timeout_ms) {
     struct timespec deadline;
     timespec_after(&deadline, timeout_ms);
     while (find_locked(server, id) != NULL) {
@@ -425,8 +422,8 @@ static bool wait_gone_locked(asylo__provision_server *server, const char *id,
     return true;
 }
 
-asylo_code asylo__provision_stop(asylo__provision_server *server, const char *id,
-                                 const char *token, asylo_status *status) {
+asylo_code asylo__provision_stop(asylo__provision_server *server, const char *id, const char *token,
+                                 asylo_status *status) {
     pthread_mutex_lock(&server->lock);
     asylo__provisioned_proxy *proxy = find_locked(server, id);
     if (proxy == NULL) {

@@ -21,11 +21,11 @@
 #define ASYLO__IDENTITY_SIZE 256
 
 typedef struct asylo__provision_server_options {
-    const char *address;          /* where the server listens */
-    const char *proxy_path;       /* asylo-remote-proxy */
+    const char *address;    /* where the server listens */
+    const char *proxy_path; /* asylo-remote-proxy */
     const char *storage_directory;
-    const char *allowed_backend;  /* local backend proxies may use */
-    uint16_t proxy_port_low;      /* proxies listen on ports in [low, high] */
+    const char *allowed_backend; /* local backend proxies may use */
+    uint16_t proxy_port_low;     /* proxies listen on ports in [low, high] */
     uint16_t proxy_port_high;
     uint64_t max_image_size;
     size_t max_proxies;
@@ -83,14 +83,14 @@ size_t asylo__provision_server_running(asylo__provision_server *server);
  * the limits and holds a slot; start runs the proxy in it; release drops a
  * slot that never ran. */
 asylo_code asylo__provision_reserve(asylo__provision_server *server, const char *identity,
-                                    const uint8_t sha256[ASYLO__SHA256_SIZE],
-                                    uint64_t image_size, const char *backend,
-                                    asylo__provisioned_proxy **slot, asylo_status *status);
+                                    const uint8_t sha256[ASYLO__SHA256_SIZE], uint64_t image_size,
+                                    const char *backend, asylo__provisioned_proxy **slot,
+                                    asylo_status *status);
 asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provisioned_proxy *slot,
                                   const char *backend, asylo_status *status);
 void asylo__provision_unreserve(asylo__provision_server *server, asylo__provisioned_proxy *slot);
 /* Stops the proxy `id` if `token` is its token; waits for it to be gone. */
-asylo_code asylo__provision_stop(asylo__provision_server *server, const char *id,
-                                 const char *token, asylo_status *status);
+asylo_code asylo__provision_stop(asylo__provision_server *server, const char *id, const char *token,
+                                 asylo_status *status);
 
 #endif

@@ -89,8 +89,7 @@ asylo_code asylo__proxy_process_stop(asylo__proxy_process *process, int64_t exit
 
 /* Reads the proxy's one-line answer before the deadline. */
 static asylo_code read_answer(asylo__proxy_process *process, const char *proxy_path,
-                              int64_t deadline_ms, char *line, size_t size,
-                              asylo_status *status) {
+                              int64_t deadline_ms, char *line, size_t size, asylo_status *status) {
     size_t used = 0;
     while (used + 1 < size) {
         int64_t left = deadline_ms - asylo__monotonic_ms();
@@ -245,9 +244,9 @@ asylo_code asylo__proxy_process_start(const asylo__proxy_process_options *option
         snprintf(line, sizeof line, "token %s\n", process->token);
         size_t length = strlen(line);
         if (write(process->control_fd, line, length) != (ssize_t)length) {
-            code = asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_BACKEND,
-                                    "proxy '%s' exited before taking its token",
-                                    options->proxy_path);
+            code =
+                asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_BACKEND,
+                                 "proxy '%s' exited before taking its token", options->proxy_path);
         }
         asylo__secure_zero(line, sizeof line);
     }
@@ -257,8 +256,8 @@ asylo_code asylo__proxy_process_start(const asylo__proxy_process_options *option
     }
     if (code == ASYLO_OK && strncmp(line, "error ", 6) == 0) {
         code = proxy_error(line + 6, status);
-    } else if (code == ASYLO_OK && (strncmp(line, "ready ", 6) != 0 ||
-                                    strlen(line + 6) >= sizeof process->address)) {
+    } else if (code == ASYLO_OK &&
+               (strncmp(line, "ready ", 6) != 0 || strlen(line + 6) >= sizeof process->address)) {
         code = asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_BACKEND,
                                 "proxy answered something other than 'ready ADDRESS'");
     }

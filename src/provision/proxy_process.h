@@ -18,13 +18,13 @@
 
 typedef struct asylo__proxy_process_options {
     const char *proxy_path;
-    const char *address;      /* where the proxy listens (port 0 allowed) */
-    const char *enclave_path; /* absolute path of the only image it serves */
-    const char *backend;      /* local backend for the enclave */
-    const char *log_level;    /* NULL: the proxy's default */
+    const char *address;                    /* where the proxy listens (port 0 allowed) */
+    const char *enclave_path;               /* absolute path of the only image it serves */
+    const char *backend;                    /* local backend for the enclave */
+    const char *log_level;                  /* NULL: the proxy's default */
     const asylo_security_options *security; /* the proxy's (server) side; NULL: local */
-    int64_t load_timeout_ms;  /* 0: the proxy's default */
-    int64_t deadline_ms;      /* absolute (asylo__monotonic_ms) bound on start */
+    int64_t load_timeout_ms;                /* 0: the proxy's default */
+    int64_t deadline_ms;                    /* absolute (asylo__monotonic_ms) bound on start */
 } asylo__proxy_process_options;
 
 typedef struct asylo__proxy_process {
@@ -45,8 +45,7 @@ asylo_code asylo__proxy_process_start(const asylo__proxy_process_options *option
 
 /* Waits up to timeout_ms for the proxy to exit; true once reaped (also when
  * someone else reaped it). *wait_status (may be NULL) gets its status. */
-bool asylo__proxy_process_wait(asylo__proxy_process *process, int64_t timeout_ms,
-                               int *wait_status);
+bool asylo__proxy_process_wait(asylo__proxy_process *process, int64_t timeout_ms, int *wait_status);
 
 /* Closes the pipe (the proxy then finishes by itself), waits up to
  * exit_wait_ms, then SIGTERM, then SIGKILL: never leaves a zombie. Returns OK

@@ -96,9 +96,8 @@ static asylo_code send_request(asylo__client_stream *stream,
                                 "out of memory for an upload chunk");
     }
     asylo__remote__provision_request__pack(request, packed);
-    asylo_code code = asylo__client_stream_exchange_bytes(stream, packed, size, request->last,
-                                                          reply, reply_size,
-                                                          time_left(deadline_ms), status);
+    asylo_code code = asylo__client_stream_exchange_bytes(
+        stream, packed, size, request->last, reply, reply_size, time_left(deadline_ms), status);
     free(packed);
     return code;
 }
@@ -186,8 +185,7 @@ static asylo_code server_provision_run(asylo_remote_provision *base, const char 
                                 "this provision already has a proxy; one serves one enclave");
     }
     memset(endpoint, 0, sizeof *endpoint);
-    int64_t deadline_ms =
-        asylo__monotonic_ms() + (timeout_ms > 0 ? timeout_ms : self->timeout_ms);
+    int64_t deadline_ms = asylo__monotonic_ms() + (timeout_ms > 0 ? timeout_ms : self->timeout_ms);
     int fd = open(enclave_path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return asylo_status_set(status, errno == ENOENT ? ASYLO_NOT_FOUND : ASYLO_PERMISSION_DENIED,
@@ -221,10 +219,10 @@ static asylo_code server_provision_run(asylo_remote_provision *base, const char 
     close(fd);
     if (code == ASYLO_OK) {
         reply = asylo__remote__provision_reply__unpack(NULL, reply_size, reply_bytes);
-        code = reply == NULL ? asylo_status_set(status, ASYLO_INVALID_ARGUMENT,
-                                                ASYLO_ORIGIN_TRANSPORT,
-                                                "malformed reply from the provision server")
-                             : fill_endpoint(self, reply, endpoint, status);
+        code = reply == NULL
+                   ? asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_TRANSPORT,
+                                      "malformed reply from the provision server")
+                   : fill_endpoint(self, reply, endpoint, status);
     }
     asylo_status close_status;
     asylo_code close_code = asylo__client_stream_close(stream, 2000, &close_status);
@@ -272,8 +270,8 @@ static asylo_code server_provision_finalize(asylo_remote_provision *base, asylo_
         asylo__remote__release_request__pack(&request, packed);
         uint8_t *reply = NULL;
         size_t reply_size = 0;
-        code = asylo__client_stream_exchange_bytes(stream, packed, size, true, &reply,
-                                                   &reply_size, RELEASE_TIMEOUT_MS, status);
+        code = asylo__client_stream_exchange_bytes(stream, packed, size, true, &reply, &reply_size,
+                                                   RELEASE_TIMEOUT_MS, status);
         free(reply);
     }
     asylo__client_stream_close(stream, 2000, NULL);

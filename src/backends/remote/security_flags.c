@@ -5,8 +5,8 @@
 void asylo__security_from_public(const asylo_security_options *public_options,
                                  asylo__security_options *options) {
     memset(options, 0, sizeof *options);
-    options->type = public_options->type == ASYLO_SECURITY_SSL ? ASYLO__SECURITY_SSL
-                                                               : ASYLO__SECURITY_LOCAL;
+    options->type =
+        public_options->type == ASYLO_SECURITY_SSL ? ASYLO__SECURITY_SSL : ASYLO__SECURITY_LOCAL;
     options->allow_insecure_non_local = public_options->allow_insecure_non_local != 0;
     options->server_cert = public_options->server_cert;
     options->server_key = public_options->server_key;

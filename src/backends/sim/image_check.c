@@ -27,7 +27,8 @@ asylo_code asylo__elf_header_check(const uint8_t *header, size_t size, const cha
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
                                 "'%s' is not an enclave image: it is an ELF %s, not a shared "
                                 "object (build enclaves with asylo_add_enclave)",
-                                path, elf->e_type == ET_EXEC ? "executable" : "file of another type");
+                                path,
+                                elf->e_type == ET_EXEC ? "executable" : "file of another type");
     }
     return asylo_status_ok(status);
 }

@@ -58,9 +58,9 @@ asylo_code asylo__private_copy(int image_fd, const char *image_path, char copy_p
             continue;
         }
         if (got < 0) {
-            code = asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_BACKEND,
-                                    "cannot read enclave image '%s': %s", image_path,
-                                    strerror(errno));
+            code =
+                asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_BACKEND,
+                                 "cannot read enclave image '%s': %s", image_path, strerror(errno));
             goto out;
         }
         if (got == 0) {

@@ -32,12 +32,10 @@ static asylo_code sim_probe(asylo_status *status) {
 static asylo_code sim_exit_call(void *context, uint32_t selector, const uint8_t *input,
                                 size_t input_size, asylo_output *output, asylo_status *status) {
     sim_state *state = context;
-    return state->exits.dispatch(state->exits.context, selector, input, input_size, output,
-                                 status);
+    return state->exits.dispatch(state->exits.context, selector, input, input_size, output, status);
 }
 
-static asylo_code check_abi(const asylo__enclave_abi *abi, const char *path,
-                            asylo_status *status) {
+static asylo_code check_abi(const asylo__enclave_abi *abi, const char *path, asylo_status *status) {
     if (abi->magic != ASYLO__ABI_MAGIC || abi->struct_size < sizeof(asylo__enclave_abi) ||
         abi->attach == NULL || abi->enter == NULL) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
@@ -53,8 +51,7 @@ static asylo_code check_abi(const asylo__enclave_abi *abi, const char *path,
     return ASYLO_OK;
 }
 
-static asylo_code sim_load(void *opaque, const asylo__load_request *request,
-                           asylo_status *status) {
+static asylo_code sim_load(void *opaque, const asylo__load_request *request, asylo_status *status) {
     sim_state *state = opaque;
     if (request->backend_config != NULL) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
@@ -67,8 +64,8 @@ static asylo_code sim_load(void *opaque, const asylo__load_request *request,
         return code;
     }
     char copy_path[PATH_MAX];
-    code = asylo__private_copy(image_fd, request->enclave_path, copy_path, state->measurement,
-                               status);
+    code =
+        asylo__private_copy(image_fd, request->enclave_path, copy_path, state->measurement, status);
     close(image_fd);
     if (code != ASYLO_OK) {
         return code;
