@@ -1,8 +1,9 @@
 /* The provision server's two methods.
  *
  * Provision: header first (checked against every limit and the allowlist
- * before a byte is stored), then chunks into a private upload file hashed as
- * it grows, then a proxy for the image and the reply. A client that vanishes
+ * before a byte is stored; an upload of more than one message is then
+ * acknowledged with an empty reply), then chunks into a private upload file
+ * hashed as it grows, then a proxy for the image and the reply. A client that vanishes
  * or stops early leaves nothing: the upload is removed, the slot freed, and a
  * proxy whose reply could not be delivered is stopped.
  *
@@ -136,6 +137,12 @@ static void serve_provision(asylo__server_call *call, void *context) {
     if (code == ASYLO_OK) {
         code = asylo__image_upload_begin(&server->store, image_size,
                                          first->header->image_sha256.data, &upload, &status);
+    }
+    if (code == ASYLO_OK && !first->last) {
+        /* Accepted: an empty reply tells the client to send the rest (and
+         * lets its first batch, which waits for our initial metadata,
+         * complete). */
+        code = asylo__server_call_send_bytes(call, "", 0, &status);
     }
     if (code == ASYLO_OK) {
         code = receive_image(server, call, first, &upload, &status);

@@ -85,10 +85,13 @@ static asylo_code hash_file(int fd, const char *path, uint64_t *size, uint8_t di
     return code;
 }
 
-/* Packs and sends one ProvisionRequest; the last one also receives the reply. */
+/* Packs and sends one ProvisionRequest; with do_receive, also receives a
+ * reply (the server's acceptance after the first of several messages, or its
+ * answer to the last). */
 static asylo_code send_request(asylo__client_stream *stream,
-                               const Asylo__Remote__ProvisionRequest *request, int64_t deadline_ms,
-                               uint8_t **reply, size_t *reply_size, asylo_status *status) {
+                               const Asylo__Remote__ProvisionRequest *request, bool do_receive,
+                               int64_t deadline_ms, uint8_t **reply, size_t *reply_size,
+                               asylo_status *status) {
     size_t size = asylo__remote__provision_request__get_packed_size(request);
     uint8_t *packed = malloc(size == 0 ? 1 : size);
     if (packed == NULL) {
@@ -97,7 +100,7 @@ static asylo_code send_request(asylo__client_stream *stream,
     }
     asylo__remote__provision_request__pack(request, packed);
     asylo_code code = asylo__client_stream_exchange_bytes(
-        stream, packed, size, request->last, reply, reply_size, time_left(deadline_ms), status);
+        stream, packed, size, do_receive, reply, reply_size, time_left(deadline_ms), status);
     free(packed);
     return code;
 }
@@ -136,10 +139,26 @@ static asylo_code upload(server_provision *self, asylo__client_stream *stream, i
         request.chunk.data = chunk;
         request.chunk.len = (size_t)got;
         request.last = sent == size;
-        code = send_request(stream, &request, deadline_ms, reply, reply_size, status);
+        /* After a first message that is not the last, the server answers
+         * with an empty reply once it accepts the header (or ends the call
+         * with its refusal): nothing more is sent to a server that refused. */
+        bool acknowledge = first && !request.last;
+        code = send_request(stream, &request, request.last || acknowledge, deadline_ms, reply,
+                            reply_size, status);
         first = false;
         if (request.last) {
             break;
+        }
+        if (code == ASYLO_OK && acknowledge) {
+            bool empty = *reply_size == 0;
+            free(*reply);
+            *reply = NULL;
+            *reply_size = 0;
+            if (!empty) {
+                code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_TRANSPORT,
+                                        "the provision server answered the header with "
+                                        "something other than an empty acknowledgement");
+            }
         }
     }
     free(chunk);
