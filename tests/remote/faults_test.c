@@ -5,14 +5,16 @@
  *                 TEST_SLEEP 5000: every call returns UNAVAILABLE within 2 s
  *                 of the kill, the host lives on, destroy returns, the
  *                 provision reaps the proxy (no zombie in /proc), and a new
- *                 remote enclave loads and works afterwards.
+ *                 remote enclave loads and works afterwards. Also a frozen
+ *                 proxy (SIGSTOP): keepalive fails the call with UNAVAILABLE.
  *   host_kill     kill -9 of a host (remote_host_helper) blocked in a call:
  *                 the proxy exits within 2 s and logs "finishing". This test
  *                 is the proxy's subreaper (PR_SET_CHILD_SUBREAPER), so the
  *                 orphaned proxy becomes our child and is reaped here.
  *   size          a 2 MiB input with max_message_size 1 MiB gives
  *                 RESOURCE_EXHAUSTED and the next call on the enclave works;
- *                 a 2 MiB enclave output (TEST_BIG_OUTPUT) the same.
+ *                 a 2 MiB enclave output (TEST_BIG_OUTPUT) the same, and a
+ *                 2 MiB answer of a host exit handler.
  *   deadlines     nothing listening -> UNAVAILABLE fast; a "proxy" that never
  *                 reports its address -> DEADLINE_EXCEEDED within
  *                 provision_timeout_ms; call_timeout_ms shorter than a
@@ -156,6 +158,40 @@ static void test_proxy_kill(void **state) {
     assert_int_equal(util_children_report("at the end"), 0);
 }
 
+/* A proxy that hangs (SIGSTOP: a frozen machine, a cut cable) is noticed by
+ * keepalive: the call in flight fails with UNAVAILABLE within a few seconds. */
+static void test_proxy_hang(void **state) {
+    (void)state;
+    util_remote remote;
+    asylo_status status;
+    assert_true(util_remote_setup(&remote, ASYLO_PROXY_PATH, "127.0.0.1:0", false, NULL, &status));
+    asylo_manager *manager;
+    assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
+    asylo_client *client = load_remote(manager, "frozen", &remote.config);
+    pid_t proxy;
+    assert_int_equal(util_children(&proxy, 1), 1);
+    pthread_t thread;
+    sleeper job = {.client = client};
+    assert_int_equal(pthread_create(&thread, NULL, sleep_in_enclave, &job), 0);
+    util_sleep_ms(300);
+    int64_t stopped_ms = util_now_ms();
+    assert_int_equal(kill(proxy, SIGSTOP), 0);
+    pthread_join(thread, NULL);
+    int64_t took = job.returned_ms - stopped_ms;
+    printf("call in flight when the proxy froze: %s (%lld ms)\n", util_status_text(&job.status),
+           (long long)took);
+    /* The proxy is ours to end: it would thaw into a dead connection. */
+    kill(proxy, SIGKILL);
+    assert_int_equal(job.code, ASYLO_UNAVAILABLE);
+    assert_true(took <= 3500);
+    asylo_code code = asylo_manager_destroy_client(manager, client, NULL, 0, &status);
+    printf("destroy after the freeze: %s\n", code == ASYLO_OK ? "OK" : util_status_text(&status));
+    asylo_manager_destroy(manager);
+    util_remote_teardown(&remote);
+    assert_false(util_process_exists(proxy));
+    assert_int_equal(util_children_report("after the frozen proxy"), 0);
+}
+
 /* ---- (b) kill -9 of the host -------------------------------------------- */
 
 static void kill_host_and_watch_proxy(const char *mode, int64_t proxy_exit_bound_ms) {
@@ -226,6 +262,23 @@ static void test_host_kill_busy_enclave(void **state) {
 
 /* ---- (c) size limits ------------------------------------------------------ */
 
+/* Answers an exit call with `size` (u32 input) bytes. */
+static asylo_code host_big_reply(void *context, asylo_client *client, uint32_t selector,
+                                 const uint8_t *input, size_t input_size, asylo_output *output,
+                                 asylo_status *status) {
+    (void)context, (void)client, (void)selector;
+    uint32_t size = 0;
+    if (input_size == 4) {
+        memcpy(&size, input, 4);
+    }
+    uint8_t *space = asylo_output_reserve(output, size, status);
+    if (space == NULL) {
+        return status->code;
+    }
+    memset(space, 0x11, size);
+    return asylo_status_ok(status);
+}
+
 static void test_size_limits(void **state) {
     (void)state;
     util_remote remote;
@@ -234,7 +287,17 @@ static void test_size_limits(void **state) {
     remote.config.max_message_size = 1u << 20;
     asylo_manager *manager;
     assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
-    asylo_client *client = load_remote(manager, "bounded", &remote.config);
+    static const asylo_exit_handler big_reply[] = {{TEST_HOST_ECHO, host_big_reply, NULL}};
+    asylo_load_config config;
+    asylo_load_config_init(&config);
+    config.name = "bounded";
+    config.backend = "remote";
+    config.enclave_path = TEST_ENCLAVE_PATH;
+    config.exit_handlers = big_reply;
+    config.exit_handler_count = 1;
+    config.backend_config = &remote.config;
+    asylo_client *client = NULL;
+    assert_int_equal(asylo_manager_load(manager, &config, &client, &status), ASYLO_OK);
 
     size_t big = 2u << 20;
     uint8_t *input = calloc(1, big);
@@ -252,6 +315,20 @@ static void test_size_limits(void **state) {
     printf("2 MiB output, 1 MiB limit: %s\n", util_status_text(&status));
     assert_int_equal(output.size, 0);
     expect_echo(client, "after an oversized output");
+    /* The host's answer to an exit call over the limit: the enclave gets
+     * RESOURCE_EXHAUSTED instead and hands it back; the stream lives on. */
+    uint32_t exit_input[2] = {TEST_HOST_ECHO, 2u << 20};
+    assert_int_equal(
+        asylo_client_call(client, TEST_EXIT_CALL, exit_input, sizeof exit_input, &output, &status),
+        ASYLO_RESOURCE_EXHAUSTED);
+    printf("2 MiB exit reply, 1 MiB limit: %s\n", util_status_text(&status));
+    expect_echo(client, "after an oversized exit reply");
+    exit_input[1] = 1000;
+    assert_int_equal(
+        asylo_client_call(client, TEST_EXIT_CALL, exit_input, sizeof exit_input, &output, &status),
+        ASYLO_OK);
+    assert_int_equal(output.size, 1000);
+    asylo_buffer_free(&output);
     /* Just under the limit still passes. */
     size = (1u << 20) - 4096;
     assert_int_equal(asylo_client_call(client, TEST_BIG_OUTPUT, &size, 4, &output, &status),
@@ -400,7 +477,8 @@ int main(int argc, char **argv) {
     if (!util_make_temp_dir("asylo-remote-faults", dir, sizeof dir)) {
         return 1;
     }
-    const struct CMUnitTest proxy_kill[] = {cmocka_unit_test(test_proxy_kill)};
+    const struct CMUnitTest proxy_kill[] = {cmocka_unit_test(test_proxy_kill),
+                                            cmocka_unit_test(test_proxy_hang)};
     const struct CMUnitTest host_kill[] = {cmocka_unit_test(test_host_kill_blocked_in_exit),
                                            cmocka_unit_test(test_host_kill_busy_enclave)};
     const struct CMUnitTest size[] = {cmocka_unit_test(test_size_limits)};
