@@ -1,7 +1,7 @@
 /* asylo/log.h: log levels and the host-side log sink.
  *
  * asylo-c writes one line per event to stderr:
- *   2026-11-25T16:50:00.123Z INFO proxy enclave=demo call=7: loaded with backend sim
+ *   2026-11-25T16:50:00.123Z info proxy enclave=demo call=7: loaded with backend sim
  * Enclave log lines (made with asylo_enclave_log) arrive through the built-in
  * log exit call and are written the same way with component "enclave".
  * Nothing the library logs ever contains payload bytes, keys or tokens. */

@@ -61,6 +61,8 @@ typedef struct asylo_load_config {
     /* Path of the enclave image (for remote: on the target machine, or the
      * local file a provisioner sends). */
     const char *enclave_path;
+    /* For development: with sim, keeps the loaded copy of the image on disk
+     * until unload so debuggers and sanitizers can name enclave frames. */
     int debug;
     /* Handed to the enclave's initialize. */
     asylo_enclave_config enclave_config;

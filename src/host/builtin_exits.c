@@ -134,12 +134,20 @@ static asylo_code builtin_file_open(asylo_client *client, asylo__reader *reader,
     asylo_code code = asylo__reader_finish(reader, status);
     const uint32_t known = ASYLO_FILE_READ | ASYLO_FILE_WRITE | ASYLO_FILE_CREATE |
                            ASYLO_FILE_TRUNCATE | ASYLO_FILE_APPEND | ASYLO_FILE_EXCLUSIVE;
-    if (code == ASYLO_OK && (path[0] == '\0' || (flags & ~known) != 0 || mode > 07777 ||
-                             (flags & (ASYLO_FILE_READ | ASYLO_FILE_WRITE)) == 0)) {
+    if (code == ASYLO_OK && path[0] == '\0') {
         code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_HOST,
-                                "file_open: empty path, unknown flags 0x%x, no read/write flag, "
-                                "or mode 0%o out of range",
-                                flags, mode);
+                                "file_open: empty path");
+    } else if (code == ASYLO_OK && (flags & ~known) != 0) {
+        code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_HOST,
+                                "file_open: unknown flag bits 0x%x", flags & ~known);
+    } else if (code == ASYLO_OK && (flags & (ASYLO_FILE_READ | ASYLO_FILE_WRITE)) == 0) {
+        code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_HOST,
+                                "file_open: flags 0x%x have neither ASYLO_FILE_READ nor "
+                                "ASYLO_FILE_WRITE",
+                                flags);
+    } else if (code == ASYLO_OK && mode > 07777) {
+        code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_HOST,
+                                "file_open: mode 0%o is not a permission mode", mode);
     }
     if (code != ASYLO_OK) {
         free(path);

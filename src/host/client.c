@@ -1,11 +1,10 @@
 /* Client calls and the lifecycle: uninitialized -> running -> finalizing ->
  * finalized.
  *
- * The call path takes no lock: a call counts itself in `calls_in_flight`
- * and then checks the state; finalize moves the state away from running and
- * then waits for the count to drain. Both use sequentially consistent atomics,
- * so either the call sees the new state and backs out, or finalize sees the
- * call and waits for it. A thread-local stack of the clients this thread is
+ * The call path takes no lock: a call counts itself in through the client's
+ * call gate (call_gate.h), which refuses unless the client is running;
+ * finalize moves the state away from running and waits for the count to
+ * drain. A thread-local stack of the clients this thread is
  * inside makes nesting bounded and turns finalize-from-inside into an error
  * instead of a deadlock. */
 #include <stdio.h>
@@ -45,7 +44,7 @@ const char *asylo_client_state_name(asylo_client_state state) {
 
 asylo_client_state asylo_client_get_state(const asylo_client *client) {
     return client == NULL ? ASYLO_CLIENT_FINALIZED
-                          : (asylo_client_state)atomic_load(&((asylo_client *)client)->state);
+                          : (asylo_client_state)asylo__call_gate_state(&client->gate);
 }
 
 const char *asylo_client_name(const asylo_client *client) {
@@ -94,29 +93,18 @@ static asylo_code check_call_arguments(asylo_client *client, const void *input, 
     return ASYLO_OK;
 }
 
-static void call_done(asylo_client *client) {
-    if (atomic_fetch_sub(&client->calls_in_flight, 1) == 1 &&
-        atomic_load(&client->state) != ASYLO_CLIENT_RUNNING) {
-        pthread_mutex_lock(&client->drain_lock);
-        pthread_cond_broadcast(&client->drained);
-        pthread_mutex_unlock(&client->drain_lock);
-    }
-}
-
 static asylo_code counted_call(asylo_client *client, uint32_t selector, const void *input,
                                size_t input_size, asylo_buffer *output, asylo_status *status) {
-    atomic_fetch_add(&client->calls_in_flight, 1);
-    int state = atomic_load(&client->state);
-    asylo_code code;
-    if (state != ASYLO_CLIENT_RUNNING) {
-        code = asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+    int state;
+    if (!asylo__call_gate_enter(&client->gate, ASYLO_CLIENT_RUNNING, &state)) {
+        return asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
                                 "enclave '%s' is %s: %s is allowed only while it is running",
                                 client->name, asylo_client_state_name(state),
                                 selector == ASYLO_SELECTOR_RUN ? "run" : "an entry call");
-    } else {
-        code = enter_backend(client, selector, input, input_size, output, status);
     }
-    call_done(client);
+    asylo_code code = enter_backend(client, selector, input, input_size, output, status);
+    /* After this the client may already be freed by a finalizing thread. */
+    asylo__call_gate_exit(&client->gate, ASYLO_CLIENT_RUNNING);
     return code;
 }
 
@@ -161,19 +149,16 @@ asylo_code asylo_client_finalize(asylo_client *client, const void *final_input,
                                 "cannot finalize enclave '%s' from inside a call on it",
                                 client->name);
     }
-    int expected = ASYLO_CLIENT_RUNNING;
-    if (!atomic_compare_exchange_strong(&client->state, &expected, ASYLO_CLIENT_FINALIZING)) {
+    int seen;
+    if (!asylo__call_gate_transition(&client->gate, ASYLO_CLIENT_RUNNING, ASYLO_CLIENT_FINALIZING,
+                                     &seen)) {
         return asylo_status_set(out, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
                                 "enclave '%s' is %s: finalize needs it running", client->name,
-                                asylo_client_state_name(expected));
+                                asylo_client_state_name(seen));
     }
-    pthread_mutex_lock(&client->drain_lock);
-    while (atomic_load(&client->calls_in_flight) != 0) {
-        pthread_cond_wait(&client->drained, &client->drain_lock);
-    }
-    pthread_mutex_unlock(&client->drain_lock);
+    asylo__call_gate_wait_drained(&client->gate);
     code = enter_backend(client, ASYLO_SELECTOR_FINALIZE, final_input, final_input_size, NULL, out);
-    atomic_store(&client->state, ASYLO_CLIENT_FINALIZED);
+    asylo__call_gate_set_state(&client->gate, ASYLO_CLIENT_FINALIZED);
     return code;
 }
 
@@ -218,7 +203,8 @@ static asylo_code copy_exit_handlers(asylo_client *client, const asylo_load_conf
                                     ASYLO_SELECTOR_BUILTIN_FIRST, ASYLO_SELECTOR_BUILTIN_LAST);
         }
         if (i > 0 && client->exit_handlers[i - 1].selector == selector) {
-            return asylo_status_set(status, ASYLO_ALREADY_EXISTS, ASYLO_ORIGIN_API,
+            /* INVALID_ARGUMENT, not ALREADY_EXISTS: that code means "name in use". */
+            return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
                                     "two exit handlers for selector %u", selector);
         }
     }
@@ -227,8 +213,6 @@ static asylo_code copy_exit_handlers(asylo_client *client, const asylo_load_conf
 
 static void client_free(asylo_client *client) {
     asylo__file_table_fini(&client->files);
-    pthread_cond_destroy(&client->drained);
-    pthread_mutex_destroy(&client->drain_lock);
     free(client->exit_handlers);
     free(client->backend_state);
     free(client);
@@ -248,10 +232,7 @@ asylo_code asylo__client_create(asylo_manager *manager, const asylo_load_config 
     snprintf(client->name, sizeof client->name, "%s", config->name);
     client->max_output_size =
         config->max_output_size == 0 ? ASYLO_DEFAULT_MAX_OUTPUT_SIZE : config->max_output_size;
-    atomic_init(&client->state, ASYLO_CLIENT_UNINITIALIZED);
-    atomic_init(&client->calls_in_flight, 0);
-    pthread_mutex_init(&client->drain_lock, NULL);
-    pthread_cond_init(&client->drained, NULL);
+    asylo__call_gate_init(&client->gate, ASYLO_CLIENT_UNINITIALIZED);
     asylo__file_table_init(&client->files);
     client->exit_fallback = config->exit_fallback;
     client->exit_fallback_context = config->exit_fallback_context;
@@ -296,12 +277,12 @@ asylo_code asylo__client_load(asylo_client *client, const asylo_load_config *con
     asylo__bytes_fini(&encoded_config);
     if (code != ASYLO_OK) {
         /* Never hand out a half-made enclave. */
-        atomic_store(&client->state, ASYLO_CLIENT_FINALIZED);
+        asylo__call_gate_set_state(&client->gate, ASYLO_CLIENT_FINALIZED);
         client->backend->unload(client->backend_state);
         asylo_status_prefix(status, "initializing enclave '%s'", client->name);
         return code;
     }
-    atomic_store(&client->state, ASYLO_CLIENT_RUNNING);
+    asylo__call_gate_set_state(&client->gate, ASYLO_CLIENT_RUNNING);
     asylo__log(ASYLO_LOG_DEBUG, "host", client->name, 0, "loaded with backend %s",
                client->backend->name);
     return asylo_status_ok(status);
@@ -310,15 +291,11 @@ asylo_code asylo__client_load(asylo_client *client, const asylo_load_config *con
 asylo_code asylo__client_destroy(asylo_client *client, const void *final_input,
                                  size_t final_input_size, asylo_status *status) {
     asylo_code code = asylo_status_ok(status);
-    if (atomic_load(&client->state) == ASYLO_CLIENT_RUNNING) {
+    if (asylo__call_gate_state(&client->gate) == ASYLO_CLIENT_RUNNING) {
         code = asylo_client_finalize(client, final_input, final_input_size, status);
     }
     /* A concurrent finalize may still be draining: wait until nothing is in flight. */
-    pthread_mutex_lock(&client->drain_lock);
-    while (atomic_load(&client->calls_in_flight) != 0) {
-        pthread_cond_wait(&client->drained, &client->drain_lock);
-    }
-    pthread_mutex_unlock(&client->drain_lock);
+    asylo__call_gate_wait_drained(&client->gate);
     client->backend->unload(client->backend_state);
     asylo__log(ASYLO_LOG_DEBUG, "host", client->name, 0, "unloaded");
     client_free(client);

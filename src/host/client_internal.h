@@ -7,6 +7,8 @@
 
 #include "asylo/manager.h"
 #include "backends/backend.h"
+#include "host/call_gate.h"
+#include "host/call_gate.h"
 #include "host/file_table.h"
 
 struct asylo_client {
@@ -17,10 +19,8 @@ struct asylo_client {
     void *backend_state;
     size_t max_output_size;
 
-    atomic_int state;            /* asylo_client_state */
-    atomic_uint calls_in_flight; /* run/call entries not yet returned */
-    pthread_mutex_t drain_lock;  /* with `drained`: finalize waits for 0 calls */
-    pthread_cond_t drained;
+    /* asylo_client_state and the run/call entries not yet returned. */
+    asylo__call_gate gate;
 
     asylo_exit_handler *exit_handlers; /* sorted by selector */
     size_t exit_handler_count;

@@ -166,7 +166,7 @@ asylo_code asylo_manager_get_client(asylo_manager *manager, const char *name, as
     pthread_mutex_lock(&manager->lock);
     asylo_client *found = find_locked(manager, name);
     /* A client still loading is not handed out. */
-    if (found != NULL && atomic_load(&found->state) == ASYLO_CLIENT_UNINITIALIZED) {
+    if (found != NULL && asylo__call_gate_state(&found->gate) == ASYLO_CLIENT_UNINITIALIZED) {
         found = NULL;
     }
     pthread_mutex_unlock(&manager->lock);
@@ -194,7 +194,7 @@ asylo_code asylo_manager_destroy_client(asylo_manager *manager, asylo_client *cl
     while (found != NULL && found != client) {
         found = found->next;
     }
-    if (found != NULL && atomic_load(&found->state) != ASYLO_CLIENT_UNINITIALIZED) {
+    if (found != NULL && asylo__call_gate_state(&found->gate) != ASYLO_CLIENT_UNINITIALIZED) {
         unlink_locked(manager, client);
     } else {
         found = NULL;

@@ -339,7 +339,7 @@ static void test_bad_exit_handlers(void **state) {
                       ASYLO_ORIGIN_API, "exit selector 0xfff is reserved");
 
     handlers[1].selector = TEST_HOST_ECHO;
-    expect_load_fails("duplicate exit handlers", &config, ASYLO_ALREADY_EXISTS, ASYLO_ORIGIN_API,
+    expect_load_fails("duplicate exit handlers", &config, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
                       "two exit handlers for selector 4352");
     handlers[1].selector = TEST_HOST_REENTER;
     handlers[1].handler = NULL;

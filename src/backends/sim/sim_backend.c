@@ -8,6 +8,7 @@
  * ASan refuses DEEPBIND. */
 #include <dlfcn.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,6 +24,9 @@ typedef struct sim_state {
     asylo__exit_dispatcher exits;
     asylo__host_interface host;
     uint8_t measurement[32];
+    /* With the load config's debug flag the private copy stays on disk until
+     * unload, so debuggers and sanitizers can name the enclave's frames. */
+    char kept_copy[PATH_MAX];
 } sim_state;
 
 static asylo_code sim_probe(asylo_status *status) {
@@ -71,8 +75,12 @@ static asylo_code sim_load(void *opaque, const asylo__load_request *request, asy
         return code;
     }
     state->handle = dlopen(copy_path, RTLD_NOW | RTLD_LOCAL);
-    /* The mapping keeps the private copy alive; no file is left behind. */
-    unlink(copy_path);
+    if (request->debug && state->handle != NULL) {
+        snprintf(state->kept_copy, sizeof state->kept_copy, "%s", copy_path);
+    } else {
+        /* The mapping keeps the private copy alive; no file is left behind. */
+        unlink(copy_path);
+    }
     if (state->handle == NULL) {
         const char *why = dlerror();
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
@@ -103,6 +111,10 @@ static asylo_code sim_load(void *opaque, const asylo__load_request *request, asy
 fail:
     dlclose(state->handle);
     state->handle = NULL;
+    if (state->kept_copy[0] != '\0') {
+        unlink(state->kept_copy);
+        state->kept_copy[0] = '\0';
+    }
     return code;
 }
 
@@ -135,6 +147,10 @@ static void sim_unload(void *opaque) {
     if (state->handle != NULL) {
         dlclose(state->handle);
         state->handle = NULL;
+    }
+    if (state->kept_copy[0] != '\0') {
+        unlink(state->kept_copy);
+        state->kept_copy[0] = '\0';
     }
 }
 
