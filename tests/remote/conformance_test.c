@@ -82,8 +82,9 @@ static const asylo_exit_handler handlers[] = {
     {TEST_HOST_REENTER, host_reenter, NULL},
 };
 
-static asylo_code load(fixture *f, const char *name, asylo_status *status) {
-    static const asylo_environment_variable environment[] = {{"GREETING", "hello remote"}};
+static asylo_code load_with(fixture *f, const char *name,
+                            const asylo_environment_variable *environment, size_t count,
+                            asylo_status *status) {
     asylo_load_config config;
     asylo_load_config_init(&config);
     config.name = name;
@@ -92,9 +93,14 @@ static asylo_code load(fixture *f, const char *name, asylo_status *status) {
     config.exit_handlers = handlers;
     config.exit_handler_count = sizeof handlers / sizeof handlers[0];
     config.enclave_config.environment = environment;
-    config.enclave_config.environment_count = 1;
+    config.enclave_config.environment_count = count;
     config.backend_config = &f->remote.config;
     return asylo_manager_load(f->manager, &config, &f->client, status);
+}
+
+static asylo_code load(fixture *f, const char *name, asylo_status *status) {
+    static const asylo_environment_variable environment[] = {{"GREETING", "hello remote"}};
+    return load_with(f, name, environment, 1, status);
 }
 
 static void assert_no_children(const char *when) {
@@ -143,9 +149,10 @@ static void expect_echo(asylo_client *client, size_t size) {
     }
     asylo_buffer output = {0};
     asylo_status status;
+    int was_calling = calling;
     calling = 1;
     asylo_code code = asylo_client_run(client, input, size, &output, &status);
-    calling = 0;
+    calling = was_calling;
     if (code != ASYLO_OK) {
         fail_msg("run of %zu bytes: %s", size, util_status_text(&status));
     }
@@ -168,9 +175,10 @@ static void test_echo(void **state) {
 
 static asylo_code call(asylo_client *client, uint32_t selector, const void *input, size_t size,
                        asylo_buffer *output, asylo_status *status) {
+    int was_calling = calling;
     calling = 1;
     asylo_code code = asylo_client_call(client, selector, input, size, output, status);
-    calling = 0;
+    calling = was_calling;
     return code;
 }
 
@@ -364,23 +372,35 @@ static void test_threads(void **state) {
     assert_int_equal(after, before + 1);
 }
 
-/* Finalize, then destroy; then a second load with the same provision object. */
+/* Finalize, then destroy; then a second load with the same provision object.
+ * The first enclave makes an exit call during initialize and finalize
+ * (INIT_EXIT_SELECTOR, FINALIZE_EXIT_SELECTOR): both reach this host. */
 static void test_lifecycle_and_second_load(void **state) {
     (void)state;
+    char selector[16];
+    snprintf(selector, sizeof selector, "%#x", (unsigned)TEST_HOST_ECHO);
+    const asylo_environment_variable environment[] = {{"INIT_EXIT_SELECTOR", selector},
+                                                      {"FINALIZE_EXIT_SELECTOR", selector}};
+    calling = 1; /* load and finalize run their exits on this thread too */
     fixture f = {0};
     asylo_status status;
     assert_true(
         util_remote_setup(&f.remote, ASYLO_PROXY_PATH, listen_address, use_ssl, temp_dir, &status));
     assert_int_equal(asylo_manager_create(&f.manager, &status), ASYLO_OK);
     for (int round = 0; round < 2; round++) {
-        if (load(&f, round == 0 ? "lifecycle" : "lifecycle-again", &status) != ASYLO_OK) {
+        int exits_before = exit_handler_calls;
+        if (load_with(&f, round == 0 ? "lifecycle" : "lifecycle-again", environment,
+                      round == 0 ? 2 : 0, &status) != ASYLO_OK) {
             fail_msg("load round %d: %s", round, util_status_text(&status));
         }
+        assert_int_equal(exit_handler_calls, exits_before + (round == 0 ? 1 : 0));
         assert_int_equal(util_children(NULL, 0), 1); /* its proxy */
         assert_int_equal(asylo_client_get_state(f.client), ASYLO_CLIENT_RUNNING);
         expect_echo(f.client, 64);
         if (round == 0) {
+            exits_before = exit_handler_calls;
             assert_int_equal(asylo_client_finalize(f.client, "bye", 3, &status), ASYLO_OK);
+            assert_int_equal(exit_handler_calls, exits_before + 1);
             assert_int_equal(asylo_client_get_state(f.client), ASYLO_CLIENT_FINALIZED);
             asylo_buffer output = {0};
             assert_int_equal(asylo_client_run(f.client, "x", 1, &output, &status),
@@ -401,6 +421,8 @@ static void test_lifecycle_and_second_load(void **state) {
     asylo_manager_destroy(f.manager);
     util_remote_teardown(&f.remote);
     assert_no_children("after teardown");
+    assert_int_equal(exits_on_wrong_thread, 0);
+    calling = 0;
 }
 
 int main(int argc, char **argv) {

@@ -50,8 +50,9 @@ typedef struct client_identity {
 } client_identity;
 
 /* Loads over a direct connection; on success runs an echo and destroys. */
-static asylo_code try_load(const util_proxy *proxy, const client_identity *identity,
-                           const char *what, asylo_status *status) {
+static asylo_code try_load_image(const util_proxy *proxy, const client_identity *identity,
+                                 const char *enclave_path, const char *target_backend,
+                                 const char *what, asylo_status *status) {
     asylo_remote_config remote;
     asylo_remote_config_init(&remote);
     remote.address = proxy->address;
@@ -61,11 +62,12 @@ static asylo_code try_load(const util_proxy *proxy, const client_identity *ident
     remote.security.client_cert = identity->client_cert;
     remote.security.client_key = identity->client_key;
     remote.connect_timeout_ms = 5000;
+    remote.target_backend = target_backend;
     asylo_load_config config;
     asylo_load_config_init(&config);
     config.name = "secure";
     config.backend = "remote";
-    config.enclave_path = TEST_ENCLAVE_PATH;
+    config.enclave_path = enclave_path;
     config.backend_config = &remote;
     asylo_manager *manager;
     assert_int_equal(asylo_manager_create(&manager, status), ASYLO_OK);
@@ -85,6 +87,11 @@ static asylo_code try_load(const util_proxy *proxy, const client_identity *ident
     }
     asylo_manager_destroy(manager);
     return code;
+}
+
+static asylo_code try_load(const util_proxy *proxy, const client_identity *identity,
+                           const char *what, asylo_status *status) {
+    return try_load_image(proxy, identity, TEST_ENCLAVE_PATH, "sim", what, status);
 }
 
 static void expect_refused(const util_proxy *proxy, const client_identity *identity,
@@ -163,6 +170,67 @@ static void test_ssl_cert_and_key_aliases(void **state) {
     assert_int_equal(WEXITSTATUS(proxy.wait_status), 0);
 }
 
+/* One proxy serves one enclave to one host: a proxy pinned to an image
+ * refuses another image and another local backend, and once its host has
+ * loaded, a second host (even with the right token) is refused. */
+static void test_one_image_one_host(void **state) {
+    (void)state;
+    const char *arguments[] = {"--address=127.0.0.1:0",
+                               "--security_type=ssl",
+                               "--ssl_server_cert",
+                               path_of("server.pem"),
+                               "--ssl_server_cred",
+                               path_of("server.key"),
+                               "--ssl_root_certs",
+                               path_of("ca.pem"),
+                               "--enclave_path=" TEST_ENCLAVE_PATH,
+                               "--load_timeout_ms=30000",
+                               NULL};
+    util_proxy proxy;
+    start_proxy(&proxy, "proxy_pinned.log", arguments);
+    const client_identity good = {path_of("ca.pem"), path_of("client.pem"), path_of("client.key"),
+                                  NULL};
+    asylo_status status;
+    assert_int_equal(try_load_image(&proxy, &good, NOT_AN_ENCLAVE_PATH, "sim",
+                                    "another image than --enclave_path", &status),
+                     ASYLO_PERMISSION_DENIED);
+    assert_int_equal(try_load_image(&proxy, &good, TEST_ENCLAVE_PATH, "kvm",
+                                    "another local backend than --backend", &status),
+                     ASYLO_INVALID_ARGUMENT);
+    assert_false(util_file_contains(proxy.log_path, "serving enclave"));
+
+    /* The first host loads and keeps the enclave ... */
+    asylo_remote_config remote;
+    asylo_remote_config_init(&remote);
+    remote.address = proxy.address;
+    remote.security.type = ASYLO_SECURITY_SSL;
+    remote.security.root_certs = good.root_certs;
+    remote.security.client_cert = good.client_cert;
+    remote.security.client_key = good.client_key;
+    asylo_load_config config;
+    asylo_load_config_init(&config);
+    config.name = "first";
+    config.backend = "remote";
+    config.enclave_path = TEST_ENCLAVE_PATH;
+    config.backend_config = &remote;
+    asylo_manager *manager;
+    asylo_client *client;
+    assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
+    assert_int_equal(asylo_manager_load(manager, &config, &client, &status), ASYLO_OK);
+    /* ... a second host is refused ... */
+    assert_int_equal(try_load(&proxy, &good, "a second host on a serving proxy", &status),
+                     ASYLO_FAILED_PRECONDITION);
+    /* ... and the first is undisturbed. */
+    asylo_buffer output = {0};
+    assert_int_equal(asylo_client_run(client, "still mine", 10, &output, &status), ASYLO_OK);
+    assert_int_equal(output.size, 10);
+    asylo_buffer_free(&output);
+    assert_int_equal(asylo_manager_destroy_client(manager, client, NULL, 0, &status), ASYLO_OK);
+    asylo_manager_destroy(manager);
+    assert_true(util_proxy_wait(&proxy, 5000));
+    assert_int_equal(WEXITSTATUS(proxy.wait_status), 0);
+}
+
 /* A proxy that saw only a refused client never loads and exits 3. */
 static void test_refused_client_never_loads(void **state) {
     (void)state;
@@ -234,6 +302,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mutual_tls_and_token),
         cmocka_unit_test(test_ssl_cert_and_key_aliases),
+        cmocka_unit_test(test_one_image_one_host),
         cmocka_unit_test(test_refused_client_never_loads),
         cmocka_unit_test(test_local_refused_off_loopback),
     };
