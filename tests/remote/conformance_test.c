@@ -10,6 +10,7 @@
  * "127.0.0.1:0", "[::1]:0" or "unix:"; with ssl the channel is mutual TLS with
  * a PKI this test makes with the openssl CLI. [::1] is skipped (exit 77) with
  * the reason printed when it cannot be bound. */
+#include <dirent.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -395,6 +396,13 @@ static void test_lifecycle_and_second_load(void **state) {
         }
         assert_int_equal(exit_handler_calls, exits_before + (round == 0 ? 1 : 0));
         assert_int_equal(util_children(NULL, 0), 1); /* its proxy */
+        if (round == 0) {
+            /* One provision serves one enclave at a time. */
+            fixture other = f;
+            other.client = NULL;
+            assert_int_equal(load(&other, "same-provision", &status), ASYLO_FAILED_PRECONDITION);
+            assert_int_equal(util_children(NULL, 0), 1);
+        }
         assert_int_equal(asylo_client_get_state(f.client), ASYLO_CLIENT_RUNNING);
         expect_echo(f.client, 64);
         if (round == 0) {
@@ -422,6 +430,17 @@ static void test_lifecycle_and_second_load(void **state) {
     util_remote_teardown(&f.remote);
     assert_no_children("after teardown");
     assert_int_equal(exits_on_wrong_thread, 0);
+    /* unix: provisioning made its private socket directories under TMPDIR
+     * (our temp dir) and removed them again. */
+    DIR *directory = opendir(temp_dir);
+    assert_non_null(directory);
+    struct dirent *entry;
+    while ((entry = readdir(directory)) != NULL) {
+        if (strncmp(entry->d_name, "asylo-proxy-", 12) == 0) {
+            fail_msg("socket directory %s/%s was left behind", temp_dir, entry->d_name);
+        }
+    }
+    closedir(directory);
     calling = 0;
 }
 
@@ -452,6 +471,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cannot set up %s\n", temp_dir);
         return 1;
     }
+    /* Local provisioning puts unix: sockets under TMPDIR: keep them in ours. */
+    setenv("TMPDIR", temp_dir, 1);
     const struct CMUnitTest calls[] = {
         cmocka_unit_test(test_echo),
         cmocka_unit_test(test_user_calls),
