@@ -406,7 +406,7 @@ static void test_files(void **state) {
                   ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_HOST, "neither ASYLO_FILE_READ nor ASYLO_FILE_WRITE");
     expect_status("file_open with an unknown flag",
                   file_open(client, missing, ASYLO_FILE_READ | 0x100, &status), &status,
-                  ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_HOST, "unknown flags 0x101");
+                  ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_HOST, "unknown flag bits 0x100");
     /* Exclusive create of an existing file. */
     int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
     assert_true(fd >= 0);
