@@ -176,6 +176,7 @@ def main():
         if host_code < 0:
             raise Failure("obs_host died from signal %d" % -host_code)
         log = proxy.log_text()
+        obs_util.check_no_sanitizer_report("proxy log", log)
         for event in ("finishing: SIGTERM", "draining for %d ms" % DRAIN_MS,
                       "refused a stream from", "stopped"):
             if event not in log:

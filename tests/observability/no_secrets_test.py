@@ -58,6 +58,7 @@ def check_clean(what, text, secrets_to_hide):
 
 def check_log_lines(what, stderr):
     """Every line of our logs has the documented shape."""
+    obs_util.check_no_sanitizer_report(what, stderr)
     for line in stderr.splitlines():
         if line.startswith("20") and not LINE.match(line):
             raise Failure("%s: malformed log line %r" % (what, line))

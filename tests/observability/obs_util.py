@@ -205,3 +205,16 @@ def check_histograms(samples):
         count = samples.get((base + "_count", rest))
         if count != buckets[-1][1]:
             raise Failure("%s%s: +Inf bucket %s != _count %s" % (base, rest, buckets[-1][1], count))
+
+
+SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error: |"
+                              r"SUMMARY: (Address|Undefined)")
+
+
+def check_no_sanitizer_report(what, text):
+    """ASan/UBSan reports of a child process (a locally provisioned proxy)
+    would otherwise only show as a warning in its host's log."""
+    match = SANITIZER_REPORT.search(text)
+    if match is not None:
+        start = max(0, match.start() - 200)
+        raise Failure("%s has a sanitizer report: %s" % (what, text[start:start + 2000]))

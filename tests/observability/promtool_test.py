@@ -130,6 +130,7 @@ def main():
         if code != 0:
             raise Failure("the proxy exited with %d" % code)
         log = proxy.log_text()
+        obs_util.check_no_sanitizer_report("proxy log", log)
         for event in ("serving enclave image", "initialized", "enclave finalized", "stopped"):
             if event not in log:
                 raise Failure("proxy log lacks %r" % event)
