@@ -46,8 +46,37 @@ static void pid_file_path(const asylo__provision_server *server, const char *id,
     snprintf(path, PATH_MAX, "%s/proxies/%s.pid", server->store.directory, id);
 }
 
+/* Whether pid is an asylo-remote-proxy serving an image of this store: a
+ * pid file may outlive its process (a reboot, a crash) and its pid be reused,
+ * also by the proxy of another server of the same user. */
+static bool is_our_proxy(const asylo__provision_server *server, pid_t pid) {
+    char path[64];
+    char command[PATH_MAX + 512];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    FILE *file = fopen(path, "re");
+    if (file == NULL) {
+        return false;
+    }
+    size_t got = fread(command, 1, sizeof command - 1, file);
+    fclose(file);
+    command[got] = '\0';
+    if (strstr(command, "asylo-remote-proxy") == NULL) {
+        return false;
+    }
+    char images[sizeof server->store.directory + 32];
+    snprintf(images, sizeof images, "--enclave_path=%s/images/", server->store.directory);
+    /* The arguments are NUL-separated. */
+    for (size_t at = 0; at < got; at += strlen(command + at) + 1) {
+        if (strncmp(command + at, images, strlen(images)) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Stops proxies an earlier, crashed run left behind (their pid files say
- * which), checking that each pid really is an asylo-remote-proxy. */
+ * which), checking that each pid really is an asylo-remote-proxy of this
+ * store. */
 static void stop_stale_proxies(asylo__provision_server *server) {
     char directory_path[PATH_MAX];
     snprintf(directory_path, sizeof directory_path, "%s/proxies", server->store.directory);
@@ -70,16 +99,7 @@ static void stop_stale_proxies(asylo__provision_server *server) {
             }
             fclose(file);
         }
-        char command_path[64];
-        char command[256] = "";
-        snprintf(command_path, sizeof command_path, "/proc/%ld/cmdline", pid);
-        FILE *command_file = pid > 1 ? fopen(command_path, "re") : NULL;
-        if (command_file != NULL) {
-            size_t got = fread(command, 1, sizeof command - 1, command_file);
-            command[got] = '\0';
-            fclose(command_file);
-        }
-        if (pid > 1 && strstr(command, "asylo-remote-proxy") != NULL) {
+        if (pid > 1 && is_our_proxy(server, (pid_t)pid)) {
             asylo__log(ASYLO_LOG_WARNING, "provision", NULL, 0,
                        "stopping proxy %ld left by an earlier run", pid);
             kill((pid_t)pid, SIGTERM);
