@@ -280,12 +280,24 @@ crash_restart)
     wait "$server_pid" 2>/dev/null
     server_pid=
     [ "$(files_in "$store/images")" -eq 1 ] || fail "expected the crashed run's image"
+    # A pid file whose pid is now some other asylo-remote-proxy (reused pid,
+    # another server's proxy): the restart must leave that one alone.
+    "$REMOTE_PROXY" --address=127.0.0.1:0 --enclave_path="$TEST_ENCLAVE" \
+        --load_timeout_ms=60000 >"$tmp/foreign.out" 2>"$tmp/foreign.err" &
+    foreign=$!
+    background+=("$foreign")
+    wait_for 10 grep -q 'listening on' "$tmp/foreign.out" || fail "no foreign proxy"
+    echo "$foreign" >"$store/proxies/0123456789abcdef0123456789abcdef.pid"
     start_server second 127.0.0.1:0
     grep -q "stopping proxy $proxy left by an earlier run" "$server_log" ||
         fail "the restart did not stop the old proxy"
     kill -CONT "$proxy" 2>/dev/null
     wait_for 3 gone "$proxy" || fail "old proxy $proxy still runs"
     nothing_stored || fail "the restart kept $(ls "$store/images" "$store/proxies")"
+    gone "$foreign" && fail "the restart stopped a proxy that was not its own"
+    grep -q "stopping proxy $foreign " "$server_log" && fail "the restart signalled a foreign proxy"
+    kill -TERM "$foreign"
+    wait "$foreign" 2>/dev/null
     upload OK --release=right
     expect_nothing_stored 5
     stop_server
