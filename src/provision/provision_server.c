@@ -337,6 +337,18 @@ static uint16_t next_free_port(asylo__provision_server *server, uint32_t after) 
     return 0;
 }
 
+static bool is_draining(asylo__provision_server *server) {
+    pthread_mutex_lock(&server->lock);
+    bool draining = server->draining;
+    pthread_mutex_unlock(&server->lock);
+    return draining;
+}
+
+static asylo_code shutting_down(asylo_status *status) {
+    return asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_API,
+                            "the provision server is shutting down; try another");
+}
+
 asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provisioned_proxy *slot,
                                   const char *backend, asylo_status *status) {
     char image_path[PATH_MAX];
@@ -349,6 +361,11 @@ asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provis
         .security = &server->options.security,
         .load_timeout_ms = server->options.proxy_load_timeout_ms,
     };
+    /* A drain that began during the upload takes no new proxy: it would
+     * wait for it, then kill it. */
+    if (is_draining(server)) {
+        return shutting_down(status);
+    }
     asylo_code code = ASYLO_UNAVAILABLE;
     uint32_t candidate = server->options.proxy_port_low;
     for (int attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
@@ -388,6 +405,13 @@ asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provis
     monitor_context *context = malloc(sizeof *context);
     pthread_t monitor;
     pthread_mutex_lock(&server->lock);
+    if (server->draining) {
+        /* Not yet monitored: ours to stop (it finishes when its pipe closes). */
+        pthread_mutex_unlock(&server->lock);
+        free(context);
+        asylo__proxy_process_stop(&slot->process, STOP_WAIT_MS, NULL);
+        return shutting_down(status);
+    }
     slot->running = true;
     write_pid_file(server, slot);
     if (context != NULL) {
