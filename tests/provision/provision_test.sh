@@ -339,6 +339,34 @@ drain)
     wait "$load_pid" 2>/dev/null
     note "drained: $(grep -c 'finishing:' "$server_log") proxies finished, exit 0"
     ;;
+drain_upload)
+    # A drain that starts during an upload: the upload's end gets
+    # UNAVAILABLE, no proxy is started for it, and the drain ends at once.
+    start_server server 127.0.0.1:0 --proxy_load_timeout_ms=60000
+    mkfifo "$tmp/resume"
+    "$PROVISION_TOOL" upload --server="$server_address" --image="$TEST_ENCLAVE" \
+        --pause_after=65536 --expect=UNAVAILABLE <"$tmp/resume" >"$tmp/paused.txt" 2>&1 &
+    paused_pid=$!
+    background+=("$paused_pid")
+    exec 7>"$tmp/resume"
+    wait_for 10 grep -q paused "$tmp/paused.txt" || fail "the upload did not start"
+    kill -TERM "$server_pid"
+    wait_for 5 grep -q 'SIGTERM: draining' "$server_log" || fail "no drain"
+    drain_start=$SECONDS
+    echo go >&7
+    exec 7>&-
+    wait "$paused_pid" || fail "the resumed upload did not get UNAVAILABLE: $(cat "$tmp/paused.txt")"
+    grep -q "shutting down" "$tmp/paused.txt" || fail "no reason: $(cat "$tmp/paused.txt")"
+    note "resumed upload: $(grep 'result' "$tmp/paused.txt")"
+    wait_for 5 gone "$server_pid" || fail "the drain waited for the late upload"
+    wait "$server_pid"
+    code=$?
+    server_pid=
+    [ $code -eq 0 ] || fail "server exited with $code"
+    grep -q 'serves image' "$server_log" && fail "a proxy was started during the drain"
+    nothing_stored || fail "the drain left $(ls "$store/images" "$store/proxies")"
+    note "drain ended $((SECONDS - drain_start)) s after the upload resumed"
+    ;;
 second_server)
     start_server first 127.0.0.1:0
     first_pid=$server_pid

@@ -11,6 +11,7 @@
  *       [--declared_size=N] [--bad_hash] [--chunk=N] [--backend=NAME]
  *       [--stop_after=BYTES]  half-close the stream before the last chunk
  *       [--hang_after=BYTES]  print "hanging" and sleep (for kill -9)
+ *       [--pause_after=BYTES] print "paused", wait for a line on stdin, go on
  *       [--vanish]            exit at once after the reply (no Release, no close)
  *       [--release=right|wrong]  release the proxy (wrong: a wrong token first,
  *                                which must give PERMISSION_DENIED)
@@ -188,8 +189,9 @@ typedef struct upload_flags {
     long long declared_size; /* -1: the real size */
     bool bad_hash;
     size_t chunk;
-    long long stop_after; /* -1: never */
-    long long hang_after; /* -1: never */
+    long long stop_after;  /* -1: never */
+    long long hang_after;  /* -1: never */
+    long long pause_after; /* -1: never */
     bool vanish;
     const char *release; /* NULL, "right", "wrong" */
     asylo_code expect;
@@ -318,6 +320,7 @@ static int do_upload(const upload_flags *flags) {
     size_t sent = 0;
     bool first = true;
     bool stopped = false;
+    bool paused = false;
     while (code == ASYLO_OK) {
         if (flags->hang_after >= 0 && (long long)sent >= flags->hang_after && !first) {
             printf("hanging after %zu bytes\n", sent);
@@ -325,6 +328,15 @@ static int do_upload(const upload_flags *flags) {
             for (;;) {
                 pause();
             }
+        }
+        if (flags->pause_after >= 0 && (long long)sent >= flags->pause_after && !first && !paused) {
+            printf("paused after %zu bytes\n", sent);
+            fflush(stdout);
+            char line[16];
+            if (fgets(line, sizeof line, stdin) == NULL) {
+                clearerr(stdin);
+            }
+            paused = true;
         }
         if (flags->stop_after >= 0 && (long long)sent >= flags->stop_after && !first) {
             stopped = true;
@@ -400,6 +412,7 @@ static int run_upload(int argc, char **argv) {
         .chunk = 64 * 1024,
         .stop_after = -1,
         .hang_after = -1,
+        .pause_after = -1,
         .expect = ASYLO_OK,
     };
     for (int i = 0; i < argc; i++) {
@@ -430,6 +443,8 @@ static int run_upload(int argc, char **argv) {
             flags.stop_after = atoll(value);
         } else if ((value = flag_value(argv[i], "--hang_after")) != NULL) {
             flags.hang_after = atoll(value);
+        } else if ((value = flag_value(argv[i], "--pause_after")) != NULL) {
+            flags.pause_after = atoll(value);
         } else if (strcmp(argv[i], "--vanish") == 0) {
             flags.vanish = true;
         } else if ((value = flag_value(argv[i], "--release")) != NULL) {
