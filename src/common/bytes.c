@@ -9,10 +9,11 @@ void asylo__secure_zero(void *data, size_t size) {
     if (data == NULL || size == 0) {
         return;
     }
-    volatile uint8_t *cursor = data;
-    while (size-- > 0) {
-        *cursor++ = 0;
-    }
+    /* memset at full speed (a volatile byte loop costs ~0.3 ns per byte:
+     * 20x the copy it follows), then a barrier that tells the compiler the
+     * zeroed memory is read, so the memset cannot be dropped as dead. */
+    memset(data, 0, size);
+    __asm__ __volatile__("" : : "r"(data) : "memory");
 }
 
 void asylo__bytes_init(asylo__bytes *bytes, size_t limit) {
