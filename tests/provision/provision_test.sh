@@ -172,8 +172,10 @@ mtls_refused)
     start_server server 127.0.0.1:0 "${mtls_server[@]}"
     # shellcheck disable=SC2046
     upload UNAUTHENTICATED $(client_cert rogue)
+    expect_message "is not trusted by this server"
     expect_nothing_stored 0
     upload UNAUTHENTICATED "${tls_client[@]}"
+    expect_message "the client presented none"
     expect_nothing_stored 0
     grep -q 'serves image' "$server_log" && fail "a refused client got a proxy"
     stop_server
@@ -395,4 +397,9 @@ release_token)
     exit 2
     ;;
 esac
+# Under ASan/UBSan, a report from any process (proxies included) fails the case.
+if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmp"/*.err "$tmp"/*.txt \
+    "$tmp"/*.out 2>/dev/null; then
+    fail "sanitizer report in the logs above"
+fi
 note "passed"
