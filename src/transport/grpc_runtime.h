@@ -12,4 +12,18 @@
 void asylo__grpc_acquire(void);
 void asylo__grpc_release(void);
 
+/* How often gRPC's backup poller reads idle connections, in milliseconds.
+ *
+ * Why it matters: our calling threads wait on their own completion queues,
+ * so while no call is in flight nobody polls a client channel, and a
+ * keepalive ping's answer is read only by gRPC's backup poller (every 5 s by
+ * default). A keepalive timeout shorter than that drops every idle
+ * connection ("keepalive watchdog timeout"). The first acquire therefore sets
+ * GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS to ASYLO__BACKUP_POLL_MS unless
+ * the environment already sets it; this reports the interval actually in
+ * force (gRPC's default when it was initialized before us), so clients can
+ * keep their keepalive timeout above it. */
+#define ASYLO__BACKUP_POLL_MS 200
+int asylo__grpc_backup_poll_ms(void);
+
 #endif
