@@ -107,14 +107,13 @@ static asylo_code wait_ready(asylo__channel *channel, int64_t timeout_ms, asylo_
     while (state != GRPC_CHANNEL_READY && state != GRPC_CHANNEL_SHUTDOWN) {
         if (state == GRPC_CHANNEL_TRANSIENT_FAILURE) {
             failed_once = true;
-            /* A refused connection may be a server still starting: keep
-             * trying. A failed TLS handshake will fail the same way again:
-             * report it now. */
+            /* Report the first failure at once (refused, no such socket, a
+             * failed TLS handshake): every address we dial belongs to a server
+             * that said it is listening, so waiting out the deadline would
+             * only delay the same answer. */
             code = probe_failure(channel, status);
-            if (code == ASYLO_OK || code == ASYLO_UNAUTHENTICATED) {
-                asylo__cq_destroy(cq);
-                return code;
-            }
+            asylo__cq_destroy(cq);
+            return code;
         }
         if (gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), deadline) >= 0) {
             break;

@@ -40,7 +40,8 @@ typedef struct asylo__client_stream asylo__client_stream;
  * connected (READY). Errors, origin transport unless the options were bad:
  *   INVALID_ARGUMENT / FAILED_PRECONDITION / NOT_FOUND (origin api): address
  *     or security options (see asylo__security_check);
- *   UNAVAILABLE: nothing answers at the address (with gRPC's reason);
+ *   UNAVAILABLE: nothing answers at the address (with gRPC's reason), reported
+ *     at the first failed attempt rather than after the deadline;
  *   UNAUTHENTICATED: the TLS handshake failed, e.g. the server certificate was
  *     not trusted;
  *   DEADLINE_EXCEEDED: still connecting when connect_timeout_ms ran out.
