@@ -12,6 +12,7 @@
 #include "asylo/remote.h"
 #include "backends/remote/security_flags.h"
 #include "common/log.h"
+#include "metrics/observability.h"
 #include "provision/provision_server.h"
 #include "tools/tool_flags.h"
 
@@ -46,14 +47,16 @@ static void usage(FILE *out) {
             "  --upload_timeout_ms=MS      longest wait for the next chunk (default 10000)\n"
             "  --log_level=LEVEL           error, warning, info (default) or debug\n"
             "%s"
+            "%s"
             "  With --ssl_root_certs the server requires client certificates chaining to\n"
             "  them (mutual TLS); proxies get the same security flags.\n"
             "  --help                      this text\n",
-            asylo_security_usage());
+            asylo__observability_usage(), asylo_security_usage());
 }
 
 typedef struct server_flags {
     asylo__provision_server_options options;
+    asylo__observability_flags observability;
     char default_proxy_path[PATH_MAX];
     char default_storage[PATH_MAX];
 } server_flags;
@@ -98,6 +101,7 @@ static int parse_flags(int argc, char **argv, server_flags *flags) {
     snprintf(flags->default_storage, sizeof flags->default_storage, "/tmp/asylo-provision-%u",
              (unsigned)geteuid());
     options->storage_directory = flags->default_storage;
+    asylo__observability_flags_init(&flags->observability);
 
     for (int i = 1; i < argc; i++) {
         const char *argument = argv[i];
@@ -108,6 +112,11 @@ static int parse_flags(int argc, char **argv, server_flags *flags) {
         int64_t number = 0;
         asylo_code code = asylo_security_parse_flag(
             &options->security, argument, i + 1 < argc ? argv[i + 1] : NULL, &consumed, &status);
+        if (code == ASYLO_OK && consumed == 0) {
+            code = asylo__observability_parse_flag(&flags->observability, argument,
+                                                   i + 1 < argc ? argv[i + 1] : NULL, &consumed,
+                                                   &status);
+        }
         if (code == ASYLO_OK && consumed > 0) {
             i += consumed - 1;
             continue;
@@ -166,6 +175,16 @@ static int parse_flags(int argc, char **argv, server_flags *flags) {
     return 0;
 }
 
+/* Each provision's result into the metrics (no-ops without --metrics_port). */
+static void record_provision(void *context, asylo_code result, double seconds,
+                             uint64_t image_bytes) {
+    const asylo__observability *observability = context;
+    asylo__metrics_record_provision(observability->metrics, result, seconds);
+    if (result == ASYLO_OK) {
+        asylo__metrics_add_image_bytes(observability->metrics, image_bytes);
+    }
+}
+
 /* SIGTERM and SIGINT start the drain. */
 static void *wait_for_signal(void *context) {
     sigset_t *signals = context;
@@ -195,24 +214,34 @@ int main(int argc, char **argv) {
     char text[ASYLO_STATUS_MESSAGE_SIZE + 64];
     asylo__provision_server server;
     asylo__server *transport = NULL;
-    if (asylo__provision_server_init(&server, &flags.options, &status) != ASYLO_OK) {
+    asylo__observability observability;
+    if (asylo__provision_server_init(&server, &flags.options, &status) != ASYLO_OK ||
+        asylo__observability_start(&flags.observability, "provision", &observability, &status) !=
+            ASYLO_OK) {
         asylo__log(ASYLO_LOG_ERROR, "provision", NULL, 0, "cannot start: %s",
                    asylo_status_format(&status, text, sizeof text));
         asylo__provision_server_fini(&server);
         return 1;
     }
+    server.on_provision = record_provision;
+    server.on_provision_context = &observability;
     asylo__security_options security;
     asylo__security_from_public(&flags.options.security, &security);
     asylo__server_options server_options = {.address = flags.options.address,
                                             .security = &security};
     if (asylo__server_create(&server_options, &transport, &status) != ASYLO_OK ||
-        asylo__provision_server_add_methods(&server, transport, &status) != ASYLO_OK) {
+        asylo__provision_server_add_methods(&server, transport, &status) != ASYLO_OK ||
+        asylo__observability_add_health(&observability, transport,
+                                        "asylo.remote.RemoteProxyProvisionServer",
+                                        &status) != ASYLO_OK) {
         asylo__log(ASYLO_LOG_ERROR, "provision", NULL, 0, "cannot start: %s",
                    asylo_status_format(&status, text, sizeof text));
         asylo__server_shutdown(transport, 0);
+        asylo__observability_stop(&observability);
         asylo__provision_server_fini(&server);
         return 1;
     }
+    asylo__observability_set_serving(&observability, true);
     printf("asylo-provision-server: listening on %s\n", asylo__server_address(transport));
     fflush(stdout);
     asylo__log(ASYLO_LOG_INFO, "provision", NULL, 0,
@@ -226,8 +255,11 @@ int main(int argc, char **argv) {
     pthread_create(&signal_thread, NULL, wait_for_signal, &signals);
     pthread_join(signal_thread, NULL);
 
+    /* Probes see NOT_SERVING while proxies finish their enclaves. */
+    asylo__observability_set_serving(&observability, false);
     asylo__provision_server_drain(&server, DRAIN_GRACE_MS);
     asylo__server_shutdown(transport, 1000);
+    asylo__observability_stop(&observability);
     asylo__provision_server_fini(&server);
     asylo__log(ASYLO_LOG_INFO, "provision", NULL, 0, "drained and stopped");
     return 0;
