@@ -126,36 +126,37 @@ static int parse_flags(int argc, char **argv, server_flags *flags) {
         } else if (strcmp(argument, "--help") == 0 || strcmp(argument, "-h") == 0) {
             usage(stdout);
             return 1;
-        } else if ((value = asylo__flag_value(argument, "--address")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--address")) != NULL) {
             options->address = value;
-        } else if ((value = asylo__flag_value(argument, "--remote_proxy")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--remote_proxy")) != NULL) {
             options->proxy_path = value;
-        } else if ((value = asylo__flag_value(argument, "--storage_dir")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--storage_dir")) != NULL) {
             options->storage_directory = value;
-        } else if ((value = asylo__flag_value(argument, "--proxy_ports")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--proxy_ports")) != NULL) {
             code = parse_ports(value, options, &status);
-        } else if ((value = asylo__flag_value(argument, "--backend")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--backend")) != NULL) {
             options->allowed_backend = value;
-        } else if ((value = asylo__flag_value(argument, "--max_image_size")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--max_image_size")) != NULL) {
             code = asylo__flag_integer("--max_image_size", value, 1, (int64_t)1 << 32, &number,
                                        &status);
             options->max_image_size = (uint64_t)number;
-        } else if ((value = asylo__flag_value(argument, "--max_proxies")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--max_proxies")) != NULL) {
             code = asylo__flag_integer("--max_proxies", value, 1, 4096, &number, &status);
             options->max_proxies = (size_t)number;
-        } else if ((value = asylo__flag_value(argument, "--max_proxies_per_client")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--max_proxies_per_client")) !=
+                   NULL) {
             code =
                 asylo__flag_integer("--max_proxies_per_client", value, 1, 4096, &number, &status);
             options->max_proxies_per_client = (size_t)number;
-        } else if ((value = asylo__flag_value(argument, "--allowlist")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--allowlist")) != NULL) {
             options->allowlist_path = value;
-        } else if ((value = asylo__flag_value(argument, "--proxy_load_timeout_ms")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--proxy_load_timeout_ms")) != NULL) {
             code = asylo__flag_integer("--proxy_load_timeout_ms", value, 100, 86400000,
                                        &options->proxy_load_timeout_ms, &status);
-        } else if ((value = asylo__flag_value(argument, "--upload_timeout_ms")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--upload_timeout_ms")) != NULL) {
             code = asylo__flag_integer("--upload_timeout_ms", value, 100, 3600000,
                                        &options->upload_timeout_ms, &status);
-        } else if ((value = asylo__flag_value(argument, "--log_level")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--log_level")) != NULL) {
             asylo_log_level level;
             code = asylo_log_level_parse(value, &level, &status);
             if (code == ASYLO_OK) {

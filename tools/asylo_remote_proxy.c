@@ -102,33 +102,33 @@ static int parse_flags(int argc, char **argv, proxy_flags *flags) {
         } else if (strcmp(argument, "--help") == 0 || strcmp(argument, "-h") == 0) {
             usage(stdout);
             return 1;
-        } else if ((value = asylo__flag_value(argument, "--address")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--address")) != NULL) {
             flags->address = value;
-        } else if ((value = asylo__flag_value(argument, "--enclave_path")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--enclave_path")) != NULL) {
             flags->enclave_path = value;
-        } else if ((value = asylo__flag_value(argument, "--backend")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--backend")) != NULL) {
             flags->backend = value;
-        } else if ((value = asylo__flag_value(argument, "--token_file")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--token_file")) != NULL) {
             flags->token_file = value;
-        } else if ((value = asylo__flag_value(argument, "--control_fd")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--control_fd")) != NULL) {
             if (asylo__flag_integer("--control_fd", value, 0, 1 << 20, &flags->control_fd,
                                     &status) != ASYLO_OK) {
                 fprintf(stderr, "asylo-remote-proxy: %s\n", status.message);
                 return 2;
             }
-        } else if ((value = asylo__flag_value(argument, "--load_timeout_ms")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--load_timeout_ms")) != NULL) {
             if (asylo__flag_integer("--load_timeout_ms", value, 1, 86400000,
                                     &flags->load_timeout_ms, &status) != ASYLO_OK) {
                 fprintf(stderr, "asylo-remote-proxy: %s\n", status.message);
                 return 2;
             }
-        } else if ((value = asylo__flag_value(argument, "--drain_ms")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--drain_ms")) != NULL) {
             if (asylo__flag_integer("--drain_ms", value, 0, 600000, &flags->drain_ms, &status) !=
                 ASYLO_OK) {
                 fprintf(stderr, "asylo-remote-proxy: %s\n", status.message);
                 return 2;
             }
-        } else if ((value = asylo__flag_value(argument, "--log_level")) != NULL) {
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--log_level")) != NULL) {
             asylo_log_level level;
             if (asylo_log_level_parse(value, &level, &status) != ASYLO_OK) {
                 fprintf(stderr, "asylo-remote-proxy: --log_level: %s\n", status.message);

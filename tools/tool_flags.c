@@ -4,12 +4,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *asylo__flag_value(const char *argument, const char *name) {
+const char *asylo__flag_value(int argc, char **argv, int *index, const char *name) {
+    const char *argument = argv[*index];
     size_t length = strlen(name);
-    if (strncmp(argument, name, length) == 0 && argument[length] == '=') {
+    if (strncmp(argument, name, length) != 0) {
+        return NULL;
+    }
+    if (argument[length] == '=') {
         return argument + length + 1;
     }
-    return NULL;
+    if (argument[length] != '\0') {
+        return NULL;
+    }
+    if (*index + 1 >= argc) {
+        return "";
+    }
+    *index += 1;
+    return argv[*index];
 }
 
 asylo_code asylo__flag_integer(const char *name, const char *text, int64_t minimum, int64_t maximum,

@@ -1,4 +1,4 @@
-/* Small helpers the tools share for "--name=value" flags. */
+/* Small helpers the tools share for their own flags. */
 #ifndef ASYLO_TOOLS_TOOL_FLAGS_H
 #define ASYLO_TOOLS_TOOL_FLAGS_H
 
@@ -6,8 +6,11 @@
 
 #include "asylo/status.h"
 
-/* The value of "--name=value" when argument is that flag, else NULL. */
-const char *asylo__flag_value(const char *argument, const char *name);
+/* The value of flag `name` when argv[*index] is it, in either form the
+ * security and metrics flags accept: "--name=value", or "--name value" (then
+ * *index moves past the value; a missing value reads as ""). NULL when
+ * argv[*index] is another flag. */
+const char *asylo__flag_value(int argc, char **argv, int *index, const char *name);
 /* Parses a decimal integer in [minimum, maximum]; INVALID_ARGUMENT naming the
  * flag otherwise. */
 asylo_code asylo__flag_integer(const char *name, const char *text, int64_t minimum, int64_t maximum,
