@@ -432,7 +432,7 @@ static void bench_round_trips(const transport_case *tc, asylo_client *client, ra
     for (int s = 0; s < SIZE_COUNT; s++) {
         size_t size = payload_sizes[s];
         int total = cfg.quick ? 10 : size <= 4096 ? 1600 : 400;
-        int block = cfg.quick ? 5 : 50;
+        int block = cfg.quick ? 5 : 10; /* fine-grained ABAB: load shifts hit both */
         samples subject = {0}, base = {0};
         for (int i = 0; i < 20; i++) {
             raw_round_trip(stream, input, size);
@@ -504,9 +504,10 @@ static void *throughput_main(void *argument) {
     return NULL;
 }
 
-/* Calls per second of `threads` threads for duration_ms. */
+/* Calls per second of `threads` threads for duration_ms; *calls_out gets the
+ * number of calls. */
 static double throughput_run(bool raw, int threads, asylo_client *client, raw_channel *channel,
-                             const uint8_t *input, int duration_ms) {
+                             const uint8_t *input, int duration_ms, long *calls_out) {
     throughput_worker workers[8];
     pthread_barrier_t start;
     atomic_bool stop = false;
@@ -534,22 +535,42 @@ static double throughput_run(bool raw, int threads, asylo_client *client, raw_ch
         }
     }
     pthread_barrier_destroy(&start);
+    *calls_out = calls;
     return (double)calls / ((end - t0) / 1e9);
 }
 
+/* CPU time (user + system, all threads) of this process plus `server`. */
+static double cpu_us_with(pid_t server) {
+    return bench_cpu_us(getpid()) + bench_cpu_us(server);
+}
+
 static void bench_throughput(const transport_case *tc, asylo_client *client, raw_channel *channel,
-                             const uint8_t *input) {
+                             const uint8_t *input, pid_t raw_server) {
     static const int thread_counts[] = {1, 2, 8};
     /* Many short windows, alternating: load from elsewhere on this shared
      * machine lands on both sides. */
     int rounds = cfg.quick ? 1 : 16;
     int duration_ms = cfg.quick ? 30 : 250;
+    pid_t proxy = bench_find_child("asylo-remote-pr");
     for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
         int threads = thread_counts[t];
-        samples subject = {0}, base = {0};
+        samples subject = {0}, base = {0}, subject_cpu = {0}, base_cpu = {0};
         for (int r = 0; r < rounds; r++) {
-            samples_add(&base, throughput_run(true, threads, NULL, channel, input, duration_ms));
-            samples_add(&subject, throughput_run(false, threads, client, NULL, input, duration_ms));
+            long calls;
+            double cpu0 = cpu_us_with(raw_server);
+            samples_add(&base,
+                        throughput_run(true, threads, NULL, channel, input, duration_ms, &calls));
+            double cpu1 = cpu_us_with(raw_server);
+            if (calls > 0) {
+                samples_add(&base_cpu, (cpu1 - cpu0) / (double)calls);
+            }
+            cpu0 = cpu_us_with(proxy);
+            samples_add(&subject,
+                        throughput_run(false, threads, client, NULL, input, duration_ms, &calls));
+            cpu1 = cpu_us_with(proxy);
+            if (calls > 0) {
+                samples_add(&subject_cpu, (cpu1 - cpu0) / (double)calls);
+            }
         }
         char name[96];
         snprintf(name, sizeof name, "remote throughput %d thread%s, %s 64 B", threads,
@@ -557,8 +578,17 @@ static void bench_throughput(const transport_case *tc, asylo_client *client, raw
         add_row("throughput", name, "calls/s", 1,
                 "raw gRPC ping-pong, same concurrency: one stream per thread on one connection",
                 &subject, &base, true, threads == 8 ? 0.8 : 0);
+        if (threads == 8 && proxy > 0) {
+            /* Why throughput differs on a CPU-bound machine: CPU per call of
+             * both processes (client and server), from /proc utime+stime. */
+            add_row("throughput", "  CPU per call at 8 threads (client + server process)", "us", 1,
+                    "the same for the raw client and raw server", &subject_cpu, &base_cpu, false,
+                    0);
+        }
         samples_free(&subject);
         samples_free(&base);
+        samples_free(&subject_cpu);
+        samples_free(&base_cpu);
     }
 }
 
@@ -600,7 +630,7 @@ static void bench_remote(asylo_manager *manager, long *proxy_rss, long *raw_rss)
         if (first && group_enabled("throughput")) {
             printf("remote throughput (calls/s; sample = one %s window)\n",
                    cfg.quick ? "short" : "0.25 s");
-            bench_throughput(tc, enclave.client, &channel, input);
+            bench_throughput(tc, enclave.client, &channel, input, server.pid);
         }
         raw_channel_close(&channel);
         if (first) {

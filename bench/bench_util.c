@@ -208,6 +208,28 @@ long bench_rss_kib(pid_t pid) {
     return kib;
 }
 
+double bench_cpu_us(pid_t pid) {
+    char path[64], text[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *file = fopen(path, "r");
+    if (file == NULL) {
+        return 0;
+    }
+    size_t got = fread(text, 1, sizeof text - 1, file);
+    fclose(file);
+    text[got] = '\0';
+    char *close_paren = strrchr(text, ')');
+    unsigned long long user = 0, system = 0;
+    /* After "(comm)": state ppid pgrp session tty tpgid flags minflt cminflt
+     * majflt cmajflt utime stime. */
+    if (close_paren == NULL ||
+        sscanf(close_paren + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &user,
+               &system) != 2) {
+        return 0;
+    }
+    return (double)(user + system) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+}
+
 pid_t bench_find_child(const char *comm_prefix) {
     DIR *proc = opendir("/proc");
     if (proc == NULL) {

@@ -45,6 +45,9 @@ void child_kill_all(void);
 
 /* VmRSS of pid in KiB (from /proc/PID/status); -1 when unreadable. */
 long bench_rss_kib(pid_t pid);
+/* User + system CPU time of pid (all its threads) in microseconds, from
+ * /proc/PID/stat (clock-tick resolution); 0 when unreadable. */
+double bench_cpu_us(pid_t pid);
 /* The first child of ours whose /proc comm starts with prefix; -1 if none. */
 pid_t bench_find_child(const char *comm_prefix);
 
