@@ -985,11 +985,17 @@ static void write_outputs(double seconds) {
     }
     fprintf(json, "]\n}\n");
     fprintf(md, "\nBaselines (what each ratio divides by):\n\n");
-    const char *previous = "";
     for (size_t i = 0; i < row_count; i++) {
-        if (strcmp(rows[i].group, previous) != 0) {
-            fprintf(md, "- %s: %s\n", rows[i].group, rows[i].baseline);
-            previous = rows[i].group;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++) {
+            seen = strcmp(rows[j].baseline, rows[i].baseline) == 0;
+        }
+        if (!seen) {
+            const char *name = rows[i].name;
+            while (*name == ' ') {
+                name++;
+            }
+            fprintf(md, "- %s (and the rows like it): %s\n", name, rows[i].baseline);
         }
     }
     fprintf(md, "\nMedians and p99 are over repeated samples: a sample is the mean of a batch of "
