@@ -57,6 +57,7 @@ static void die(const char *format, ...) {
     fprintf(stderr, "\n");
     va_end(args);
     child_kill_all();
+    bench_rmtree(cfg.tmp);
     exit(1);
 }
 
