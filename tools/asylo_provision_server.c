@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "metrics/observability.h"
 #include "provision/provision_server.h"
+#include "tools/server_memory.h"
 #include "tools/tool_flags.h"
 
 #define DRAIN_GRACE_MS 10000
@@ -197,6 +198,7 @@ static void *wait_for_signal(void *context) {
 }
 
 int main(int argc, char **argv) {
+    asylo__tune_server_memory();
     server_flags flags;
     int parsed = parse_flags(argc, argv, &flags);
     if (parsed != 0) {

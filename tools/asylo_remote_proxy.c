@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "metrics/observability.h"
 #include "proxy/proxy.h"
+#include "tools/server_memory.h"
 #include "tools/tool_flags.h"
 #include "transport/client_stream.h"
 #include "transport/grpc_runtime.h"
@@ -292,6 +293,7 @@ static void *wait_for_signal(void *context) {
 }
 
 int main(int argc, char **argv) {
+    asylo__tune_server_memory();
     proxy_flags flags;
     int parsed = parse_flags(argc, argv, &flags);
     if (parsed != 0) {
