@@ -1,6 +1,6 @@
 #!/bin/sh
-# make_certs.sh DIR [EXTRA_SANS]: a test PKI made at run time with the openssl
-# CLI (tests/transport/make_certs.sh, extended for provisioning).
+# make_certs.sh DIR [EXTRA_SANS]: the one test PKI every test uses, made at run
+# time with the openssl CLI.
 #   ca.pem/ca.key            the CA both sides trust
 #   server.pem/server.key    server cert, SANs IP:127.0.0.1, IP:::1, DNS:localhost
 #                            plus EXTRA_SANS (e.g. "IP:10.200.7.1,IP:fd00:200:7::1"
