@@ -403,7 +403,8 @@ static void test_files(void **state) {
                   ASYLO_ORIGIN_HOST, needle);
     expect_status("file_open with no read/write flag",
                   file_open(client, missing, ASYLO_FILE_CREATE, &status), &status,
-                  ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_HOST, "neither ASYLO_FILE_READ nor ASYLO_FILE_WRITE");
+                  ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_HOST,
+                  "neither ASYLO_FILE_READ nor ASYLO_FILE_WRITE");
     expect_status("file_open with an unknown flag",
                   file_open(client, missing, ASYLO_FILE_READ | 0x100, &status), &status,
                   ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_HOST, "unknown flag bits 0x100");
