@@ -15,6 +15,7 @@
 
 #include "asylo/provision.pb-c.h"
 #include "common/bytes.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "provision/provision_server.h"
 

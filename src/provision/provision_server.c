@@ -23,6 +23,7 @@
 
 #include <openssl/crypto.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "provision/allowlist.h"
 
@@ -30,16 +31,6 @@
 #define PORT_ATTEMPTS 8
 #define STOP_WAIT_MS 5000
 #define KILL_WAIT_MS 2000
-
-static void timespec_after(struct timespec *deadline, int64_t milliseconds) {
-    clock_gettime(CLOCK_MONOTONIC, deadline);
-    deadline->tv_sec += milliseconds / 1000;
-    deadline->tv_nsec += (milliseconds % 1000) * 1000000L;
-    if (deadline->tv_nsec >= 1000000000L) {
-        deadline->tv_sec++;
-        deadline->tv_nsec -= 1000000000L;
-    }
-}
 
 static void pid_file_path(const asylo__provision_server *server, const char *id,
                           char path[PATH_MAX]) {
@@ -457,7 +448,7 @@ static void signal_locked(asylo__provisioned_proxy *proxy, int signal_number) {
 /* Waits (lock held) until the proxy's record is gone or the time passes. */
 static bool wait_gone_locked(asylo__provision_server *server, const char *id, int64_t timeout_ms) {
     struct timespec deadline;
-    timespec_after(&deadline, timeout_ms);
+    asylo__timespec_after_ms(&deadline, timeout_ms);
     while (find_locked(server, id) != NULL) {
         if (pthread_cond_timedwait(&server->changed, &server->lock, &deadline) == ETIMEDOUT) {
             return find_locked(server, id) == NULL;
@@ -506,7 +497,7 @@ void asylo__provision_server_drain(asylo__provision_server *server, int64_t grac
         }
     }
     struct timespec deadline;
-    timespec_after(&deadline, grace_ms);
+    asylo__timespec_after_ms(&deadline, grace_ms);
     while (server->proxy_count > 0) {
         if (pthread_cond_timedwait(&server->changed, &server->lock, &deadline) == ETIMEDOUT) {
             break;
@@ -517,7 +508,7 @@ void asylo__provision_server_drain(asylo__provision_server *server, int64_t grac
             signal_locked(proxy, SIGKILL);
         }
     }
-    timespec_after(&deadline, KILL_WAIT_MS);
+    asylo__timespec_after_ms(&deadline, KILL_WAIT_MS);
     while (server->proxy_count > 0) {
         if (pthread_cond_timedwait(&server->changed, &server->lock, &deadline) == ETIMEDOUT) {
             break;

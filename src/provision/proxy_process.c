@@ -21,12 +21,6 @@ extern char **environ;
 #define TERM_WAIT_MS 2000
 #define CHILD_CONTROL_FD 3
 
-int64_t asylo__monotonic_ms(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 bool asylo__proxy_process_wait(asylo__proxy_process *process, int64_t timeout_ms,
                                int *wait_status) {
     int ignored;

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "asylo/remote.h"
+#include "common/clock.h"
 
 typedef struct asylo__proxy_process_options {
     const char *proxy_path;
@@ -24,7 +25,7 @@ typedef struct asylo__proxy_process_options {
     const char *log_level;                  /* NULL: the proxy's default */
     const asylo_security_options *security; /* the proxy's (server) side; NULL: local */
     int64_t load_timeout_ms;                /* 0: the proxy's default */
-    int64_t deadline_ms;                    /* absolute (asylo__monotonic_ms) bound on start */
+    int64_t deadline_ms; /* absolute (asylo__monotonic_ms, common/clock.h) bound on start */
 } asylo__proxy_process_options;
 
 typedef struct asylo__proxy_process {
@@ -33,8 +34,6 @@ typedef struct asylo__proxy_process {
     char address[ASYLO_REMOTE_ADDRESS_SIZE];
     char token[ASYLO_REMOTE_TOKEN_SIZE];
 } asylo__proxy_process;
-
-int64_t asylo__monotonic_ms(void);
 
 /* Spawns the proxy and waits (until deadline_ms) for its address. On failure
  * nothing is left running and the code is the proxy's own when it reported

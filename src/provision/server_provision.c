@@ -17,7 +17,7 @@
 #include "common/bytes.h"
 #include "common/log.h"
 #include "provision/provision_protocol.h"
-#include "provision/proxy_process.h"
+#include "common/clock.h"
 #include "transport/client_stream.h"
 #include "transport/grpc_runtime.h"
 

@@ -3,6 +3,7 @@
  * waiting for the answer the host may enter the enclave again: that ENTER is
  * served here, on this thread, and answered before waiting on. */
 #include "common/bytes_output.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "proxy/proxy.h"
 
@@ -50,11 +51,8 @@ asylo_code asylo__proxy_forward_exit(void *context, asylo_client *client, uint32
     send.payload_size = input_size;
     asylo__bytes_output nested_reply;
     asylo__bytes_output_init(&nested_reply, ASYLO__BYTES_DEFAULT_LIMIT);
-    struct timespec started = {0, 0};
     bool timed = proxy->options.metrics != NULL || asylo__log_enabled(ASYLO_LOG_DEBUG);
-    if (timed) {
-        clock_gettime(CLOCK_MONOTONIC, &started);
-    }
+    int64_t started_ns = timed ? asylo__monotonic_ns() : 0;
     size_t reply_size = 0;
     asylo_code code;
     for (;;) {
@@ -100,7 +98,7 @@ asylo_code asylo__proxy_forward_exit(void *context, asylo_client *client, uint32
     }
     asylo__bytes_output_fini(&nested_reply);
     if (timed) {
-        double seconds = asylo__proxy_seconds_since(&started);
+        double seconds = (double)(asylo__monotonic_ns() - started_ns) / 1e9;
         asylo__call_cache_record(&proxy->calls, ASYLO__CALL_EXIT, selector, code, seconds,
                                  reply_size, input_size);
         /* Logged under the host's call it nests in; exit ids are the

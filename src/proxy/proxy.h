@@ -72,8 +72,6 @@ bool asylo__proxy_wait(asylo__proxy *proxy, int64_t load_timeout_ms);
 
 /* The enclave's name once LOAD came, else NULL (for log lines). */
 const char *asylo__proxy_enclave_name(asylo__proxy *proxy);
-/* Seconds on CLOCK_MONOTONIC since *start. */
-double asylo__proxy_seconds_since(const struct timespec *start);
 /* "run", "initialize", "log", ... or "user" / "unknown", for log lines. */
 const char *asylo__proxy_selector_name(uint32_t selector);
 

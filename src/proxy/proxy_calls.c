@@ -11,6 +11,7 @@
 #include "asylo/selectors.h"
 #include "common/bytes_output.h"
 #include "common/enclave_config_codec.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "proxy/proxy.h"
 #include "transport/client_stream.h"
@@ -182,10 +183,8 @@ void asylo__proxy_serve_enter(asylo__proxy *proxy, asylo__server_call *call,
     asylo_status_ok(&status);
     asylo__proxy_thread_call thread_call = {proxy, call, enter->call_id};
     asylo__proxy_push_call(&thread_call);
-    struct timespec started = {0, 0};
-    if (proxy->options.metrics != NULL || asylo__log_enabled(ASYLO_LOG_DEBUG)) {
-        clock_gettime(CLOCK_MONOTONIC, &started);
-    }
+    bool timed = proxy->options.metrics != NULL || asylo__log_enabled(ASYLO_LOG_DEBUG);
+    int64_t started_ns = timed ? asylo__monotonic_ns() : 0;
     asylo_code code;
     asylo_client *client;
     asylo_buffer output = {0};
@@ -213,8 +212,8 @@ void asylo__proxy_serve_enter(asylo__proxy *proxy, asylo__server_call *call,
         break;
     }
     asylo__proxy_pop_call();
-    if (started.tv_sec != 0 || started.tv_nsec != 0) {
-        double seconds = asylo__proxy_seconds_since(&started);
+    if (timed) {
+        double seconds = (double)(asylo__monotonic_ns() - started_ns) / 1e9;
         size_t output_size = code == ASYLO_OK ? output.size : 0;
         asylo__call_cache_record(&proxy->calls, ASYLO__CALL_ENTER, enter->selector, code, seconds,
                                  enter->payload_size, output_size);

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "asylo/selectors.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "proxy/proxy.h"
 
@@ -15,12 +16,6 @@ const char *asylo__proxy_enclave_name(asylo__proxy *proxy) {
     pthread_mutex_unlock(&proxy->lock);
     /* name is written once, before loaded is set, and never again. */
     return loaded ? proxy->name : NULL;
-}
-
-double asylo__proxy_seconds_since(const struct timespec *start) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
 const char *asylo__proxy_selector_name(uint32_t selector) {
@@ -102,13 +97,7 @@ void asylo__proxy_finish(asylo__proxy *proxy, const char *reason) {
 
 bool asylo__proxy_wait(asylo__proxy *proxy, int64_t load_timeout_ms) {
     struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += load_timeout_ms / 1000;
-    deadline.tv_nsec += (load_timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    asylo__timespec_after_ms(&deadline, load_timeout_ms);
     pthread_mutex_lock(&proxy->lock);
     while (!proxy->finished) {
         if (proxy->loaded) {

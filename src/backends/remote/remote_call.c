@@ -16,6 +16,7 @@
 #include "asylo/client.h"
 #include "backends/remote/remote_state.h"
 #include "common/bytes_output.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 /* The calls this thread is inside, so a nested entry reuses its stream. */
@@ -37,24 +38,12 @@ static active_call *innermost_call(remote_state *state) {
     return NULL;
 }
 
-static int64_t now_ms(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-static int64_t now_ns(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-}
-
 /* Time left before deadline_ms (< 0: unbounded). */
 static int64_t remaining_ms(int64_t deadline_ms) {
     if (deadline_ms < 0) {
         return -1;
     }
-    int64_t left = deadline_ms - now_ms();
+    int64_t left = deadline_ms - asylo__monotonic_ms();
     return left > 0 ? left : 0;
 }
 
@@ -66,12 +55,12 @@ static void serve_exit(remote_state *state, active_call *call, const asylo__fram
     asylo_status_ok(&exit_status);
     call->nest_id = exit_frame->call_id;
     bool timed = state->metrics != NULL || asylo__log_enabled(ASYLO_LOG_DEBUG);
-    int64_t started_ns = timed ? now_ns() : 0;
+    int64_t started_ns = timed ? asylo__monotonic_ns() : 0;
     asylo_code code =
         state->exits.dispatch(state->exits.context, exit_frame->selector, exit_frame->payload,
                               exit_frame->payload_size, &collector->output, &exit_status);
     if (timed) {
-        double seconds = (double)(now_ns() - started_ns) / 1e9;
+        double seconds = (double)(asylo__monotonic_ns() - started_ns) / 1e9;
         size_t output_size = code == ASYLO_OK ? collector->bytes.size : 0;
         asylo__call_cache_record(&state->calls, ASYLO__CALL_EXIT, exit_frame->selector, code,
                                  seconds, exit_frame->payload_size, output_size);
@@ -102,7 +91,8 @@ static asylo_code converse_frames(remote_state *state, active_call *call, uint64
                                   uint64_t parent_call_id, uint32_t selector, const uint8_t *input,
                                   size_t input_size, asylo_output *output, size_t *output_size,
                                   asylo_status *status) {
-    int64_t deadline_ms = state->call_timeout_ms > 0 ? now_ms() + state->call_timeout_ms : -1;
+    int64_t deadline_ms =
+        state->call_timeout_ms > 0 ? asylo__monotonic_ms() + state->call_timeout_ms : -1;
     asylo__frame send;
     asylo__frame_init(&send);
     send.call_id = call_id;
@@ -182,7 +172,7 @@ static asylo_code converse(remote_state *state, active_call *call, uint64_t pare
                            asylo_output *output, asylo_status *status) {
     uint64_t call_id = atomic_fetch_add(&state->next_call_id, 1);
     bool timed = state->metrics != NULL || asylo__log_enabled(ASYLO_LOG_DEBUG);
-    int64_t started_ns = timed ? now_ns() : 0;
+    int64_t started_ns = timed ? asylo__monotonic_ns() : 0;
     size_t output_size = 0;
     asylo_status local_status;
     if (status == NULL) {
@@ -191,7 +181,7 @@ static asylo_code converse(remote_state *state, active_call *call, uint64_t pare
     asylo_code code = converse_frames(state, call, call_id, parent_call_id, selector, input,
                                       input_size, output, &output_size, status);
     if (timed) {
-        double seconds = (double)(now_ns() - started_ns) / 1e9;
+        double seconds = (double)(asylo__monotonic_ns() - started_ns) / 1e9;
         asylo__call_cache_record(&state->calls, ASYLO__CALL_ENTER, selector, code, seconds,
                                  output_size, input_size);
         asylo__log(ASYLO_LOG_DEBUG, "remote", state->name, call_id,
