@@ -10,20 +10,19 @@
 #include <unistd.h>
 
 #include "asylo/remote.h"
+#include "backends/remote/security_flags.h"
 #include "common/log.h"
 #include "provision/proxy_process.h"
 
 #define DEFAULT_START_TIMEOUT_MS 10000
 #define EXIT_WAIT_MS 5000
-#define SECURITY_PATH_COUNT 5
 
 typedef struct local_provision {
     asylo_remote_provision base; /* first: the interface handed out */
     char *proxy_path;
     char *listen_address;
     char *log_level;
-    char *paths[SECURITY_PATH_COUNT]; /* owned copies of the security paths */
-    asylo_security_options security;
+    asylo__owned_security security; /* the proxy's (server) side */
     int64_t start_timeout_ms;
     bool provisioned;
     asylo__proxy_process process;
@@ -86,7 +85,7 @@ static asylo_code local_provision_run(asylo_remote_provision *base, const char *
         .enclave_path = absolute_path,
         .backend = target_backend,
         .log_level = self->log_level,
-        .security = &self->security,
+        .security = &self->security.options,
         .deadline_ms =
             asylo__monotonic_ms() + (timeout_ms > 0 ? timeout_ms : self->start_timeout_ms),
     };
@@ -121,9 +120,7 @@ static void local_provision_destroy(asylo_remote_provision *base) {
     free(self->proxy_path);
     free(self->listen_address);
     free(self->log_level);
-    for (size_t i = 0; i < SECURITY_PATH_COUNT; i++) {
-        free(self->paths[i]);
-    }
+    asylo__owned_security_fini(&self->security);
     free(self);
 }
 
@@ -177,14 +174,7 @@ asylo_code asylo_local_provision_create(const asylo_local_provision_options *opt
     self->listen_address = copy_or_null(
         options->listen_address != NULL ? options->listen_address : "127.0.0.1:0", &failed);
     self->log_level = copy_or_null(options->log_level, &failed);
-    self->security = options->security;
-    const char **fields[SECURITY_PATH_COUNT] = {
-        &self->security.server_cert, &self->security.server_key, &self->security.root_certs,
-        &self->security.client_cert, &self->security.client_key};
-    for (int i = 0; i < SECURITY_PATH_COUNT; i++) {
-        self->paths[i] = copy_or_null(*fields[i], &failed);
-        *fields[i] = self->paths[i];
-    }
+    failed |= !asylo__owned_security_copy(&self->security, &options->security);
     self->start_timeout_ms =
         options->start_timeout_ms > 0 ? options->start_timeout_ms : DEFAULT_START_TIMEOUT_MS;
     self->process.pid = -1;

@@ -25,14 +25,12 @@
 #define DEFAULT_CHUNK_SIZE ((size_t)1 << 20)
 #define MAX_CHUNK_SIZE ((size_t)16 << 20)
 #define RELEASE_TIMEOUT_MS 15000
-#define SECURITY_PATH_COUNT 5
 
 typedef struct server_provision {
     asylo_remote_provision base; /* first: the interface handed out */
     char *server_address;
-    char *paths[SECURITY_PATH_COUNT];
-    asylo_security_options public_security;
-    asylo__security_options security;
+    asylo__owned_security owned_security;
+    asylo__security_options security; /* owned_security's, as transport options */
     int64_t timeout_ms;
     size_t chunk_size;
     bool provisioned;
@@ -308,9 +306,7 @@ static void server_provision_destroy(asylo_remote_provision *base) {
     server_provision *self = (server_provision *)base;
     server_provision_finalize(base, NULL);
     free(self->server_address);
-    for (int i = 0; i < SECURITY_PATH_COUNT; i++) {
-        free(self->paths[i]);
-    }
+    asylo__owned_security_fini(&self->owned_security);
     asylo__grpc_release();
     free(self);
 }
@@ -354,19 +350,8 @@ asylo_code asylo_provision_server_provision_create(const asylo_provision_server_
     self->base.destroy = server_provision_destroy;
     self->server_address = strdup(options->server_address);
     bool failed = self->server_address == NULL;
-    self->public_security = options->security;
-    const char **fields[SECURITY_PATH_COUNT] = {
-        &self->public_security.server_cert, &self->public_security.server_key,
-        &self->public_security.root_certs, &self->public_security.client_cert,
-        &self->public_security.client_key};
-    for (int i = 0; i < SECURITY_PATH_COUNT; i++) {
-        if (*fields[i] != NULL) {
-            self->paths[i] = strdup(*fields[i]);
-            failed |= self->paths[i] == NULL;
-        }
-        *fields[i] = self->paths[i];
-    }
-    asylo__security_from_public(&self->public_security, &self->security);
+    failed |= !asylo__owned_security_copy(&self->owned_security, &options->security);
+    asylo__security_from_public(&self->owned_security.options, &self->security);
     self->timeout_ms = options->timeout_ms > 0 ? options->timeout_ms : DEFAULT_TIMEOUT_MS;
     self->chunk_size = options->chunk_size > 0 ? options->chunk_size : DEFAULT_CHUNK_SIZE;
     if (failed) {

@@ -1,5 +1,6 @@
 #include "backends/remote/security_flags.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void asylo__security_from_public(const asylo_security_options *public_options,
@@ -39,4 +40,28 @@ asylo_code asylo_security_parse_flag(asylo_security_options *public_options, con
 
 const char *asylo_security_usage(void) {
     return asylo__security_usage();
+}
+
+bool asylo__owned_security_copy(asylo__owned_security *owned, const asylo_security_options *from) {
+    memset(owned, 0, sizeof *owned);
+    owned->options = *from;
+    const char **fields[] = {&owned->options.server_cert, &owned->options.server_key,
+                             &owned->options.root_certs, &owned->options.client_cert,
+                             &owned->options.client_key};
+    bool copied = true;
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        if (*fields[i] != NULL) {
+            owned->paths[i] = strdup(*fields[i]);
+            copied &= owned->paths[i] != NULL;
+        }
+        *fields[i] = owned->paths[i];
+    }
+    return copied;
+}
+
+void asylo__owned_security_fini(asylo__owned_security *owned) {
+    for (size_t i = 0; i < sizeof owned->paths / sizeof owned->paths[0]; i++) {
+        free(owned->paths[i]);
+        owned->paths[i] = NULL;
+    }
 }

@@ -2,10 +2,24 @@
 #ifndef ASYLO_BACKENDS_REMOTE_SECURITY_FLAGS_H
 #define ASYLO_BACKENDS_REMOTE_SECURITY_FLAGS_H
 
+#include <stdbool.h>
+
 #include "asylo/remote.h"
 #include "transport/security.h"
 
 void asylo__security_from_public(const asylo_security_options *public_options,
                                  asylo__security_options *options);
+
+/* Security options that own their paths: for objects that outlive the
+ * caller's strings (provisioners). `options` points into `paths`. */
+typedef struct asylo__owned_security {
+    asylo_security_options options;
+    char *paths[5];
+} asylo__owned_security;
+
+/* Copies *from; false when memory ran out (then fini still frees what was
+ * copied). */
+bool asylo__owned_security_copy(asylo__owned_security *owned, const asylo_security_options *from);
+void asylo__owned_security_fini(asylo__owned_security *owned);
 
 #endif
