@@ -145,6 +145,8 @@ int main(int argc, char **argv) {
         }
         i += consumed;
     }
+    /* A server program: --ssl_root_certs means mutual TLS, as in the tools. */
+    security.require_client_certificate = security.root_certs != NULL;
     asylo__address address;
     if (asylo__address_parse(argv[1], &address, &status) != ASYLO_OK) {
         fprintf(stderr, "%s\n", status.message);

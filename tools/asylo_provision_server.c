@@ -174,6 +174,8 @@ static int parse_flags(int argc, char **argv, server_flags *flags) {
             return 2;
         }
     }
+    /* On a server, --ssl_root_certs means mutual TLS (for its proxies too). */
+    options->security.require_client_certificate = options->security.root_certs != NULL;
     return 0;
 }
 

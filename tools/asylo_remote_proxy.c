@@ -141,6 +141,8 @@ static int parse_flags(int argc, char **argv, proxy_flags *flags) {
             return 2;
         }
     }
+    /* On a server, --ssl_root_certs means mutual TLS. */
+    flags->security.require_client_certificate = flags->security.root_certs != NULL;
     return 0;
 }
 

@@ -89,15 +89,11 @@ static int setup_remote(quickstart_options *options, const char *remote_token) {
             local.listen_address = options->remote_listen;
         }
         local.log_level = asylo_log_level_name(asylo_log_get_level());
-        /* The proxy's side: its identity, and client verification only when
-         * this side presents a certificate (mutual TLS). */
-        local.security.type = options->security.type;
-        local.security.allow_insecure_non_local = options->security.allow_insecure_non_local;
-        local.security.server_cert = options->security.server_cert;
-        local.security.server_key = options->security.server_key;
-        if (options->security.client_cert != NULL) {
-            local.security.root_certs = options->security.root_certs;
-        }
+        /* The same parsed flags serve the proxy's (server) side: it uses the
+         * server certificate and key, and requires client certificates only
+         * when this side presents one (mutual TLS). */
+        local.security = options->security;
+        local.security.require_client_certificate = options->security.client_cert != NULL;
         if (asylo_local_provision_create(&local, &options->provision, &status) != ASYLO_OK) {
             fprintf(stderr, "quickstart: --remote_proxy: %s\n", status.message);
             return QUICKSTART_OPTIONS_ERROR;

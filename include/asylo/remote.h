@@ -48,8 +48,9 @@ typedef enum asylo_security_type {
     /* gRPC local credentials: plaintext, accepted only on loopback and unix:
      * addresses unless allow_insecure_non_local is set. */
     ASYLO_SECURITY_LOCAL = 0,
-    /* TLS. With root_certs on the server side, clients must present a
-     * certificate chaining to them (mutual TLS); others get UNAUTHENTICATED. */
+    /* TLS. Mutual TLS only where the server side sets
+     * require_client_certificate: clients must then present a certificate
+     * chaining to root_certs; others get UNAUTHENTICATED. */
     ASYLO_SECURITY_SSL = 1,
 } asylo_security_type;
 
@@ -62,6 +63,13 @@ typedef struct asylo_security_options {
     const char *root_certs;  /* --ssl_root_certs */
     const char *client_cert; /* --ssl_client_cert */
     const char *client_key;  /* --ssl_client_key */
+    /* Server side only (a local provision's proxy, a provision server):
+     * nonzero requires client certificates chaining to root_certs (mutual
+     * TLS). 0 (default): plain TLS, and root_certs is only what a client
+     * trusts servers by, so one value parsed from the plain-TLS flags serves
+     * both sides. Clients ignore it. The flag parser never sets it; the
+     * server programs set it when given --ssl_root_certs. */
+    int require_client_certificate;
 } asylo_security_options;
 
 /* Parses one argument of the flags above (and --security_type,

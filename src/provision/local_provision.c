@@ -161,6 +161,12 @@ asylo_code asylo_local_provision_create(const asylo_local_provision_options *opt
         return asylo_status_set(status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_API,
                                 "remote proxy '%s' is not an executable file", options->proxy_path);
     }
+    if (options->security.require_client_certificate && options->security.root_certs == NULL) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "local provision: require_client_certificate (mutual TLS) needs "
+                                "root_certs (--ssl_root_certs), the CAs client certificates must "
+                                "chain to");
+    }
     local_provision *self = calloc(1, sizeof *self);
     if (self == NULL) {
         return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,

@@ -177,7 +177,8 @@ static void build_arguments(const asylo__proxy_process_options *options,
         if (security->server_key != NULL) {
             add_argument(arguments, "--ssl_server_cred", security->server_key);
         }
-        if (security->root_certs != NULL) {
+        /* The proxy reads --ssl_root_certs as "require client certificates". */
+        if (security->require_client_certificate && security->root_certs != NULL) {
             add_argument(arguments, "--ssl_root_certs", security->root_certs);
         }
     }

@@ -49,7 +49,8 @@ const char *asylo__security_usage(void) {
            "                              credentials, loopback and unix: only)\n"
            "  --ssl_server_cert=PEM       server certificate chain (alias --ssl_cert)\n"
            "  --ssl_server_cred=PEM       server private key (alias --ssl_key)\n"
-           "  --ssl_root_certs=PEM        trusted CAs; on a server, clients must present\n"
+           "  --ssl_root_certs=PEM        trusted CAs; on asylo-remote-proxy and\n"
+           "                              asylo-provision-server, clients must present\n"
            "                              a certificate from them (mutual TLS)\n"
            "  --ssl_client_cert=PEM       client certificate for mutual TLS\n"
            "  --ssl_client_key=PEM        client private key for mutual TLS\n"
@@ -189,6 +190,11 @@ asylo_code asylo__security_check(const asylo__security_options *options,
                                         ? "--ssl_server_cert (the certificate)"
                                         : "--ssl_server_cred (the private key)");
         }
+        if (options->require_client_certificate && options->root_certs == NULL) {
+            return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                    "requiring client certificates (mutual TLS) needs "
+                                    "--ssl_root_certs: the CAs they must chain to");
+        }
         files[count].flag = "ssl_server_cert";
         files[count++].path = options->server_cert;
         files[count].flag = "ssl_server_cred";
@@ -208,7 +214,8 @@ asylo_code asylo__security_check(const asylo__security_options *options,
             files[count++].path = options->client_key;
         }
     }
-    if (options->root_certs != NULL) {
+    /* A server uses the roots only to check client certificates. */
+    if (options->root_certs != NULL && (!is_server || options->require_client_certificate)) {
         files[count].flag = "ssl_root_certs";
         files[count++].path = options->root_certs;
     }
@@ -411,7 +418,7 @@ asylo_code asylo__security_server_credentials(const asylo__security_options *opt
         if (code == ASYLO_OK) {
             code = read_pem("ssl_server_cred", options->server_key, true, &key, &key_size, status);
         }
-        if (code == ASYLO_OK && options->root_certs != NULL) {
+        if (code == ASYLO_OK && options->require_client_certificate) {
             code =
                 read_pem("ssl_root_certs", options->root_certs, false, &roots, &roots_size, status);
         }
@@ -455,8 +462,13 @@ asylo_code asylo__client_verifier_create(const asylo__security_options *options,
     size_t roots_size = 0;
     asylo_code code = ASYLO_OK;
     *out = NULL;
-    if (options->type != ASYLO__SECURITY_SSL || options->root_certs == NULL) {
+    if (options->type != ASYLO__SECURITY_SSL || !options->require_client_certificate) {
         return asylo_status_ok(status);
+    }
+    if (options->root_certs == NULL) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "requiring client certificates (mutual TLS) needs "
+                                "--ssl_root_certs: the CAs they must chain to");
     }
     code = read_pem("ssl_root_certs", options->root_certs, false, &roots, &roots_size, status);
     if (code != ASYLO_OK) {

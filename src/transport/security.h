@@ -5,18 +5,23 @@
  *          refuses on anything but loopback and unix sockets. On any other
  *          address it is refused here too, unless --allow_insecure_non_local
  *          forces plaintext (insecure credentials) for a trusted network.
- *   ssl    TLS with PEM files read from disk. A server with root certificates
- *          requires client certificates that chain to them (mutual TLS); a
- *          client with a wrong or missing certificate is answered
- *          UNAUTHENTICATED per call and never reaches a handler.
+ *   ssl    TLS with PEM files read from disk. Root certificates are what a
+ *          client trusts servers by; a server ignores them unless
+ *          require_client_certificate is set, and then requires client
+ *          certificates that chain to them (mutual TLS): a client with a
+ *          wrong or missing certificate is answered UNAUTHENTICATED per call
+ *          and never reaches a handler. One options value parsed from the
+ *          plain-TLS flags thus serves both sides.
  *
  * Flags (both --flag=value and --flag value; one leading dash works too):
  *   --security_type=local|ssl
  *   --ssl_server_cert=PEM   (alias --ssl_cert)    server certificate (chain)
  *   --ssl_server_cred=PEM   (alias --ssl_key)     server private key
- *   --ssl_root_certs=PEM    CAs: the client trusts servers chaining to them;
- *                           the server requires client certificates chaining
- *                           to them
+ *   --ssl_root_certs=PEM    CAs: the client trusts servers chaining to them.
+ *                           The server programs (asylo-remote-proxy,
+ *                           asylo-provision-server) also set
+ *                           require_client_certificate from it; the parser
+ *                           itself never does.
  *   --ssl_client_cert=PEM   --ssl_client_key=PEM  client identity (mutual TLS)
  *   --allow_insecure_non_local
  */
@@ -48,6 +53,9 @@ typedef struct asylo__security_options {
     const char *root_certs;
     const char *client_cert;
     const char *client_key;
+    /* Server side only: require client certificates chaining to root_certs
+     * (mutual TLS). Clients ignore it. */
+    bool require_client_certificate;
 } asylo__security_options;
 
 /* Largest PEM file read (certificates and keys are a few KiB). */
@@ -67,7 +75,8 @@ const char *asylo__security_usage(void);
 /* Checks the options for use on address, before anything is opened:
  *   local on a non-loopback, non-unix address without --allow_insecure_non_local
  *     -> FAILED_PRECONDITION naming the address and the flags that fix it;
- *   ssl server without --ssl_server_cert/--ssl_server_cred, or a client with only
+ *   ssl server without --ssl_server_cert/--ssl_server_cred, a server requiring
+ *     client certificates without --ssl_root_certs, or a client with only
  *     one of --ssl_client_cert/--ssl_client_key -> INVALID_ARGUMENT naming the flag;
  *   a named file that does not exist or cannot be read -> NOT_FOUND /
  *     PERMISSION_DENIED naming the flag and the file.
@@ -91,12 +100,13 @@ asylo_code asylo__security_server_credentials(const asylo__security_options *opt
                                               grpc_server_credentials **out, asylo_status *status);
 
 /* Server-side check of a call's client certificate (mutual TLS). Created from
- * the server's options: when they are ssl with root certs, every call must
- * present a certificate chaining to those roots. Thread-safe: one verifier
+ * the server's options: when they are ssl with require_client_certificate,
+ * every call must present a certificate chaining to root_certs. Thread-safe: one verifier
  * serves all calls. */
 typedef struct asylo__client_verifier asylo__client_verifier;
 
-/* *out is NULL (no verification needed) unless the options ask for mutual TLS. */
+/* *out is NULL (no verification needed) unless the options ask for mutual TLS
+ * (ssl and require_client_certificate). */
 asylo_code asylo__client_verifier_create(const asylo__security_options *options,
                                          asylo__client_verifier **out, asylo_status *status);
 /* OK and the certificate subject (RFC 2253, "CN=client,O=Example") in

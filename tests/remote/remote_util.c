@@ -353,6 +353,7 @@ bool util_remote_setup(util_remote *remote, const char *proxy_path, const char *
         local.security.server_cert = remote->paths[1];
         local.security.server_key = remote->paths[2];
         local.security.root_certs = remote->paths[0];
+        local.security.require_client_certificate = 1;
         remote->config.security.type = ASYLO_SECURITY_SSL;
         remote->config.security.root_certs = remote->paths[0];
         remote->config.security.client_cert = remote->paths[3];

@@ -292,6 +292,92 @@ static void test_local_refused_off_loopback(void **state) {
     util_remote_teardown(&remote);
 }
 
+/* Loads TEST_ENCLAVE_PATH through a local provision with `server` as the
+ * proxy's side and `client` as the host's, and runs an echo. */
+static asylo_code load_provisioned(const asylo_security_options *server,
+                                   const asylo_security_options *client, const char *what,
+                                   asylo_status *status) {
+    asylo_local_provision_options local;
+    asylo_local_provision_options_init(&local);
+    local.proxy_path = ASYLO_PROXY_PATH;
+    local.log_level = "warning";
+    local.security = *server;
+    asylo_remote_provision *provision = NULL;
+    asylo_code code = asylo_local_provision_create(&local, &provision, status);
+    if (code != ASYLO_OK) {
+        printf("%-40s -> %s\n", what, util_status_text(status));
+        return code;
+    }
+    asylo_remote_config remote;
+    asylo_remote_config_init(&remote);
+    remote.provision = provision;
+    remote.security = *client;
+    asylo_load_config config;
+    asylo_load_config_init(&config);
+    config.name = "provisioned";
+    config.backend = "remote";
+    config.enclave_path = TEST_ENCLAVE_PATH;
+    config.backend_config = &remote;
+    asylo_manager *manager;
+    assert_int_equal(asylo_manager_create(&manager, status), ASYLO_OK);
+    asylo_client *client_handle = NULL;
+    code = asylo_manager_load(manager, &config, &client_handle, status);
+    printf("%-40s -> %s\n", what, util_status_text(status));
+    if (code == ASYLO_OK) {
+        asylo_buffer output = {0};
+        asylo_status run_status;
+        assert_int_equal(asylo_client_run(client_handle, "secret", 6, &output, &run_status),
+                         ASYLO_OK);
+        assert_int_equal(output.size, 6);
+        asylo_buffer_free(&output);
+        assert_int_equal(asylo_manager_destroy_client(manager, client_handle, NULL, 0, &run_status),
+                         ASYLO_OK);
+    }
+    asylo_manager_destroy(manager);
+    asylo_remote_provision_destroy(provision);
+    return code;
+}
+
+/* The README's plain-TLS flags, parsed once and given to both sides, give
+ * plain TLS: root certificates on the server side do not switch on mutual
+ * TLS by themselves. */
+static void test_plain_tls_options_serve_both_sides(void **state) {
+    (void)state;
+    char flags[4][UTIL_PATH_SIZE + 32];
+    snprintf(flags[0], sizeof flags[0], "--security_type=ssl");
+    snprintf(flags[1], sizeof flags[1], "--ssl_server_cert=%s", path_of("server.pem"));
+    snprintf(flags[2], sizeof flags[2], "--ssl_server_cred=%s", path_of("server.key"));
+    snprintf(flags[3], sizeof flags[3], "--ssl_root_certs=%s", path_of("ca.pem"));
+    asylo_security_options parsed = {0};
+    asylo_status status;
+    for (int i = 0; i < 4; i++) {
+        int consumed = 0;
+        assert_int_equal(asylo_security_parse_flag(&parsed, flags[i], NULL, &consumed, &status),
+                         ASYLO_OK);
+        assert_int_equal(consumed, 1);
+    }
+    assert_int_equal(parsed.require_client_certificate, 0);
+    assert_int_equal(load_provisioned(&parsed, &parsed, "plain-TLS flags on both sides", &status),
+                     ASYLO_OK);
+
+    /* Mutual TLS is an explicit choice of the server side ... */
+    asylo_security_options mutual = parsed;
+    mutual.require_client_certificate = 1;
+    assert_int_equal(load_provisioned(&mutual, &parsed, "mutual TLS, no client cert", &status),
+                     ASYLO_UNAUTHENTICATED);
+    assert_non_null(strstr(status.message, "requires a client certificate"));
+    asylo_security_options identified = parsed;
+    identified.client_cert = path_of("client.pem");
+    identified.client_key = path_of("client.key");
+    assert_int_equal(load_provisioned(&mutual, &identified, "mutual TLS, client cert", &status),
+                     ASYLO_OK);
+    /* ... and needs the roots to check client certificates against. */
+    mutual.root_certs = NULL;
+    assert_int_equal(load_provisioned(&mutual, &parsed, "mutual TLS without roots", &status),
+                     ASYLO_INVALID_ARGUMENT);
+    assert_non_null(strstr(status.message, "--ssl_root_certs"));
+}
+
 int main(void) {
     asylo_log_set_level(ASYLO_LOG_WARNING);
     if (!util_make_temp_dir("asylo-remote-security", dir, sizeof dir) ||
@@ -305,6 +391,7 @@ int main(void) {
         cmocka_unit_test(test_one_image_one_host),
         cmocka_unit_test(test_refused_client_never_loads),
         cmocka_unit_test(test_local_refused_off_loopback),
+        cmocka_unit_test(test_plain_tls_options_serve_both_sides),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     int left = util_children_report("at exit");

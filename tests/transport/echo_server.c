@@ -65,6 +65,8 @@ int main(int argc, char **argv) {
         }
         i += consumed;
     }
+    /* A server program: --ssl_root_certs means mutual TLS, as in the tools. */
+    security.require_client_certificate = security.root_certs != NULL;
     echo_stats stats = {0};
     asylo__server_options options = {.address = argv[1], .security = &security};
     asylo__server *server = NULL;

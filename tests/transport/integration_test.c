@@ -137,7 +137,8 @@ static asylo__security_options server_ssl(bool mutual) {
     asylo__security_options options = {.type = ASYLO__SECURITY_SSL,
                                        .server_cert = in_temp("server.pem"),
                                        .server_key = in_temp("server.key"),
-                                       .root_certs = mutual ? in_temp("ca.pem") : NULL};
+                                       .root_certs = mutual ? in_temp("ca.pem") : NULL,
+                                       .require_client_certificate = mutual};
     return options;
 }
 

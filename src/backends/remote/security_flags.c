@@ -14,6 +14,7 @@ void asylo__security_from_public(const asylo_security_options *public_options,
     options->root_certs = public_options->root_certs;
     options->client_cert = public_options->client_cert;
     options->client_key = public_options->client_key;
+    options->require_client_certificate = public_options->require_client_certificate != 0;
 }
 
 asylo_code asylo_security_parse_flag(asylo_security_options *public_options, const char *argument,
