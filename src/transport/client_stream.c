@@ -138,6 +138,27 @@ static asylo_code wait_ready(asylo__channel *channel, int64_t timeout_ms, asylo_
     return code;
 }
 
+/* A plaintext client's HTTP/2 preface is no TLS ClientHello: a TLS server
+ * closes the connection at once, and gRPC says only "Socket closed". Say
+ * what most likely differs. */
+static asylo_code explain_plaintext_refused(const asylo__security_options *security,
+                                            const asylo__address *address, asylo_code code,
+                                            asylo_status *status) {
+    if (code != ASYLO_UNAVAILABLE || security->type != ASYLO__SECURITY_LOCAL ||
+        strstr(status->message, "Socket closed") == NULL) {
+        return code;
+    }
+    /* Keep gRPC's own words, not our "unreachable" guess around them. */
+    const char *grpc_words = strstr(status->message, "failed to connect");
+    char detail[sizeof status->message];
+    snprintf(detail, sizeof detail, "%s", grpc_words != NULL ? grpc_words : status->message);
+    return asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
+                            "%s closed the connection before any answer: the server may require "
+                            "TLS (--security_type=ssl) while this side is plaintext "
+                            "(--security_type=local): security settings differ (%s)",
+                            address->target, detail);
+}
+
 asylo_code asylo__channel_open(const asylo__channel_options *options, asylo__channel **out,
                                asylo_status *status) {
     asylo__channel *channel = NULL;
@@ -195,6 +216,9 @@ asylo_code asylo__channel_open(const asylo__channel_options *options, asylo__cha
                       options->connect_timeout_ms > 0 ? options->connect_timeout_ms
                                                       : DEFAULT_CONNECT_TIMEOUT_MS,
                       status);
+    code =
+        explain_plaintext_refused(options->security != NULL ? options->security : &default_security,
+                                  &channel->address, code, status);
     if (code != ASYLO_OK) {
         goto out;
     }

@@ -339,6 +339,38 @@ static asylo_code read_pem(const char *flag, const char *path, bool is_key, char
     return ASYLO_OK;
 }
 
+/* The private key must belong to the certificate (its leaf, the first in
+ * the file). gRPC would otherwise accept the pair and fail every handshake
+ * later with a message that names neither file. */
+static asylo_code check_key_matches(const char *cert_flag, const char *cert_path,
+                                    const char *cert_pem, size_t cert_size, const char *key_flag,
+                                    const char *key_path, const char *key_pem, size_t key_size,
+                                    asylo_status *status) {
+    BIO *cert_bio = BIO_new_mem_buf(cert_pem, (int)cert_size);
+    BIO *key_bio = BIO_new_mem_buf(key_pem, (int)key_size);
+    X509 *cert = cert_bio != NULL ? PEM_read_bio_X509(cert_bio, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *key = key_bio != NULL ? PEM_read_bio_PrivateKey(key_bio, NULL, NULL, NULL) : NULL;
+    asylo_code code;
+    if (cert == NULL || key == NULL) {
+        code = asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "cannot compare --%s=%s with --%s=%s: out of memory", key_flag,
+                                key_path, cert_flag, cert_path);
+    } else if (X509_check_private_key(cert, key) != 1) {
+        code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "the private key --%s=%s does not match the certificate "
+                                "--%s=%s: give the key the certificate was issued for",
+                                key_flag, key_path, cert_flag, cert_path);
+    } else {
+        code = asylo_status_ok(status);
+    }
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    BIO_free(key_bio);
+    BIO_free(cert_bio);
+    ERR_clear_error();
+    return code;
+}
+
 asylo_code asylo__security_channel_credentials(const asylo__security_options *options,
                                                const asylo__address *address,
                                                grpc_channel_credentials **out,
@@ -372,6 +404,11 @@ asylo_code asylo__security_channel_credentials(const asylo__security_options *op
             if (code == ASYLO_OK) {
                 code =
                     read_pem("ssl_client_key", options->client_key, true, &key, &key_size, status);
+            }
+            if (code == ASYLO_OK) {
+                code =
+                    check_key_matches("ssl_client_cert", options->client_cert, cert, cert_size,
+                                      "ssl_client_key", options->client_key, key, key_size, status);
             }
             if (code != ASYLO_OK) {
                 goto out;
@@ -417,6 +454,10 @@ asylo_code asylo__security_server_credentials(const asylo__security_options *opt
         code = read_pem("ssl_server_cert", options->server_cert, false, &cert, &cert_size, status);
         if (code == ASYLO_OK) {
             code = read_pem("ssl_server_cred", options->server_key, true, &key, &key_size, status);
+        }
+        if (code == ASYLO_OK) {
+            code = check_key_matches("ssl_server_cert", options->server_cert, cert, cert_size,
+                                     "ssl_server_cred", options->server_key, key, key_size, status);
         }
         if (code == ASYLO_OK && options->require_client_certificate) {
             code =

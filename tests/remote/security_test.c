@@ -378,6 +378,66 @@ static void test_plain_tls_options_serve_both_sides(void **state) {
     assert_non_null(strstr(status.message, "--ssl_root_certs"));
 }
 
+static asylo_security_options plain_tls_server(void) {
+    asylo_security_options options = {.type = ASYLO_SECURITY_SSL,
+                                      .server_cert = path_of("server.pem"),
+                                      .server_key = path_of("server.key"),
+                                      .root_certs = path_of("ca.pem")};
+    return options;
+}
+
+/* A key that does not belong to its certificate is refused when the
+ * credentials are made, naming both files, on either side. */
+static void test_key_not_matching_certificate(void **state) {
+    (void)state;
+    char cert_flag[UTIL_PATH_SIZE + 32], key_flag[UTIL_PATH_SIZE + 32];
+    snprintf(cert_flag, sizeof cert_flag, "--ssl_server_cert=%s", path_of("server.pem"));
+    snprintf(key_flag, sizeof key_flag, "--ssl_server_cred=%s", path_of("client.key"));
+    const char *arguments[] = {"--address=127.0.0.1:0", "--security_type=ssl", cert_flag, key_flag,
+                               NULL};
+    util_proxy proxy;
+    assert_true(util_proxy_spawn(&proxy, ASYLO_PROXY_PATH, arguments, NULL,
+                                 path_of("proxy_wrong_key.log"), false, 0));
+    assert_true(util_proxy_wait(&proxy, 10000));
+    char *log = util_read_file(proxy.log_path);
+    printf("proxy with another certificate's key: exit %d, log: %s", WEXITSTATUS(proxy.wait_status),
+           log ? log : "(none)\n");
+    assert_true(WIFEXITED(proxy.wait_status));
+    assert_int_not_equal(WEXITSTATUS(proxy.wait_status), 0);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "INVALID_ARGUMENT"));
+    assert_non_null(strstr(log, "does not match"));
+    assert_non_null(strstr(log, path_of("server.pem")));
+    assert_non_null(strstr(log, path_of("client.key")));
+    assert_null(strstr(log, "cannot listen"));
+    free(log);
+
+    asylo_security_options server = plain_tls_server();
+    asylo_security_options client = plain_tls_server();
+    client.client_cert = path_of("client.pem");
+    client.client_key = path_of("rogue.key");
+    asylo_status status;
+    assert_int_equal(load_provisioned(&server, &client, "client key of another cert", &status),
+                     ASYLO_INVALID_ARGUMENT);
+    assert_non_null(strstr(status.message, "does not match"));
+    assert_non_null(strstr(status.message, path_of("client.pem")));
+    assert_non_null(strstr(status.message, path_of("rogue.key")));
+    assert_null(strstr(status.message, "unreachable"));
+}
+
+/* A plaintext client dialing a TLS server hears that the security settings
+ * differ, not only that the socket closed. */
+static void test_plaintext_client_tls_server(void **state) {
+    (void)state;
+    asylo_security_options server = plain_tls_server();
+    asylo_security_options client = {.type = ASYLO_SECURITY_LOCAL};
+    asylo_status status;
+    assert_int_equal(load_provisioned(&server, &client, "plaintext client, TLS server", &status),
+                     ASYLO_UNAVAILABLE);
+    assert_non_null(strstr(status.message, "security settings differ"));
+    assert_non_null(strstr(status.message, "--security_type=ssl"));
+}
+
 int main(void) {
     asylo_log_set_level(ASYLO_LOG_WARNING);
     if (!util_make_temp_dir("asylo-remote-security", dir, sizeof dir) ||
@@ -392,6 +452,8 @@ int main(void) {
         cmocka_unit_test(test_refused_client_never_loads),
         cmocka_unit_test(test_local_refused_off_loopback),
         cmocka_unit_test(test_plain_tls_options_serve_both_sides),
+        cmocka_unit_test(test_key_not_matching_certificate),
+        cmocka_unit_test(test_plaintext_client_tls_server),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     int left = util_children_report("at exit");
