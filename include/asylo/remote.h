@@ -9,7 +9,8 @@
  *     asylo_remote_provision *provision;
  *     asylo_local_provision_options local;
  *     asylo_local_provision_options_init(&local);
- *     local.proxy_path = "/usr/bin/asylo-remote-proxy";
+ *     local.proxy_path = "/usr/local/bin/asylo-remote-proxy"; // cmake --install's
+ *     // default; find_package(asylo) gives it as ASYLO_REMOTE_PROXY_PATH
  *     asylo_local_provision_create(&local, &provision, &status);
  *
  *     asylo_remote_config remote;
@@ -121,7 +122,10 @@ ASYLO_API void asylo_remote_provision_destroy(asylo_remote_provision *provision)
  * It learns the proxy's address over a private pipe (no fixed port), gives it
  * a fresh random token, and the proxy exits by itself if this process dies. */
 typedef struct asylo_local_provision_options {
-    const char *proxy_path; /* required: the asylo-remote-proxy binary (--remote_proxy) */
+    /* required: the asylo-remote-proxy binary (--remote_proxy); installed as
+     * /usr/local/bin/asylo-remote-proxy by default, ASYLO_REMOTE_PROXY_PATH
+     * (or $<TARGET_FILE:asylo::remote_proxy>) in CMake after find_package(asylo) */
+    const char *proxy_path;
     /* Where the proxy listens: "127.0.0.1:0" (default), "[::1]:0", "unix:" for
      * a socket in a private directory, or any full address. */
     const char *listen_address;

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Installs asylo-c into a temporary prefix, then builds examples/hello_world as
-# an outside project against it (find_package(asylo)) and a host program with
-# pkg-config, and runs both. Proves the installed headers, libraries, CMake
-# package and .pc files are complete.
+# Runs the README's build-and-install commands (taken from between its
+# install-commands markers, so this breaks when the README drifts) against this
+# build tree into a temporary prefix, then builds examples/hello_world as an
+# outside project against it (find_package(asylo)), an outside project that
+# runs an enclave on the remote backend through the installed proxy found via
+# ASYLO_REMOTE_PROXY_PATH and asylo::remote_proxy, and a host program with
+# pkg-config, and runs them. Proves the README's commands, the installed
+# headers, libraries, servers, CMake package and .pc files are complete.
 #   install_test.sh BUILD_DIR SOURCE_DIR SANITIZE(ON|OFF)
 set -euo pipefail
 build_dir=$1
@@ -20,7 +24,33 @@ if [ "$sanitize" = ON ]; then
                  -DCMAKE_MODULE_LINKER_FLAGS="$cflags")
 fi
 
-cmake --install "$build_dir" --prefix "$work/prefix" >"$work/install.log"
+# The README's commands: configure, build, install, in that order. They name
+# the build directory "build" and the prefix /usr/local; here they run on
+# this test's build tree (already configured with its options, so configure
+# and build only check it) and install into the temporary prefix.
+mapfile -t commands < <(sed -n '/<!-- install-commands:begin/,/<!-- install-commands:end/p' \
+    "$source_dir/README.md" | grep -v -e '^<!--' -e '^```' -e '^[[:space:]]*$')
+expected=("cmake -S . -B build" "cmake --build build" "cmake --install build --prefix /usr/local")
+[ "${#commands[@]}" -eq 3 ] || {
+    echo "FAIL: README.md has ${#commands[@]} commands between the install-commands markers," \
+         "expected configure, build, install:"; printf '  %s\n' "${commands[@]}"; exit 1; }
+for i in 0 1 2; do
+    case "${commands[$i]}" in
+        "${expected[$i]}"*) ;;
+        *) echo "FAIL: README install command $((i + 1)) is '${commands[$i]}'," \
+                "expected it to start with '${expected[$i]}'"; exit 1 ;;
+    esac
+done
+for i in 0 1 2; do
+    command=${commands[$i]}
+    command=${command/-B build/-B \"$build_dir\"}
+    command=${command/--build build/--build \"$build_dir\"}
+    command=${command/--install build/--install \"$build_dir\"}
+    command=${command/--prefix \/usr\/local/--prefix \"$work/prefix\"}
+    echo "README command $((i + 1)): ${commands[$i]}"
+    (cd "$source_dir" && eval "$command") >"$work/readme-$i.log" 2>&1 || {
+        echo "FAIL: '$command' failed:"; tail -30 "$work/readme-$i.log"; exit 1; }
+done
 for installed in include/asylo/asylo.h include/asylo/trusted.h lib/libasylo.so \
                  lib/libasylo_trusted.a lib/pkgconfig/asylo.pc lib/pkgconfig/asylo-trusted.pc \
                  lib/cmake/asylo/asylo-config.cmake bin/asylo-remote-proxy \
@@ -33,6 +63,82 @@ cmake -S "$source_dir/examples/hello_world" -B "$work/hello" \
 cmake --build "$work/hello" >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
 output=$(LD_LIBRARY_PATH="$work/prefix/lib" "$work/hello/hello_world" Installed 2>/dev/null)
 [ "$output" = "Hello, Installed!" ] || { echo "FAIL: hello_world printed '$output'"; exit 1; }
+
+# An outside project that finds the installed proxy through the package and
+# runs hello_world's enclave in it on the remote backend.
+mkdir -p "$work/remote_user"
+cp "$source_dir/examples/hello_world/hello_enclave.c" "$work/remote_user/"
+cat >"$work/remote_user/CMakeLists.txt" <<'PROJECT'
+cmake_minimum_required(VERSION 3.25)
+project(remote_user LANGUAGES C)
+find_package(asylo REQUIRED)
+if(NOT EXISTS "${ASYLO_REMOTE_PROXY_PATH}" OR NOT EXISTS "${ASYLO_PROVISION_SERVER_PATH}")
+    message(FATAL_ERROR "ASYLO_REMOTE_PROXY_PATH '${ASYLO_REMOTE_PROXY_PATH}' or "
+                        "ASYLO_PROVISION_SERVER_PATH '${ASYLO_PROVISION_SERVER_PATH}' missing")
+endif()
+if(NOT TARGET asylo::remote_proxy OR NOT TARGET asylo::provision_server)
+    message(FATAL_ERROR "asylo::remote_proxy or asylo::provision_server is not defined")
+endif()
+asylo_add_enclave(hello_enclave SOURCES hello_enclave.c)
+add_executable(remote_user remote_user.c)
+target_link_libraries(remote_user PRIVATE asylo::asylo)
+target_compile_definitions(remote_user PRIVATE
+    PROXY_BY_VARIABLE="${ASYLO_REMOTE_PROXY_PATH}"
+    PROXY_BY_TARGET="$<TARGET_FILE:asylo::remote_proxy>"
+    ENCLAVE_PATH="$<TARGET_FILE:hello_enclave>")
+add_dependencies(remote_user hello_enclave)
+PROJECT
+cat >"$work/remote_user/remote_user.c" <<'PROGRAM'
+#include <asylo/asylo.h>
+#include <stdio.h>
+#include <string.h>
+int main(void) {
+    if (strcmp(PROXY_BY_VARIABLE, PROXY_BY_TARGET) != 0) {
+        printf("variable %s, target %s\n", PROXY_BY_VARIABLE, PROXY_BY_TARGET);
+        return 1;
+    }
+    asylo_status status;
+    asylo_local_provision_options local;
+    asylo_local_provision_options_init(&local);
+    local.proxy_path = PROXY_BY_VARIABLE;
+    asylo_remote_provision *provision = NULL;
+    asylo_manager *manager = NULL;
+    asylo_client *client = NULL;
+    asylo_buffer greeting = {0};
+    int result = 1;
+    if (asylo_local_provision_create(&local, &provision, &status) != ASYLO_OK ||
+        asylo_manager_create(&manager, &status) != ASYLO_OK) goto out;
+    asylo_remote_config remote;
+    asylo_remote_config_init(&remote);
+    remote.provision = provision;
+    asylo_load_config config;
+    asylo_load_config_init(&config);
+    config.name = "hello";
+    config.backend = "remote";
+    config.enclave_path = ENCLAVE_PATH;
+    config.backend_config = &remote;
+    if (asylo_manager_load(manager, &config, &client, &status) != ASYLO_OK ||
+        asylo_client_run(client, "Remote", 6, &greeting, &status) != ASYLO_OK) goto out;
+    printf("%.*s\n", (int)greeting.size, (const char *)greeting.data);
+    result = asylo_manager_destroy_client(manager, client, NULL, 0, &status) == ASYLO_OK ? 0 : 1;
+    client = NULL;
+out:
+    if (result != 0) printf("%s\n", status.message);
+    asylo_buffer_free(&greeting);
+    if (client != NULL) asylo_manager_destroy_client(manager, client, NULL, 0, &status);
+    asylo_manager_destroy(manager);
+    asylo_remote_provision_destroy(provision);
+    return result;
+}
+PROGRAM
+cmake -S "$work/remote_user" -B "$work/remote_user/build" -DCMAKE_PREFIX_PATH="$work/prefix" \
+      "${extra_flags[@]}" >"$work/remote_configure.log" 2>&1 || {
+    cat "$work/remote_configure.log"; exit 1; }
+cmake --build "$work/remote_user/build" >"$work/remote_build.log" 2>&1 || {
+    cat "$work/remote_build.log"; exit 1; }
+output=$(LD_LIBRARY_PATH="$work/prefix/lib" "$work/remote_user/build/remote_user" 2>"$work/remote.err") || {
+    echo "FAIL: remote_user: $output"; cat "$work/remote.err"; exit 1; }
+[ "$output" = "Hello, Remote!" ] || { echo "FAIL: remote_user printed '$output'"; exit 1; }
 
 # A host program built with nothing but pkg-config.
 cat >"$work/host.c" <<'PROGRAM'
@@ -54,4 +160,6 @@ export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
 cc $cflags -Wall -Werror "$work/host.c" -o "$work/host" $(pkg-config --cflags --libs asylo)
 [ "$(LD_LIBRARY_PATH="$work/prefix/lib" "$work/host")" = NOT_FOUND ] || {
     echo "FAIL: pkg-config host program"; exit 1; }
-echo "install: headers, libraries, CMake package and pkg-config files work from $work/prefix"
+echo "install: the README's commands, headers, libraries, servers (found by" \
+     "ASYLO_REMOTE_PROXY_PATH and asylo::remote_proxy), CMake package and pkg-config" \
+     "files work from $work/prefix"
