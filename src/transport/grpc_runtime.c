@@ -9,6 +9,7 @@
 #include <grpc/grpc.h>
 
 #include "common/log.h"
+#include "transport/grpc_log.h"
 
 #define GRPC_DEFAULT_BACKUP_POLL_MS 5000
 #define BACKUP_POLL_VARIABLE "GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS"
@@ -44,6 +45,7 @@ void asylo__grpc_acquire(void) {
     /* grpc_init is itself counted; ours only catches unpaired releases. */
     runtime_references++;
     grpc_init();
+    asylo__grpc_log_install();
     pthread_mutex_unlock(&runtime_lock);
 }
 

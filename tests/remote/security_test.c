@@ -8,6 +8,7 @@
  * comes, and a proxy that only ever saw refused clients exits 3 (no load)
  * after --load_timeout_ms. Every returned status is printed, so the test log
  * shows what each bad input got. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -438,6 +440,82 @@ static void test_plaintext_client_tls_server(void **state) {
     assert_non_null(strstr(status.message, "--security_type=ssl"));
 }
 
+/* True when text has a line in gRPC's own format ("E1201 01:26:13.048761169
+ * 5784 ssl_transport_security.cc:1501] ..."): a severity letter and MMDD. */
+static bool has_raw_grpc_line(const char *text) {
+    for (const char *line = text; line != NULL && *line != '\0';) {
+        if (strchr("EWID", line[0]) != NULL && line[1] >= '0' && line[1] <= '9' && line[2] >= '0' &&
+            line[2] <= '9' && line[3] >= '0' && line[3] <= '9' && line[4] >= '0' &&
+            line[4] <= '9' && line[5] == ' ') {
+            return true;
+        }
+        line = strchr(line, '\n');
+        line = line != NULL ? line + 1 : NULL;
+    }
+    return false;
+}
+
+/* gRPC's own log lines (failed TLS handshakes: the host's when it does not
+ * trust the proxy, the proxy's when a plaintext client dials it) come out in
+ * asylo-c's format, component "grpc", in the host and on the proxy. */
+static void test_grpc_log_in_asylo_format(void **state) {
+    (void)state;
+    const char *arguments[] = {"--address=127.0.0.1:0",  "--security_type=ssl",
+                               "--ssl_server_cert",      path_of("server.pem"),
+                               "--ssl_server_cred",      path_of("server.key"),
+                               "--load_timeout_ms=5000", NULL};
+    util_proxy proxy;
+    start_proxy(&proxy, "proxy_grpc_log.log", arguments);
+    /* This process's stderr into a file for the one refused load. */
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    int captured = open(path_of("host_stderr.log"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(saved >= 0 && captured >= 0);
+    assert_int_equal(dup2(captured, STDERR_FILENO), STDERR_FILENO);
+    const client_identity distrustful = {path_of("other_ca.pem"), NULL, NULL, NULL};
+    asylo_status status;
+    asylo_code code = try_load(&proxy, &distrustful, "client not trusting the server", &status);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(captured);
+    assert_int_equal(code, ASYLO_UNAUTHENTICATED);
+    /* A plaintext client makes the proxy's side of the handshake fail. */
+    asylo_remote_config remote;
+    asylo_remote_config_init(&remote);
+    remote.address = proxy.address;
+    remote.connect_timeout_ms = 5000;
+    asylo_load_config config;
+    asylo_load_config_init(&config);
+    config.name = "plaintext";
+    config.backend = "remote";
+    config.enclave_path = TEST_ENCLAVE_PATH;
+    config.backend_config = &remote;
+    asylo_manager *manager;
+    assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
+    assert_int_equal(asylo_manager_load(manager, &config, NULL, &status), ASYLO_UNAVAILABLE);
+    asylo_manager_destroy(manager);
+    /* The proxy logs its side of the handshake as it happens: allow it time. */
+    for (int i = 0; i < 100 && !util_file_contains(proxy.log_path, "Handshake failed"); i++) {
+        usleep(50 * 1000);
+    }
+    char *host_log = util_read_file(path_of("host_stderr.log"));
+    char *proxy_log = util_read_file(proxy.log_path);
+    printf("host stderr:\n%sproxy log:\n%s", host_log ? host_log : "(none)\n",
+           proxy_log ? proxy_log : "(none)\n");
+    assert_non_null(host_log);
+    assert_non_null(proxy_log);
+    assert_false(has_raw_grpc_line(host_log));
+    assert_false(has_raw_grpc_line(proxy_log));
+    assert_non_null(strstr(host_log, " warning grpc: "));
+    assert_non_null(strstr(host_log, "Handshake failed"));
+    assert_non_null(strstr(proxy_log, " warning grpc: "));
+    assert_non_null(strstr(proxy_log, "Handshake failed"));
+    free(host_log);
+    free(proxy_log);
+    util_proxy_kill(&proxy);
+}
+
 int main(void) {
     asylo_log_set_level(ASYLO_LOG_WARNING);
     if (!util_make_temp_dir("asylo-remote-security", dir, sizeof dir) ||
@@ -454,6 +532,7 @@ int main(void) {
         cmocka_unit_test(test_plain_tls_options_serve_both_sides),
         cmocka_unit_test(test_key_not_matching_certificate),
         cmocka_unit_test(test_plaintext_client_tls_server),
+        cmocka_unit_test(test_grpc_log_in_asylo_format),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     int left = util_children_report("at exit");
