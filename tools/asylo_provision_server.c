@@ -249,11 +249,19 @@ int main(int argc, char **argv) {
     asylo__observability_set_serving(&observability, true);
     printf("asylo-provision-server: listening on %s\n", asylo__server_address(transport));
     fflush(stdout);
+    /* On unix: the port range is not used: proxies get sockets in the store. */
+    char proxies[PATH_MAX + 64];
+    if (strncmp(asylo__server_address(transport), "unix:", 5) == 0) {
+        snprintf(proxies, sizeof proxies, "unix sockets in %s/proxies",
+                 flags.options.storage_directory);
+    } else {
+        snprintf(proxies, sizeof proxies, "ports %u-%u", flags.options.proxy_port_low,
+                 flags.options.proxy_port_high);
+    }
     asylo__log(ASYLO_LOG_INFO, "provision", NULL, 0,
-               "listening on %s (%s security), proxies on ports %u-%u, store %s",
+               "listening on %s (%s security), proxies on %s, store %s",
                asylo__server_address(transport),
-               flags.options.security.type == ASYLO_SECURITY_SSL ? "ssl" : "local",
-               flags.options.proxy_port_low, flags.options.proxy_port_high,
+               flags.options.security.type == ASYLO_SECURITY_SSL ? "ssl" : "local", proxies,
                flags.options.storage_directory);
 
     pthread_t signal_thread;

@@ -55,7 +55,13 @@ typedef enum asylo_security_type {
     ASYLO_SECURITY_SSL = 1,
 } asylo_security_type;
 
-/* Paths are borrowed and must outlive the load (or the server). */
+/* The path strings are borrowed only for the call they are passed to, and
+ * may be freed when it returns: asylo_manager_load reads the files of
+ * asylo_remote_config.security before it returns (the channel keeps the PEM
+ * contents, not the paths), and asylo_local_provision_create and
+ * asylo_provision_server_provision_create copy the strings. The files
+ * themselves are read when used: a provision's files at each load through
+ * it (a local provision's proxy reads its files when it starts). */
 typedef struct asylo_security_options {
     asylo_security_type type;
     int allow_insecure_non_local;

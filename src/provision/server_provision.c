@@ -14,6 +14,7 @@
 #include "asylo/provision.pb-c.h"
 #include "asylo/remote.h"
 #include "backends/remote/security_flags.h"
+#include "transport/address.h"
 #include "common/bytes.h"
 #include "common/log.h"
 #include "provision/provision_protocol.h"
@@ -257,7 +258,7 @@ static asylo_code server_provision_run(asylo_remote_provision *base, const char 
     if (code != ASYLO_OK) {
         asylo__channel_close(self->channel);
         self->channel = NULL;
-        asylo_status_prefix(status, "provision server %s", self->server_address);
+        asylo__address_status_prefix(status, "provision server", self->server_address);
         return code;
     }
     self->provisioned = true;

@@ -228,3 +228,20 @@ void asylo__address_with_port(const asylo__address *address, uint16_t port, asyl
         build_target(out);
     }
 }
+
+void asylo__address_status_prefix(asylo_status *status, const char *what, const char *address) {
+    if (status == NULL || address == NULL) {
+        return;
+    }
+    size_t length = strlen(address);
+    if (strncmp(status->message, address, length) == 0 && status->message[length] == ':' &&
+        status->message[length + 1] == ' ') {
+        memmove(status->message, status->message + length + 2,
+                strlen(status->message + length + 2) + 1);
+    }
+    if (what != NULL && what[0] != '\0') {
+        asylo_status_prefix(status, "%s %s", what, address);
+    } else {
+        asylo_status_prefix(status, "%s", address);
+    }
+}

@@ -53,4 +53,10 @@ const char *asylo__address_target(const asylo__address *address);
  * binding port 0 to report the real address. */
 void asylo__address_with_port(const asylo__address *address, uint16_t port, asylo__address *out);
 
+/* Prefixes status's message with "WHAT ADDRESS: " (what may be "" or NULL),
+ * first dropping a leading "ADDRESS: " the transport put there, so the
+ * message names the address once: "provision server [::1]:4321: the peer is
+ * unreachable ...", not "provision server [::1]:4321: [::1]:4321: ...". */
+void asylo__address_status_prefix(asylo_status *status, const char *what, const char *address);
+
 #endif

@@ -149,6 +149,10 @@ happy_ipv6)
     ;;
 happy_unix)
     happy_path "unix:$tmp/provision.sock"
+    # Proxies of a unix: server listen on sockets, not on the port range.
+    grep -q "proxies on unix sockets in $store/proxies" "$server_log" ||
+        fail "the start line does not name the proxies' socket directory"
+    ! grep -q "proxies on ports" "$server_log" || fail "a unix: server logs a port range"
     ;;
 ssl)
     start_server server 127.0.0.1:0 "${tls_server[@]}"

@@ -96,10 +96,20 @@ static asylo_code try_load(const util_proxy *proxy, const client_identity *ident
     return try_load_image(proxy, identity, TEST_ENCLAVE_PATH, "sim", what, status);
 }
 
+/* True when text says "ADDRESS: ADDRESS" (our prefix twice; gRPC's own
+ * "ipv4:ADDRESS" in its details is its words and may stay). */
+static bool names_address_twice(const char *text, const char *address) {
+    char doubled[3 * UTIL_PATH_SIZE];
+    snprintf(doubled, sizeof doubled, "%s: %s", address, address);
+    return strstr(text, doubled) != NULL;
+}
+
 static void expect_refused(const util_proxy *proxy, const client_identity *identity,
                            const char *what) {
     asylo_status status;
     assert_int_equal(try_load(proxy, identity, what, &status), ASYLO_UNAUTHENTICATED);
+    /* The message names the proxy's address once. */
+    assert_false(names_address_twice(status.message, proxy->address));
     /* The enclave was never loaded. */
     assert_false(util_file_contains(proxy->log_path, "serving enclave"));
 }
@@ -516,6 +526,29 @@ static void test_grpc_log_in_asylo_format(void **state) {
     util_proxy_kill(&proxy);
 }
 
+/* A provision server that is not there: the message names its address once. */
+static void test_provision_server_address_named_once(void **state) {
+    (void)state;
+    char address[UTIL_PATH_SIZE + 8];
+    snprintf(address, sizeof address, "unix:%s", path_of("no-provision-server.sock"));
+    asylo_provision_server_options options;
+    asylo_provision_server_options_init(&options);
+    options.server_address = address;
+    options.timeout_ms = 5000;
+    asylo_remote_provision *provision = NULL;
+    asylo_status status;
+    assert_int_equal(asylo_provision_server_provision_create(&options, &provision, &status),
+                     ASYLO_OK);
+    asylo_remote_endpoint endpoint;
+    asylo_code code =
+        provision->provision(provision, TEST_ENCLAVE_PATH, "sim", 5000, &endpoint, &status);
+    printf("provision server that is not there -> %s\n", util_status_text(&status));
+    asylo_remote_provision_destroy(provision);
+    assert_int_equal(code, ASYLO_UNAVAILABLE);
+    assert_non_null(strstr(status.message, "provision server "));
+    assert_false(names_address_twice(status.message, address));
+}
+
 int main(void) {
     asylo_log_set_level(ASYLO_LOG_WARNING);
     if (!util_make_temp_dir("asylo-remote-security", dir, sizeof dir) ||
@@ -533,6 +566,7 @@ int main(void) {
         cmocka_unit_test(test_key_not_matching_certificate),
         cmocka_unit_test(test_plaintext_client_tls_server),
         cmocka_unit_test(test_grpc_log_in_asylo_format),
+        cmocka_unit_test(test_provision_server_address_named_once),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     int left = util_children_report("at exit");

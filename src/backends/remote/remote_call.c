@@ -10,6 +10,7 @@
  *
  * Every send is batched with the next receive, so each step is one gRPC
  * round trip and one wait, on the calling thread. */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -18,6 +19,7 @@
 #include "common/bytes_output.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "transport/address.h"
 
 /* The calls this thread is inside, so a nested entry reuses its stream. */
 typedef struct active_call {
@@ -127,8 +129,9 @@ static asylo_code converse_frames(remote_state *state, active_call *call, uint64
         }
         first = false;
         if (code != ASYLO_OK) {
-            asylo_status_prefix(status, "remote enclave '%s' at %s", state->name,
-                                state->endpoint.address);
+            char what[ASYLO_STATUS_MESSAGE_SIZE];
+            snprintf(what, sizeof what, "remote enclave '%s' at", state->name);
+            asylo__address_status_prefix(status, what, state->endpoint.address);
             break;
         }
         if (received.kind == ASYLO__FRAME_EXIT) {
