@@ -1,14 +1,25 @@
 /* The provision-server RemoteProvision: the client of asylo-provision-server.
  * provision() hashes the image, streams it in chunks, and turns the reply into
- * an endpoint; finalize() releases the proxy. */
+ * an endpoint; finalize() releases the proxy on the server that runs it.
+ *
+ * The target may be a fleet (fleet_target.h: an address list or a DNS name).
+ * It is dialed with gRPC's round_robin policy, so successive provisions go
+ * to successive servers and a server whose connection failed is skipped; a
+ * provision refused with UNAVAILABLE (dead, draining) or RESOURCE_EXHAUSTED
+ * (full) is sent again, to the next server, within the load's deadline. A
+ * refusal comes at the header, before the image is sent, so it costs one
+ * round trip. */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "asylo/provision.pb-c.h"
@@ -16,8 +27,9 @@
 #include "backends/remote/security_flags.h"
 #include "common/bytes.h"
 #include "common/log.h"
-#include "provision/provision_protocol.h"
 #include "common/clock.h"
+#include "provision/fleet_target.h"
+#include "provision/provision_protocol.h"
 #include "transport/client_stream.h"
 #include "transport/grpc_runtime.h"
 
@@ -34,7 +46,8 @@ typedef struct server_provision {
     int64_t timeout_ms;
     size_t chunk_size;
     bool provisioned;
-    asylo__channel *channel;
+    /* The server that runs the proxy (a fleet's: the one that answered). */
+    char release_address[ASYLO__ADDRESS_MAX_HOST + 16];
     char proxy_id[64];
     char token[ASYLO_REMOTE_TOKEN_SIZE];
 } server_provision;
@@ -163,10 +176,24 @@ static asylo_code upload(server_provision *self, asylo__client_stream *stream, i
     return code;
 }
 
-/* The proxy is dialed where the client reached the server, on the port the
- * server reports; a unix: proxy address is used as it is. */
+/* Whether a host the server reported can be dialed from here: not a
+ * wildcard, and loopback only when the server itself was reached on
+ * loopback. */
+static bool routable(const asylo__address *reported, const asylo__address *server) {
+    if (asylo__address_is_wildcard(reported)) {
+        return false;
+    }
+    return !asylo__address_is_local(reported) || asylo__address_is_local(server);
+}
+
+/* Where the proxy is dialed: the reported proxy_address when the server
+ * gave a routable one (its --advertise_address), else the host this client
+ * reached the server at (the one address given, or for a fleet the peer
+ * gRPC connected to) on the port the server reports; a unix: proxy address
+ * is used as it is. Release later goes to that host on the server's port. */
 static asylo_code fill_endpoint(server_provision *self, const Asylo__Remote__ProvisionReply *reply,
-                                asylo_remote_endpoint *endpoint, asylo_status *status) {
+                                const asylo__address *server, asylo_remote_endpoint *endpoint,
+                                asylo_status *status) {
     if (strlen(reply->token) >= sizeof endpoint->token ||
         strlen(reply->enclave_path) >= sizeof endpoint->enclave_path ||
         strlen(reply->proxy_id) >= sizeof self->proxy_id ||
@@ -174,18 +201,25 @@ static asylo_code fill_endpoint(server_provision *self, const Asylo__Remote__Pro
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_TRANSPORT,
                                 "the provision server's reply has an over-long field");
     }
+    asylo__address reported;
+    bool have_reported = reply->proxy_address[0] != '\0' &&
+                         asylo__address_parse(reply->proxy_address, &reported, NULL) == ASYLO_OK;
+    asylo__address release = *server;
     if (reply->proxy_port == 0 || reply->proxy_port > 65535) {
         snprintf(endpoint->address, sizeof endpoint->address, "%s", reply->proxy_address);
-    } else {
-        asylo__address server;
+    } else if (have_reported && reported.family != ASYLO__ADDRESS_UNIX &&
+               routable(&reported, server)) {
         asylo__address proxy;
-        asylo_code code = asylo__address_parse(self->server_address, &server, status);
-        if (code != ASYLO_OK) {
-            return code;
-        }
-        asylo__address_with_port(&server, (uint16_t)reply->proxy_port, &proxy);
+        asylo__address_with_port(&reported, (uint16_t)reply->proxy_port, &proxy);
+        snprintf(endpoint->address, sizeof endpoint->address, "%s", asylo__address_target(&proxy));
+        asylo__address_with_port(&reported, server->port, &release);
+    } else {
+        asylo__address proxy;
+        asylo__address_with_port(server, (uint16_t)reply->proxy_port, &proxy);
         snprintf(endpoint->address, sizeof endpoint->address, "%s", asylo__address_target(&proxy));
     }
+    snprintf(self->release_address, sizeof self->release_address, "%s",
+             asylo__address_target(&release));
     snprintf(endpoint->token, sizeof endpoint->token, "%s", reply->token);
     snprintf(endpoint->enclave_path, sizeof endpoint->enclave_path, "%s", reply->enclave_path);
     snprintf(self->proxy_id, sizeof self->proxy_id, "%s", reply->proxy_id);
@@ -193,53 +227,45 @@ static asylo_code fill_endpoint(server_provision *self, const Asylo__Remote__Pro
     return asylo_status_ok(status);
 }
 
-static asylo_code server_provision_run(asylo_remote_provision *base, const char *enclave_path,
-                                       const char *target_backend, int64_t timeout_ms,
-                                       asylo_remote_endpoint *endpoint, asylo_status *status) {
-    server_provision *self = (server_provision *)base;
-    if (self->provisioned) {
-        return asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
-                                "this provision already has a proxy; one serves one enclave");
-    }
-    memset(endpoint, 0, sizeof *endpoint);
-    int64_t deadline_ms = asylo__monotonic_ms() + (timeout_ms > 0 ? timeout_ms : self->timeout_ms);
-    int fd = open(enclave_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return asylo_status_set(status, errno == ENOENT ? ASYLO_NOT_FOUND : ASYLO_PERMISSION_DENIED,
-                                ASYLO_ORIGIN_BACKEND, "cannot open enclave image '%s': %s",
-                                enclave_path, strerror(errno));
-    }
-    uint64_t size = 0;
-    uint8_t digest[32];
+/* One provision on the channel: the server it reaches is the channel's
+ * choice (round_robin for a fleet); *answered names it ("" when the call
+ * reached none). */
+static asylo_code provision_once(server_provision *self, asylo__channel *channel,
+                                 const asylo__fleet_target *target, int fd, const char *path,
+                                 const char *backend, uint64_t size, const uint8_t digest[32],
+                                 int64_t deadline_ms, asylo_remote_endpoint *endpoint,
+                                 char *answered, size_t answered_size, asylo_status *status) {
     asylo__client_stream *stream = NULL;
     uint8_t *reply_bytes = NULL;
     size_t reply_size = 0;
     Asylo__Remote__ProvisionReply *reply = NULL;
-    asylo_code code = hash_file(fd, enclave_path, &size, digest, status);
+    answered[0] = '\0';
+    asylo_code code =
+        asylo__client_stream_open(channel, ASYLO__PROVISION_METHOD, NULL, &stream, status);
     if (code == ASYLO_OK) {
-        asylo__channel_options options = {
-            .address = self->server_address,
-            .security = &self->security,
-            .max_message_size = self->chunk_size + 4096,
-            .connect_timeout_ms = time_left(deadline_ms),
-        };
-        code = asylo__channel_open(&options, &self->channel, status);
+        code = upload(self, stream, fd, path, backend, size, digest, deadline_ms, &reply_bytes,
+                      &reply_size, status);
     }
-    if (code == ASYLO_OK) {
-        code = asylo__client_stream_open(self->channel, ASYLO__PROVISION_METHOD, NULL, &stream,
-                                         status);
+    asylo__address server = target->is_dns ? target->dns_name : target->addresses[0];
+    if (stream != NULL) {
+        char peer[ASYLO__ADDRESS_MAX_HOST + 32];
+        asylo__client_stream_peer(stream, peer, sizeof peer);
+        asylo__address reached;
+        if (asylo__peer_address_parse(peer, &reached)) {
+            /* A single server keeps the name it was given (a certificate
+             * may carry only that); a fleet's server is the one reached. */
+            if (target->is_fleet) {
+                server = reached;
+            }
+            snprintf(answered, answered_size, "%s", asylo__address_target(&server));
+        }
     }
-    if (code == ASYLO_OK) {
-        code = upload(self, stream, fd, enclave_path, target_backend, size, digest, deadline_ms,
-                      &reply_bytes, &reply_size, status);
-    }
-    close(fd);
     if (code == ASYLO_OK) {
         reply = asylo__remote__provision_reply__unpack(NULL, reply_size, reply_bytes);
         code = reply == NULL
                    ? asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_TRANSPORT,
                                       "malformed reply from the provision server")
-                   : fill_endpoint(self, reply, endpoint, status);
+                   : fill_endpoint(self, reply, &server, endpoint, status);
     }
     asylo_status close_status;
     asylo_code close_code = asylo__client_stream_close(stream, 2000, &close_status);
@@ -254,15 +280,223 @@ static asylo_code server_provision_run(asylo_remote_provision *base, const char 
         asylo__secure_zero(reply_bytes, reply_size);
         free(reply_bytes);
     }
+    return code;
+}
+
+/* What each server of a fleet said, for the error when none took the
+ * enclave. */
+typedef struct fleet_attempts {
+    size_t count;
+    struct {
+        char server[ASYLO__ADDRESS_MAX_HOST + 16];
+        asylo_code code;
+        char why[200];
+    } tried[ASYLO__FLEET_MAX_SERVERS];
+} fleet_attempts;
+
+static void record_attempt(fleet_attempts *attempts, const char *server, const asylo_status *why) {
+    size_t at = 0;
+    while (at < attempts->count && strcmp(attempts->tried[at].server, server) != 0) {
+        at++;
+    }
+    if (at == ASYLO__FLEET_MAX_SERVERS) {
+        return;
+    }
+    if (at == attempts->count) {
+        attempts->count++;
+    }
+    snprintf(attempts->tried[at].server, sizeof attempts->tried[at].server, "%s", server);
+    attempts->tried[at].code = why->code;
+    snprintf(attempts->tried[at].why, sizeof attempts->tried[at].why, "%.199s", why->message);
+}
+
+static bool was_tried(const fleet_attempts *attempts, const char *server) {
+    for (size_t i = 0; i < attempts->count; i++) {
+        if (strcmp(attempts->tried[i].server, server) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Asks every server of the fleet no call reached why, each on its own
+ * channel within the time left (a dead server's connection is refused at
+ * once; an unreachable one costs its share of the deadline). */
+static void diagnose_unreached(server_provision *self, asylo__fleet_target *target,
+                               int64_t deadline_ms, fleet_attempts *attempts) {
+    asylo_status status;
+    if (asylo__fleet_target_resolve(target, &status) != ASYLO_OK) {
+        record_attempt(attempts, asylo__address_target(&target->dns_name), &status);
+        return;
+    }
+    size_t left = 0;
+    for (size_t i = 0; i < target->count; i++) {
+        left += !was_tried(attempts, asylo__address_target(&target->addresses[i]));
+    }
+    for (size_t i = 0; i < target->count; i++) {
+        const char *name = asylo__address_target(&target->addresses[i]);
+        if (was_tried(attempts, name)) {
+            continue;
+        }
+        int64_t share = (deadline_ms - asylo__monotonic_ms()) / (int64_t)(left > 0 ? left : 1);
+        left--;
+        asylo__channel_options options = {
+            .address = name,
+            .security = &self->security,
+            .connect_timeout_ms = share > 10 ? share : 10,
+        };
+        asylo__channel *channel = NULL;
+        if (asylo__channel_open(&options, &channel, &status) == ASYLO_OK) {
+            asylo__channel_close(channel);
+            asylo_status_set(&status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
+                             "reachable now, but no provision reached it in time");
+        }
+        record_attempt(attempts, name, &status);
+    }
+}
+
+/* The error of a fleet where no server took the enclave: RESOURCE_EXHAUSTED
+ * when some server was full (the fleet is out of room), else the last
+ * failure's code; the message names every server and what it said. */
+static asylo_code fleet_failure(const server_provision *self, const fleet_attempts *attempts,
+                                asylo_code last, asylo_status *status) {
+    char text[ASYLO_STATUS_MESSAGE_SIZE];
+    size_t used = 0;
+    asylo_code code = last;
+    for (size_t i = 0; i < attempts->count; i++) {
+        if (attempts->tried[i].code == ASYLO_RESOURCE_EXHAUSTED) {
+            code = ASYLO_RESOURCE_EXHAUSTED;
+        }
+    }
+    /* Each server's reason is cut to share the message fairly. */
+    size_t share = attempts->count > 0 ? (sizeof text - 160) / attempts->count : 0;
+    for (size_t i = 0; i < attempts->count && used < sizeof text; i++) {
+        int room = (int)(share > strlen(attempts->tried[i].server) + 24
+                             ? share - strlen(attempts->tried[i].server) - 24
+                             : 16);
+        used +=
+            (size_t)snprintf(text + used, sizeof text - used, "%s%s: %s: %.*s", i == 0 ? "" : "; ",
+                             attempts->tried[i].server, asylo_code_name(attempts->tried[i].code),
+                             room, attempts->tried[i].why);
+    }
+    return asylo_status_set(status, code, ASYLO_ORIGIN_BACKEND,
+                            "no provision server of '%.120s' took the enclave (%zu tried): %s",
+                            self->server_address, attempts->count, text);
+}
+
+static bool retryable(asylo_code code) {
+    return code == ASYLO_UNAVAILABLE || code == ASYLO_RESOURCE_EXHAUSTED;
+}
+
+/* Successive provisions of this process start at successive servers of a
+ * list (from a random place, so that processes differ too). */
+static size_t next_rotation(void) {
+    static _Atomic size_t counter;
+    static _Atomic bool seeded;
+    if (!atomic_exchange(&seeded, true)) {
+        size_t seed = 0;
+        if (getrandom(&seed, sizeof seed, 0) == (ssize_t)sizeof seed) {
+            atomic_fetch_add(&counter, seed % 1024);
+        }
+    }
+    return atomic_fetch_add(&counter, 1);
+}
+
+/* gRPC's round_robin policy: each new call goes to the next server with a
+ * connection, and a server whose connection failed is skipped. */
+#define ROUND_ROBIN_CONFIG "{\"loadBalancingConfig\": [{\"round_robin\": {}}]}"
+
+static asylo_code server_provision_run(asylo_remote_provision *base, const char *enclave_path,
+                                       const char *target_backend, int64_t timeout_ms,
+                                       asylo_remote_endpoint *endpoint, asylo_status *status) {
+    server_provision *self = (server_provision *)base;
+    if (self->provisioned) {
+        return asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                                "this provision already has a proxy; one serves one enclave");
+    }
+    memset(endpoint, 0, sizeof *endpoint);
+    int64_t deadline_ms = asylo__monotonic_ms() + (timeout_ms > 0 ? timeout_ms : self->timeout_ms);
+    asylo__fleet_target *target = calloc(1, sizeof *target);
+    fleet_attempts *attempts = calloc(1, sizeof *attempts);
+    asylo__channel *channel = NULL;
+    int fd = -1;
+    asylo_code code;
+    if (target == NULL || attempts == NULL) {
+        code = asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "out of memory for a provision");
+        goto out;
+    }
+    code = asylo__fleet_target_parse(self->server_address, next_rotation(), target, status);
     if (code != ASYLO_OK) {
-        asylo__channel_close(self->channel);
-        self->channel = NULL;
-        asylo_status_prefix(status, "provision server %s", self->server_address);
+        goto out;
+    }
+    fd = open(enclave_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        code = asylo_status_set(status, errno == ENOENT ? ASYLO_NOT_FOUND : ASYLO_PERMISSION_DENIED,
+                                ASYLO_ORIGIN_BACKEND, "cannot open enclave image '%s': %s",
+                                enclave_path, strerror(errno));
+        goto out;
+    }
+    uint64_t size = 0;
+    uint8_t digest[32];
+    code = hash_file(fd, enclave_path, &size, digest, status);
+    if (code != ASYLO_OK) {
+        goto out;
+    }
+    asylo__channel_options options = {
+        .address = asylo__address_target(&target->security_address),
+        .grpc_target = target->grpc_target,
+        .service_config = target->is_fleet ? ROUND_ROBIN_CONFIG : NULL,
+        .security = &self->security,
+        .max_message_size = self->chunk_size + 4096,
+        .connect_timeout_ms = time_left(deadline_ms),
+    };
+    code = asylo__channel_open(&options, &channel, status);
+    /* A fleet gets a few tries per server: round_robin moves on at each, and
+     * a server refusing (full, draining, dead) costs one round trip. */
+    int max_attempts = target->is_fleet ? 2 * (int)(target->count > 0 ? target->count : 4) + 2 : 1;
+    char answered[ASYLO__ADDRESS_MAX_HOST + 16] = "";
+    char previous[sizeof answered] = "";
+    for (int attempt = 0; code == ASYLO_OK && attempt < max_attempts; attempt++) {
+        code = provision_once(self, channel, target, fd, enclave_path, target_backend, size, digest,
+                              deadline_ms, endpoint, answered, sizeof answered, status);
+        if (code == ASYLO_OK || !target->is_fleet || !retryable(code) ||
+            asylo__monotonic_ms() >= deadline_ms) {
+            break;
+        }
+        record_attempt(attempts, answered[0] ? answered : "(no server reached)", status);
+        asylo__log(ASYLO_LOG_INFO, "provision", NULL, 0, "server %s: %s; trying another",
+                   answered[0] ? answered : "(none)", status->message);
+        if (strcmp(answered, previous) == 0) {
+            /* The same server again: the others are still connecting. */
+            struct timespec pause = {0, 20 * 1000000L};
+            nanosleep(&pause, NULL);
+        }
+        snprintf(previous, sizeof previous, "%s", answered);
+    }
+    if (code != ASYLO_OK && target->is_fleet && retryable(code)) {
+        if (answered[0] != '\0' || attempts->count == 0) {
+            record_attempt(attempts, answered[0] ? answered : "(no server reached)", status);
+        }
+        diagnose_unreached(self, target, deadline_ms, attempts);
+        code = fleet_failure(self, attempts, code, status);
+    } else if (code != ASYLO_OK) {
+        asylo_status_prefix(status, "provision server %s",
+                            answered[0] ? answered : self->server_address);
+    }
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    asylo__channel_close(channel);
+    free(target);
+    free(attempts);
+    if (code != ASYLO_OK) {
         return code;
     }
     self->provisioned = true;
-    asylo__log(ASYLO_LOG_DEBUG, "provision", NULL, 0, "server %s runs proxy %s at %s",
-               self->server_address, self->proxy_id, endpoint->address);
+    asylo__log(ASYLO_LOG_DEBUG, "provision", NULL, 0, "server %s runs proxy %s at %s", answered,
+               self->proxy_id, endpoint->address);
     return asylo_status_ok(status);
 }
 
@@ -278,11 +512,20 @@ static asylo_code server_provision_finalize(asylo_remote_provision *base, asylo_
     uint8_t packed[256];
     size_t size = asylo__remote__release_request__get_packed_size(&request);
     asylo__client_stream *stream = NULL;
+    asylo__channel *channel = NULL;
+    /* To the server that runs the proxy, whichever of a fleet that is. */
+    asylo__channel_options options = {
+        .address = self->release_address,
+        .security = &self->security,
+        .connect_timeout_ms = RELEASE_TIMEOUT_MS,
+    };
     asylo_code code = size > sizeof packed
                           ? asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_API,
                                              "release request too large")
-                          : asylo__client_stream_open(self->channel, ASYLO__RELEASE_METHOD, NULL,
-                                                      &stream, status);
+                          : asylo__channel_open(&options, &channel, status);
+    if (code == ASYLO_OK) {
+        code = asylo__client_stream_open(channel, ASYLO__RELEASE_METHOD, NULL, &stream, status);
+    }
     if (code == ASYLO_OK) {
         asylo__remote__release_request__pack(&request, packed);
         uint8_t *reply = NULL;
@@ -292,12 +535,11 @@ static asylo_code server_provision_finalize(asylo_remote_provision *base, asylo_
         free(reply);
     }
     asylo__client_stream_close(stream, 2000, NULL);
-    asylo__channel_close(self->channel);
-    self->channel = NULL;
+    asylo__channel_close(channel);
     asylo__secure_zero(self->token, sizeof self->token);
     if (code != ASYLO_OK) {
         asylo_status_prefix(status, "releasing proxy %s on %s", self->proxy_id,
-                            self->server_address);
+                            self->release_address);
     }
     return code;
 }
@@ -330,8 +572,14 @@ asylo_code asylo_provision_server_provision_create(const asylo_provision_server_
                                 "provisioning through a server needs its address "
                                 "(--provision_server)");
     }
-    asylo__address parsed;
-    asylo_code code = asylo__address_parse(options->server_address, &parsed, status);
+    /* Checked now so a bad target is a configuration error, not a failed
+     * load. */
+    asylo__fleet_target *parsed = calloc(1, sizeof *parsed);
+    asylo_code code = parsed == NULL
+                          ? asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                             "out of memory for a provision")
+                          : asylo__fleet_target_parse(options->server_address, 0, parsed, status);
+    free(parsed);
     if (code != ASYLO_OK) {
         return code;
     }
