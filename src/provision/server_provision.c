@@ -307,7 +307,13 @@ static void record_attempt(fleet_attempts *attempts, const char *server, const a
     }
     snprintf(attempts->tried[at].server, sizeof attempts->tried[at].server, "%s", server);
     attempts->tried[at].code = why->code;
-    snprintf(attempts->tried[at].why, sizeof attempts->tried[at].why, "%.199s", why->message);
+    /* Transport messages start with the address: it is named already. */
+    const char *message = why->message;
+    size_t length = strlen(server);
+    if (strncmp(message, server, length) == 0 && strncmp(message + length, ": ", 2) == 0) {
+        message += length + 2;
+    }
+    snprintf(attempts->tried[at].why, sizeof attempts->tried[at].why, "%.199s", message);
 }
 
 static bool was_tried(const fleet_attempts *attempts, const char *server) {
@@ -457,14 +463,17 @@ static asylo_code server_provision_run(asylo_remote_provision *base, const char 
     int max_attempts = target->is_fleet ? 2 * (int)(target->count > 0 ? target->count : 4) + 2 : 1;
     char answered[ASYLO__ADDRESS_MAX_HOST + 16] = "";
     char previous[sizeof answered] = "";
-    for (int attempt = 0; code == ASYLO_OK && attempt < max_attempts; attempt++) {
+    bool connected = code == ASYLO_OK;
+    for (int attempt = 0; connected && attempt < max_attempts; attempt++) {
         code = provision_once(self, channel, target, fd, enclave_path, target_backend, size, digest,
                               deadline_ms, endpoint, answered, sizeof answered, status);
         if (code == ASYLO_OK || !target->is_fleet || !retryable(code) ||
             asylo__monotonic_ms() >= deadline_ms) {
             break;
         }
-        record_attempt(attempts, answered[0] ? answered : "(no server reached)", status);
+        if (answered[0] != '\0') {
+            record_attempt(attempts, answered, status);
+        }
         asylo__log(ASYLO_LOG_INFO, "provision", NULL, 0, "server %s: %s; trying another",
                    answered[0] ? answered : "(none)", status->message);
         if (strcmp(answered, previous) == 0) {
@@ -475,10 +484,14 @@ static asylo_code server_provision_run(asylo_remote_provision *base, const char 
         snprintf(previous, sizeof previous, "%s", answered);
     }
     if (code != ASYLO_OK && target->is_fleet && retryable(code)) {
-        if (answered[0] != '\0' || attempts->count == 0) {
-            record_attempt(attempts, answered[0] ? answered : "(no server reached)", status);
+        if (answered[0] != '\0') {
+            record_attempt(attempts, answered, status);
         }
+        asylo_status last = *status;
         diagnose_unreached(self, target, deadline_ms, attempts);
+        if (attempts->count == 0) {
+            record_attempt(attempts, "(no server reached)", &last);
+        }
         code = fleet_failure(self, attempts, code, status);
     } else if (code != ASYLO_OK) {
         asylo_status_prefix(status, "provision server %s",

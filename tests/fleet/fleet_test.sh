@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# fleet_test.sh CASE: a fleet of three asylo-provision-servers, each in its
+# own network namespace with its own address (10.232.0.11-13), and the host
+# in a fourth (10.232.0.1), joined by veth pairs to a bridge in the host's
+# namespace. The host loads through the target ipv4:A,B,C (gRPC round_robin).
+#   spread    30 loads: every server runs some (at least 3 each; expected 10,
+#             a fresh channel's first pick goes to the first server to connect)
+#   kill      30 loads, one server kill -9'd after the 8th: no load fails,
+#             the other two take the rest
+#   full      one server at its --max_proxies: 12 loads, none on it, none fail
+#   all_down  every server killed: UNAVAILABLE within the deadline, naming
+#             all three servers
+# Plaintext (--allow_insecure_non_local): the namespaces are private to the
+# test. Skips (77) with the reason where namespaces cannot be made.
+# Environment: PROVISION_SERVER, FLEET_TOOL, TEST_ENCLAVE.
+set -uo pipefail
+case_name=${1:?usage: fleet_test.sh spread|kill|full|all_down}
+skip() { echo "SKIP: $*"; exit 77; }
+fail() {
+    echo "FAIL [$case_name]: $*" >&2
+    for log in "$tmp"/*.err "$tmp"/*.out; do
+        [ -f "$log" ] && { echo "---- $log" >&2; tail -n 30 "$log" >&2; }
+    done
+    exit 1
+}
+note() { echo "[$case_name] $*"; }
+
+[ "$(id -u)" -eq 0 ] || skip "network namespaces need root"
+command -v ip >/dev/null || skip "no 'ip' command (iproute2)"
+
+id=$$
+host_ns=asylo-fh-$id
+bridge=afb$id
+tmp=$(mktemp -d /tmp/asylo-fleet.XXXXXX)
+chmod 700 "$tmp"
+declare -a server_pids=() namespaces=()
+netns_mount_before=0
+mountpoint -q /run/netns 2>/dev/null && netns_mount_before=1
+
+cleanup() {
+    local pid ns
+    for pid in "${server_pids[@]}"; do
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    for ns in "${namespaces[@]}"; do
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+        ip netns del "$ns" 2>/dev/null
+    done
+    if [ $netns_mount_before = 0 ] && [ -d /run/netns ] &&
+        [ -z "$(ls -A /run/netns 2>/dev/null)" ] && mountpoint -q /run/netns; then
+        umount /run/netns 2>/dev/null
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+error=$(ip netns add "$host_ns" 2>&1) || skip "cannot create a network namespace: $error"
+namespaces+=("$host_ns")
+ip -n "$host_ns" link set lo up
+ip -n "$host_ns" link add "$bridge" type bridge || skip "cannot create a bridge"
+ip -n "$host_ns" addr add 10.232.0.1/24 dev "$bridge"
+ip -n "$host_ns" link set "$bridge" up
+addresses=()
+for n in 1 2 3; do
+    ns=asylo-fs$n-$id
+    ip netns add "$ns" || skip "cannot create a fourth network namespace"
+    namespaces+=("$ns")
+    ip link add "fv$n$id" netns "$ns" type veth peer name "fb$n$id" netns "$host_ns" ||
+        skip "cannot create a veth pair"
+    ip -n "$ns" addr add "10.232.0.1$n/24" dev "fv$n$id"
+    ip -n "$ns" link set lo up
+    ip -n "$ns" link set "fv$n$id" up
+    ip -n "$host_ns" link set "fb$n$id" master "$bridge"
+    ip -n "$host_ns" link set "fb$n$id" up
+    addresses+=("10.232.0.1$n")
+done
+target="ipv4:10.232.0.11:4321,10.232.0.12:4321,10.232.0.13:4321"
+security=(--security_type=local --allow_insecure_non_local)
+
+# start_server N [FLAGS...]: server N in its namespace; waits for it.
+start_server() {
+    local n=$1
+    shift
+    ip netns exec "asylo-fs$n-$id" "$PROVISION_SERVER" --address="10.232.0.1$n:4321" \
+        --storage_dir="$tmp/store$n" --proxy_ports=4400-4439 "${security[@]}" "$@" \
+        >"$tmp/server$n.out" 2>"$tmp/server$n.err" &
+    server_pids[$n]=$!
+    local deadline=$((SECONDS + 15))
+    until grep -q 'listening on' "$tmp/server$n.out"; do
+        [ $SECONDS -ge $deadline ] && fail "server $n did not start"
+        kill -0 "${server_pids[$n]}" 2>/dev/null || fail "server $n exited"
+        sleep 0.05
+    done
+}
+
+# loads ARGS...: fleet_tool in the host namespace.
+loads() {
+    ip netns exec "$host_ns" "$FLEET_TOOL" --target="$target" --image="$TEST_ENCLAVE" \
+        "${security[@]}" "$@"
+}
+
+count_of() { sed -n "s/^server $1 count=//p" "$2" | head -n1; }
+
+case $case_name in
+spread)
+    for n in 1 2 3; do start_server "$n"; done
+    start=$SECONDS
+    loads --count=30 >"$tmp/loads.out" 2>"$tmp/loads.err" || fail "a load failed"
+    for address in "${addresses[@]}"; do
+        count=$(count_of "$address" "$tmp/loads.out")
+        note "$address ran ${count:-0} of 30"
+        [ "${count:-0}" -ge 3 ] || fail "$address ran ${count:-0} of 30 loads (want >= 3)"
+    done
+    note "30 loads in $((SECONDS - start)) s: $(grep -c ' ok ' "$tmp/loads.out") ok"
+    ;;
+kill)
+    for n in 1 2 3; do start_server "$n"; done
+    loads --count=30 >"$tmp/loads.out" 2>"$tmp/loads.err" &
+    tool=$!
+    deadline=$((SECONDS + 40))
+    until grep -q '^load 8 ' "$tmp/loads.out"; do
+        [ $SECONDS -ge $deadline ] && fail "8 loads did not finish in 40 s"
+        kill -0 "$tool" 2>/dev/null || break
+        sleep 0.02
+    done
+    kill -KILL "${server_pids[2]}"
+    note "server 2 (10.232.0.12) kill -9'd after $(grep -c '^load ' "$tmp/loads.out") loads"
+    wait "$tool"
+    code=$?
+    grep ' failed ' "$tmp/loads.out" && fail "loads failed after a kill -9 of one server"
+    [ $code -eq 0 ] || fail "fleet_tool exited $code"
+    after=$(sed -n '/^load 9 /,$p' "$tmp/loads.out" | grep -c 'server=10.232.0.12 ')
+    [ "$after" -le 1 ] || fail "10.232.0.12 ran $after loads after it was killed"
+    for address in 10.232.0.11 10.232.0.13; do
+        note "$address ran $(count_of "$address" "$tmp/loads.out") of 30"
+    done
+    note "30 loads, none failed; retries: $(grep -c 'trying another' "$tmp/loads.err")"
+    ;;
+full)
+    start_server 1 --max_proxies=1
+    start_server 2
+    start_server 3
+    # Fill server 1: one enclave held there until the fifo closes.
+    mkfifo "$tmp/hold.fifo"
+    ip netns exec "$host_ns" "$FLEET_TOOL" --target=10.232.0.11:4321 --image="$TEST_ENCLAVE" \
+        "${security[@]}" --hold <"$tmp/hold.fifo" >"$tmp/hold.out" 2>"$tmp/hold.err" &
+    holder=$!
+    exec 7>"$tmp/hold.fifo"
+    deadline=$((SECONDS + 20))
+    until grep -q '^summary ok=1' "$tmp/hold.out"; do
+        [ $SECONDS -ge $deadline ] && fail "the filling load did not finish"
+        kill -0 "$holder" 2>/dev/null || fail "the filling load failed"
+        sleep 0.05
+    done
+    loads --count=12 >"$tmp/loads.out" 2>"$tmp/loads.err" || fail "a load failed"
+    exec 7>&-
+    wait "$holder" || fail "the held load failed"
+    on_full=$(count_of 10.232.0.11 "$tmp/loads.out")
+    [ -z "$on_full" ] || fail "the full server ran $on_full loads"
+    refused=$(grep -c 'max_proxies' "$tmp/loads.err")
+    note "12 loads, none on the full 10.232.0.11 ($refused refusals retried)," \
+        "$(count_of 10.232.0.12 "$tmp/loads.out") on .12, $(count_of 10.232.0.13 "$tmp/loads.out") on .13"
+    note "load ms: $(sed -n 's/.* ms=\([0-9]*\)$/\1/p' "$tmp/loads.out" | tr '\n' ' ')"
+    ;;
+all_down)
+    for n in 1 2 3; do start_server "$n"; done
+    for n in 1 2 3; do kill -KILL "${server_pids[$n]}"; wait "${server_pids[$n]}" 2>/dev/null; done
+    start=$(date +%s%N)
+    loads --count=1 --deadline_ms=5000 >"$tmp/loads.out" 2>"$tmp/loads.err" &&
+        fail "a load succeeded with every server down"
+    took=$((($(date +%s%N) - start) / 1000000))
+    line=$(grep '^load 0 failed' "$tmp/loads.out") || fail "no failure line"
+    note "$line"
+    printf '%s\n' "$line" | grep -q 'failed UNAVAILABLE' || fail "not UNAVAILABLE"
+    for address in "${addresses[@]}"; do
+        printf '%s\n' "$line" | grep -q "$address:4321" || fail "$address is not named"
+    done
+    [ "$took" -lt 6000 ] || fail "took $took ms, over the 5000 ms deadline"
+    note "UNAVAILABLE naming all three in $took ms"
+    ;;
+*)
+    fail "unknown case"
+    ;;
+esac
+echo "fleet.$case_name: OK"
