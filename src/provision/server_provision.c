@@ -37,6 +37,9 @@
 #define DEFAULT_CHUNK_SIZE ((size_t)1 << 20)
 #define MAX_CHUNK_SIZE ((size_t)16 << 20)
 #define RELEASE_TIMEOUT_MS 15000
+/* Release is a courtesy (a proxy also exits when its host goes): a server
+ * that is gone must not hold up a destroy, or a load that provisions again. */
+#define RELEASE_CONNECT_TIMEOUT_MS 3000
 
 typedef struct server_provision {
     asylo_remote_provision base; /* first: the interface handed out */
@@ -530,7 +533,7 @@ static asylo_code server_provision_finalize(asylo_remote_provision *base, asylo_
     asylo__channel_options options = {
         .address = self->release_address,
         .security = &self->security,
-        .connect_timeout_ms = RELEASE_TIMEOUT_MS,
+        .connect_timeout_ms = RELEASE_CONNECT_TIMEOUT_MS,
     };
     asylo_code code = size > sizeof packed
                           ? asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_API,

@@ -10,9 +10,16 @@
 #   full      one server at its --max_proxies: 12 loads, none on it, none fail
 #   all_down  every server killed: UNAVAILABLE within the deadline, naming
 #             all three servers
+#   dns       mutual TLS, target dns:///fleet.test:4321 (the host namespace's
+#             /etc/hosts, from /etc/netns/NS/hosts, gives it the three
+#             addresses), servers bound to 0.0.0.0 advertising
+#             sN.fleet.test, a certificate with DNS names only: 9 loads, every
+#             proxy dialed by its server's advertised name
+#   loopback  a server advertising 127.0.0.1 to a client on another machine:
+#             the client is told no loopback address and loads anyway
 # Plaintext (--allow_insecure_non_local): the namespaces are private to the
 # test. Skips (77) with the reason where namespaces cannot be made.
-# Environment: PROVISION_SERVER, FLEET_TOOL, TEST_ENCLAVE.
+# Environment: PROVISION_SERVER, FLEET_TOOL, PROVISION_TOOL, TEST_ENCLAVE.
 set -uo pipefail
 case_name=${1:?usage: fleet_test.sh spread|kill|full|all_down}
 skip() { echo "SKIP: $*"; exit 77; }
@@ -52,7 +59,9 @@ cleanup() {
         umount /run/netns 2>/dev/null
     fi
     rm -rf "$tmp"
+    [ -n "$etc_netns" ] && rm -rf "$etc_netns"
 }
+etc_netns=
 trap cleanup EXIT
 
 error=$(ip netns add "$host_ns" 2>&1) || skip "cannot create a network namespace: $error"
@@ -130,12 +139,16 @@ kill)
     code=$?
     grep ' failed ' "$tmp/loads.out" && fail "loads failed after a kill -9 of one server"
     [ $code -eq 0 ] || fail "fleet_tool exited $code"
+    calls=$(grep -v 'call=OK' "$tmp/loads.out" | grep -c '^load ')
+    [ "$calls" -le 1 ] || fail "$calls calls failed (at most the one running at the kill may)"
     after=$(sed -n '/^load 9 /,$p' "$tmp/loads.out" | grep -c 'server=10.232.0.12 ')
     [ "$after" -le 1 ] || fail "10.232.0.12 ran $after loads after it was killed"
     for address in 10.232.0.11 10.232.0.13; do
         note "$address ran $(count_of "$address" "$tmp/loads.out") of 30"
     done
-    note "30 loads, none failed; retries: $(grep -c 'trying another' "$tmp/loads.err")"
+    note "30 loads, none failed; provisions retried: $(grep -c 'trying another' "$tmp/loads.err")," \
+        "proxies gone before LOAD: $(grep -c 'provisioning again' "$tmp/loads.err")," \
+        "calls failed: $calls"
     ;;
 full)
     start_server 1 --max_proxies=1
@@ -178,6 +191,53 @@ all_down)
     done
     [ "$took" -lt 6000 ] || fail "took $took ms, over the 5000 ms deadline"
     note "UNAVAILABLE naming all three in $took ms"
+    ;;
+dns)
+    etc_netns=/etc/netns/$host_ns
+    mkdir -p "$etc_netns" "$tmp/certs"
+    printf '127.0.0.1 localhost\n' >"$etc_netns/hosts"
+    for n in 1 2 3; do
+        printf '10.232.0.1%s fleet.test s%s.fleet.test\n' "$n" "$n" >>"$etc_netns/hosts"
+    done
+    "$(dirname "$0")/../common/make_certs.sh" "$tmp/certs" "DNS:fleet.test,DNS:*.fleet.test" \
+        >/dev/null 2>&1 || fail "make_certs.sh failed"
+    certs=$tmp/certs
+    for n in 1 2 3; do
+        security=(--security_type=ssl --ssl_server_cert="$certs/server.pem"
+                  --ssl_server_cred="$certs/server.key" --ssl_root_certs="$certs/ca.pem")
+        start_server "$n" --address=0.0.0.0:4321 --advertise_address="s$n.fleet.test"
+    done
+    security=(--security_type=ssl --ssl_root_certs="$certs/ca.pem"
+              --ssl_client_cert="$certs/client.pem" --ssl_client_key="$certs/client.key")
+    target=dns:///fleet.test:4321
+    loads --count=9 >"$tmp/loads.out" 2>"$tmp/loads.err" || fail "a load failed"
+    for n in 1 2 3; do
+        note "s$n.fleet.test ran $(count_of "s$n.fleet.test" "$tmp/loads.out") of 9"
+    done
+    others=$(grep '^server ' "$tmp/loads.out" | grep -vc 'server s[123].fleet.test ')
+    [ "$others" -eq 0 ] || fail "a proxy was dialed at another address than its advertised name"
+    used=$(grep -c '^server s' "$tmp/loads.out")
+    [ "$used" -ge 2 ] || fail "only $used of 3 servers ran loads"
+    ;;
+loopback)
+    start_server 1 --advertise_address=127.0.0.1
+    start_server 2 --advertise_address=two.fleet.example
+    # The replies themselves, through the raw protocol client.
+    upload() {
+        ip netns exec "$host_ns" "$PROVISION_TOOL" upload --server="$1" \
+            --image="$TEST_ENCLAVE" --release=yes "${security[@]}"
+    }
+    reply=$(upload 10.232.0.11:4321) || fail "upload to server 1: $reply"
+    printf '%s\n' "$reply" | grep -q 'result code=OK id=[0-9a-f]* address= port=44' ||
+        fail "server 1 reported a loopback address to 10.232.0.1: $reply"
+    reply=$(upload 10.232.0.12:4321) || fail "upload to server 2: $reply"
+    printf '%s\n' "$reply" | grep -q 'address=two.fleet.example:44[0-9]* port=44' ||
+        fail "server 2 did not report its advertised name: $reply"
+    target=10.232.0.11:4321
+    loads --count=2 >"$tmp/loads.out" 2>"$tmp/loads.err" || fail "a load failed"
+    [ "$(count_of 10.232.0.11 "$tmp/loads.out")" = 2 ] ||
+        fail "the proxies were not dialed at 10.232.0.11"
+    note "advertised 127.0.0.1, not reported to 10.232.0.1: proxies dialed at 10.232.0.11"
     ;;
 *)
     fail "unknown case"
