@@ -468,6 +468,7 @@ static asylo_code server_provision_run(asylo_remote_provision *base, const char 
     char previous[sizeof answered] = "";
     bool connected = code == ASYLO_OK;
     for (int attempt = 0; connected && attempt < max_attempts; attempt++) {
+        int64_t attempt_start = asylo__monotonic_ms();
         code = provision_once(self, channel, target, fd, enclave_path, target_backend, size, digest,
                               deadline_ms, endpoint, answered, sizeof answered, status);
         if (code == ASYLO_OK || !target->is_fleet || !retryable(code) ||
@@ -477,8 +478,10 @@ static asylo_code server_provision_run(asylo_remote_provision *base, const char 
         if (answered[0] != '\0') {
             record_attempt(attempts, answered, status);
         }
-        asylo__log(ASYLO_LOG_INFO, "provision", NULL, 0, "server %s: %s; trying another",
-                   answered[0] ? answered : "(none)", status->message);
+        asylo__log(ASYLO_LOG_INFO, "provision", NULL, 0,
+                   "server %s: %s (after %lld ms); trying another",
+                   answered[0] ? answered : "(none)", status->message,
+                   (long long)(asylo__monotonic_ms() - attempt_start));
         if (strcmp(answered, previous) == 0) {
             /* The same server again: the others are still connecting. */
             struct timespec pause = {0, 20 * 1000000L};

@@ -14,7 +14,8 @@
 #             /etc/hosts, from /etc/netns/NS/hosts, gives it the three
 #             addresses), servers bound to 0.0.0.0 advertising
 #             sN.fleet.test, a certificate with DNS names only: 9 loads, every
-#             proxy dialed by its server's advertised name
+#             proxy dialed by its server's advertised name; the plaintext
+#             --health_address answers SERVING
 #   loopback  a server advertising 127.0.0.1 to a client on another machine:
 #             the client is told no loopback address and loads anyway
 # Plaintext (--allow_insecure_non_local): the namespaces are private to the
@@ -174,7 +175,9 @@ full)
     refused=$(grep -c 'max_proxies' "$tmp/loads.err")
     note "12 loads, none on the full 10.232.0.11 ($refused refusals retried)," \
         "$(count_of 10.232.0.12 "$tmp/loads.out") on .12, $(count_of 10.232.0.13 "$tmp/loads.out") on .13"
-    note "load ms: $(sed -n 's/.* ms=\([0-9]*\)$/\1/p' "$tmp/loads.out" | tr '\n' ' ')"
+    note "load ms: $(sed -n 's/.* ms=\([0-9]*\) .*/\1/p' "$tmp/loads.out" | tr '\n' ' ')"
+    note "refusal ms: $(sed -n 's/.*(after \([0-9]*\) ms); trying another/\1/p' "$tmp/loads.err" |
+        tr '\n' ' ')"
     ;;
 all_down)
     for n in 1 2 3; do start_server "$n"; done
@@ -205,8 +208,24 @@ dns)
     for n in 1 2 3; do
         security=(--security_type=ssl --ssl_server_cert="$certs/server.pem"
                   --ssl_server_cred="$certs/server.key" --ssl_root_certs="$certs/ca.pem")
-        start_server "$n" --address=0.0.0.0:4321 --advertise_address="s$n.fleet.test"
+        start_server "$n" --address=0.0.0.0:4321 --advertise_address="s$n.fleet.test" \
+            --health_address=0.0.0.0:4320
     done
+    # The kubelet's view: a plaintext grpc.health.v1 check of the health
+    # listener while provisioning itself takes mutual TLS only.
+    if /usr/bin/python3 -c 'import grpc' 2>/dev/null; then
+        health=$(ip netns exec "$host_ns" /usr/bin/python3 -c '
+import grpc, sys
+check = grpc.insecure_channel(sys.argv[1]).unary_unary("/grpc.health.v1.Health/Check")
+for service in (b"", b"asylo.remote.RemoteProxyProvisionServer"):
+    print(check(bytes([10, len(service)]) + service, timeout=5).hex())
+' 10.232.0.12:4320 2>&1) || fail "health check: $health"
+        [ "$(printf '%s' "$health" | tr '\n' ' ')" = "0801 0801 " ] ||
+            fail "the health listener did not answer SERVING: $health"
+        note "--health_address answers SERVING in plaintext"
+    else
+        note "python3-grpcio missing: the health listener is not checked"
+    fi
     security=(--security_type=ssl --ssl_root_certs="$certs/ca.pem"
               --ssl_client_cert="$certs/client.pem" --ssl_client_key="$certs/client.key")
     target=dns:///fleet.test:4321
