@@ -220,7 +220,7 @@ check = grpc.insecure_channel(sys.argv[1]).unary_unary("/grpc.health.v1.Health/C
 for service in (b"", b"asylo.remote.RemoteProxyProvisionServer"):
     print(check(bytes([10, len(service)]) + service, timeout=5).hex())
 ' 10.232.0.12:4320 2>&1) || fail "health check: $health"
-        [ "$(printf '%s' "$health" | tr '\n' ' ')" = "0801 0801 " ] ||
+        [ "$(printf "%s" "$health" | tr "\n" " ")" = "0801 0801" ] ||
             fail "the health listener did not answer SERVING: $health"
         note "--health_address answers SERVING in plaintext"
     else
