@@ -49,6 +49,10 @@ typedef struct server_provision {
     int64_t timeout_ms;
     size_t chunk_size;
     bool provisioned;
+    /* Kept from one provision to the next until destroy (or until no server
+     * answers): on a fleet, round_robin then turns to the next server at
+     * each provision instead of starting afresh. */
+    asylo__channel *channel;
     /* The server that runs the proxy (a fleet's: the one that answered). */
     char release_address[ASYLO__ADDRESS_MAX_HOST + 16];
     char proxy_id[64];
@@ -427,7 +431,6 @@ static asylo_code server_provision_run(asylo_remote_provision *base, const char 
     int64_t deadline_ms = asylo__monotonic_ms() + (timeout_ms > 0 ? timeout_ms : self->timeout_ms);
     asylo__fleet_target *target = calloc(1, sizeof *target);
     fleet_attempts *attempts = calloc(1, sizeof *attempts);
-    asylo__channel *channel = NULL;
     int fd = -1;
     asylo_code code;
     if (target == NULL || attempts == NULL) {
@@ -460,7 +463,21 @@ static asylo_code server_provision_run(asylo_remote_provision *base, const char 
         .max_message_size = self->chunk_size + 4096,
         .connect_timeout_ms = time_left(deadline_ms),
     };
-    code = asylo__channel_open(&options, &channel, status);
+    int64_t connect_start = asylo__monotonic_ms();
+    bool opened = self->channel == NULL;
+    code = opened ? asylo__channel_open(&options, &self->channel, status) : ASYLO_OK;
+    if (code == ASYLO_OK && target->is_fleet && opened) {
+        /* The channel is ready once its first server is; the others connect
+         * in parallel. round_robin picks only among those connected, so a
+         * first call made at once would go to whichever won the race, and
+         * single provisions would pile onto the nearest server. Waiting as
+         * long again as the first connection took (2 to 20 ms) lets servers
+         * at a similar distance join the pick. */
+        int64_t settle = asylo__monotonic_ms() - connect_start;
+        settle = settle < 2 ? 2 : settle > 20 ? 20 : settle;
+        struct timespec pause = {0, (long)settle * 1000000L};
+        nanosleep(&pause, NULL);
+    }
     /* A fleet gets a few tries per server: round_robin moves on at each, and
      * a server refusing (full, draining, dead) costs one round trip. */
     int max_attempts = target->is_fleet ? 2 * (int)(target->count > 0 ? target->count : 4) + 2 : 1;
@@ -469,8 +486,8 @@ static asylo_code server_provision_run(asylo_remote_provision *base, const char 
     bool connected = code == ASYLO_OK;
     for (int attempt = 0; connected && attempt < max_attempts; attempt++) {
         int64_t attempt_start = asylo__monotonic_ms();
-        code = provision_once(self, channel, target, fd, enclave_path, target_backend, size, digest,
-                              deadline_ms, endpoint, answered, sizeof answered, status);
+        code = provision_once(self, self->channel, target, fd, enclave_path, target_backend, size,
+                              digest, deadline_ms, endpoint, answered, sizeof answered, status);
         if (code == ASYLO_OK || !target->is_fleet || !retryable(code) ||
             asylo__monotonic_ms() >= deadline_ms) {
             break;
@@ -503,11 +520,17 @@ static asylo_code server_provision_run(asylo_remote_provision *base, const char 
         asylo_status_prefix(status, "provision server %s",
                             answered[0] ? answered : self->server_address);
     }
+    if (code == ASYLO_UNAVAILABLE || code == ASYLO_RESOURCE_EXHAUSTED ||
+        code == ASYLO_DEADLINE_EXCEEDED) {
+        /* Nothing took it: the next provision dials afresh rather than wait
+         * out the reconnect backoff of this channel's connections. */
+        asylo__channel_close(self->channel);
+        self->channel = NULL;
+    }
 out:
     if (fd >= 0) {
         close(fd);
     }
-    asylo__channel_close(channel);
     free(target);
     free(attempts);
     if (code != ASYLO_OK) {
@@ -566,6 +589,7 @@ static asylo_code server_provision_finalize(asylo_remote_provision *base, asylo_
 static void server_provision_destroy(asylo_remote_provision *base) {
     server_provision *self = (server_provision *)base;
     server_provision_finalize(base, NULL);
+    asylo__channel_close(self->channel);
     free(self->server_address);
     asylo__owned_security_fini(&self->owned_security);
     asylo__grpc_release();

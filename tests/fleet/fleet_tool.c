@@ -6,7 +6,11 @@
  *              [security flags]
  *
  * Each load: provision, load with the remote backend, one call, destroy
- * (with --hold: all stay loaded until stdin closes). Prints one line per
+ * (with --hold: all stay loaded until stdin closes). Sequential loads share
+ * one provision object, as an application loading one enclave after another
+ * would (its channel, and so round_robin's turn, carries over); --fresh
+ * makes a new one per load, like separate processes; --hold needs one per
+ * enclave. Prints one line per
  * load, "load I ok server=HOST ms=T call=CODE" or "load I failed CODE ms=T:
  * MESSAGE", then "server HOST count=K" per server and "summary ok=K
  * failed=F". Exit 0 when every load succeeded, 1 otherwise. */
@@ -72,6 +76,7 @@ int main(int argc, char **argv) {
     const char *image = NULL;
     int count = 1;
     int hold = 0;
+    int fresh = 0;
     long long deadline_ms = 0;
     asylo_provision_server_options options;
     asylo_provision_server_options_init(&options);
@@ -97,6 +102,8 @@ int main(int argc, char **argv) {
             deadline_ms = atoll(value);
         } else if (strcmp(argv[i], "--hold") == 0) {
             hold = 1;
+        } else if (strcmp(argv[i], "--fresh") == 0) {
+            fresh = 1;
         } else {
             fprintf(stderr, "fleet_tool: unknown flag '%s'\n", argv[i]);
             return 2;
@@ -121,9 +128,14 @@ int main(int argc, char **argv) {
     int ok = 0;
     for (int i = 0; i < count; i++) {
         int64_t start = asylo__monotonic_ms();
-        recording_provision *provision = calloc(1, sizeof *provision);
-        asylo_code code = provision == NULL ? ASYLO_RESOURCE_EXHAUSTED : ASYLO_OK;
-        if (code == ASYLO_OK) {
+        recording_provision *provision = NULL;
+        asylo_code code = ASYLO_OK;
+        if (!hold && !fresh && i > 0 && provisions[0] != NULL) {
+            provision = provisions[0];
+            provision->proxy_host[0] = '\0';
+        } else if ((provision = calloc(1, sizeof *provision)) == NULL) {
+            code = ASYLO_RESOURCE_EXHAUSTED;
+        } else {
             provision->base.provision = recording_run;
             provision->base.finalize = recording_finalize;
             provision->base.destroy = recording_destroy;
@@ -176,14 +188,18 @@ int main(int argc, char **argv) {
         }
         fflush(stdout);
         clients[i] = client;
-        provisions[i] = provision;
+        if (provisions[0] == NULL || hold || fresh) {
+            provisions[i] = provision;
+        }
         if (!hold) {
             if (client != NULL) {
                 asylo_manager_destroy_client(manager, client, NULL, 0, NULL);
                 clients[i] = NULL;
             }
-            asylo_remote_provision_destroy(provision == NULL ? NULL : &provision->base);
-            provisions[i] = NULL;
+            if (fresh) {
+                asylo_remote_provision_destroy(provision == NULL ? NULL : &provision->base);
+                provisions[i] = NULL;
+            }
         }
     }
     for (int i = 0; i < server_total; i++) {
