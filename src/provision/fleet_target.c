@@ -45,8 +45,16 @@ static asylo_code parse_list(const char *text, const char *list, const char *sch
                              size_t rotation, asylo__fleet_target *out, asylo_status *status) {
     char copy[ASYLO__FLEET_MAX_TARGET];
     snprintf(copy, sizeof copy, "%s", list);
-    char *save = NULL;
-    for (char *part = strtok_r(copy, ",", &save); part != NULL; part = strtok_r(NULL, ",", &save)) {
+    char *next = copy;
+    while (next != NULL) {
+        char *part = next;
+        next = strchr(part, ',');
+        if (next != NULL) {
+            *next++ = '\0';
+        }
+        if (part[0] == '\0') {
+            return bad_target(status, text, "an empty entry");
+        }
         if (out->count == ASYLO__FLEET_MAX_SERVERS) {
             return bad_target(status, text, "more than 32 addresses");
         }
@@ -67,9 +75,7 @@ static asylo_code parse_list(const char *text, const char *list, const char *sch
         }
         out->count++;
     }
-    if (out->count == 0) {
-        return bad_target(status, text, "an empty list");
-    }
+
     if (scheme == NULL) {
         scheme = out->addresses[0].family == ASYLO__ADDRESS_IPV4 ? "ipv4:" : "ipv6:";
     }
