@@ -28,6 +28,7 @@
 #include "common/bytes.h"
 #include "common/log.h"
 #include "common/clock.h"
+#include "provision/fleet_report.h"
 #include "provision/fleet_target.h"
 #include "provision/provision_protocol.h"
 #include "transport/client_stream.h"
@@ -290,113 +291,6 @@ static asylo_code provision_once(server_provision *self, asylo__channel *channel
     return code;
 }
 
-/* What each server of a fleet said, for the error when none took the
- * enclave. */
-typedef struct fleet_attempts {
-    size_t count;
-    struct {
-        char server[ASYLO__ADDRESS_MAX_HOST + 16];
-        asylo_code code;
-        char why[200];
-    } tried[ASYLO__FLEET_MAX_SERVERS];
-} fleet_attempts;
-
-static void record_attempt(fleet_attempts *attempts, const char *server, const asylo_status *why) {
-    size_t at = 0;
-    while (at < attempts->count && strcmp(attempts->tried[at].server, server) != 0) {
-        at++;
-    }
-    if (at == ASYLO__FLEET_MAX_SERVERS) {
-        return;
-    }
-    if (at == attempts->count) {
-        attempts->count++;
-    }
-    snprintf(attempts->tried[at].server, sizeof attempts->tried[at].server, "%s", server);
-    attempts->tried[at].code = why->code;
-    /* Transport messages start with the address: it is named already. */
-    const char *message = why->message;
-    size_t length = strlen(server);
-    if (strncmp(message, server, length) == 0 && strncmp(message + length, ": ", 2) == 0) {
-        message += length + 2;
-    }
-    snprintf(attempts->tried[at].why, sizeof attempts->tried[at].why, "%.199s", message);
-}
-
-static bool was_tried(const fleet_attempts *attempts, const char *server) {
-    for (size_t i = 0; i < attempts->count; i++) {
-        if (strcmp(attempts->tried[i].server, server) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Asks every server of the fleet no call reached why, each on its own
- * channel within the time left (a dead server's connection is refused at
- * once; an unreachable one costs its share of the deadline). */
-static void diagnose_unreached(server_provision *self, asylo__fleet_target *target,
-                               int64_t deadline_ms, fleet_attempts *attempts) {
-    asylo_status status;
-    if (asylo__fleet_target_resolve(target, &status) != ASYLO_OK) {
-        record_attempt(attempts, asylo__address_target(&target->dns_name), &status);
-        return;
-    }
-    size_t left = 0;
-    for (size_t i = 0; i < target->count; i++) {
-        left += !was_tried(attempts, asylo__address_target(&target->addresses[i]));
-    }
-    for (size_t i = 0; i < target->count; i++) {
-        const char *name = asylo__address_target(&target->addresses[i]);
-        if (was_tried(attempts, name)) {
-            continue;
-        }
-        int64_t share = (deadline_ms - asylo__monotonic_ms()) / (int64_t)(left > 0 ? left : 1);
-        left--;
-        asylo__channel_options options = {
-            .address = name,
-            .security = &self->security,
-            .connect_timeout_ms = share > 10 ? share : 10,
-        };
-        asylo__channel *channel = NULL;
-        if (asylo__channel_open(&options, &channel, &status) == ASYLO_OK) {
-            asylo__channel_close(channel);
-            asylo_status_set(&status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
-                             "reachable now, but no provision reached it in time");
-        }
-        record_attempt(attempts, name, &status);
-    }
-}
-
-/* The error of a fleet where no server took the enclave: RESOURCE_EXHAUSTED
- * when some server was full (the fleet is out of room), else the last
- * failure's code; the message names every server and what it said. */
-static asylo_code fleet_failure(const server_provision *self, const fleet_attempts *attempts,
-                                asylo_code last, asylo_status *status) {
-    char text[ASYLO_STATUS_MESSAGE_SIZE];
-    size_t used = 0;
-    asylo_code code = last;
-    for (size_t i = 0; i < attempts->count; i++) {
-        if (attempts->tried[i].code == ASYLO_RESOURCE_EXHAUSTED) {
-            code = ASYLO_RESOURCE_EXHAUSTED;
-        }
-    }
-    /* Each server's reason is cut to share the message fairly. */
-    size_t share = attempts->count > 0 ? (sizeof text - 160) / attempts->count : 0;
-    for (size_t i = 0; i < attempts->count && used < sizeof text; i++) {
-        int room = (int)(share > strlen(attempts->tried[i].server) + 24
-                             ? share - strlen(attempts->tried[i].server) - 24
-                             : 16);
-        used +=
-            (size_t)snprintf(text + used, sizeof text - used, "%s%s: %s: %.*s", i == 0 ? "" : "; ",
-                             attempts->tried[i].server, asylo_code_name(attempts->tried[i].code),
-                             room, attempts->tried[i].why);
-    }
-    return asylo_status_set(status, code, ASYLO_ORIGIN_BACKEND,
-                            "no provision server of '%.120s' took the enclave (%zu tried): %s",
-                            self->server_address, attempts->count, text);
-}
-
 static bool retryable(asylo_code code) {
     return code == ASYLO_UNAVAILABLE || code == ASYLO_RESOURCE_EXHAUSTED;
 }
@@ -430,7 +324,7 @@ static asylo_code server_provision_run(asylo_remote_provision *base, const char 
     memset(endpoint, 0, sizeof *endpoint);
     int64_t deadline_ms = asylo__monotonic_ms() + (timeout_ms > 0 ? timeout_ms : self->timeout_ms);
     asylo__fleet_target *target = calloc(1, sizeof *target);
-    fleet_attempts *attempts = calloc(1, sizeof *attempts);
+    asylo__fleet_report *attempts = calloc(1, sizeof *attempts);
     int fd = -1;
     asylo_code code;
     if (target == NULL || attempts == NULL) {
@@ -493,7 +387,7 @@ static asylo_code server_provision_run(asylo_remote_provision *base, const char 
             break;
         }
         if (answered[0] != '\0') {
-            record_attempt(attempts, answered, status);
+            asylo__fleet_report_add(attempts, answered, status);
         }
         asylo__log(ASYLO_LOG_INFO, "provision", NULL, 0,
                    "server %s: %s (after %lld ms); trying another",
@@ -508,14 +402,14 @@ static asylo_code server_provision_run(asylo_remote_provision *base, const char 
     }
     if (code != ASYLO_OK && target->is_fleet && retryable(code)) {
         if (answered[0] != '\0') {
-            record_attempt(attempts, answered, status);
+            asylo__fleet_report_add(attempts, answered, status);
         }
         asylo_status last = *status;
-        diagnose_unreached(self, target, deadline_ms, attempts);
+        asylo__fleet_report_diagnose(attempts, target, &self->security, deadline_ms);
         if (attempts->count == 0) {
-            record_attempt(attempts, "(no server reached)", &last);
+            asylo__fleet_report_add(attempts, "(no server reached)", &last);
         }
-        code = fleet_failure(self, attempts, code, status);
+        code = asylo__fleet_report_status(attempts, self->server_address, code, status);
     } else if (code != ASYLO_OK) {
         asylo_status_prefix(status, "provision server %s",
                             answered[0] ? answered : self->server_address);
