@@ -170,10 +170,13 @@ static int parse_flags(int argc, char **argv, server_flags *flags) {
             /* A host, bracketed or not for IPv6; checked by parsing it with
              * a port. */
             asylo__address parsed;
+            if (value[0] == '\0') {
+                value = "(empty)";
+            }
             snprintf(flags->advertise, sizeof flags->advertise,
                      strchr(value, ':') != NULL && value[0] != '[' ? "[%s]:1" : "%s:1", value);
             code = asylo__address_parse(flags->advertise, &parsed, &status);
-            if (code == ASYLO_OK && (parsed.family == ASYLO__ADDRESS_UNIX || value[0] == '\0')) {
+            if (code != ASYLO_OK || parsed.family == ASYLO__ADDRESS_UNIX) {
                 code = asylo_status_set(&status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
                                         "--advertise_address must be a host name or IP, not '%s'",
                                         value);
