@@ -12,6 +12,7 @@
 #include "asylo/remote.h"
 #include "backends/remote/security_flags.h"
 #include "common/log.h"
+#include "metrics/health.h"
 #include "metrics/observability.h"
 #include "provision/provision_server.h"
 #include "tools/server_memory.h"
@@ -47,6 +48,12 @@ static void usage(FILE *out) {
             "  --proxy_load_timeout_ms=MS  a proxy no host loads from exits (default 15000)\n"
             "  --upload_timeout_ms=MS      longest wait for the next chunk (default 10000)\n"
             "  --log_level=LEVEL           error, warning, info (default) or debug\n"
+            "  --advertise_address=HOST    host name or IP clients dial proxies at (NAT,\n"
+            "                              Kubernetes pods); default: the --address host,\n"
+            "                              or where the client reached this server\n"
+            "  --health_address=ADDR       also answer grpc.health.v1 here, in plaintext and\n"
+            "                              nothing else (for probes that cannot do TLS,\n"
+            "                              such as the kubelet's); default: none\n"
             "%s"
             "%s"
             "  With --ssl_root_certs the server requires client certificates chaining to\n"
@@ -57,6 +64,8 @@ static void usage(FILE *out) {
 
 typedef struct server_flags {
     asylo__provision_server_options options;
+    const char *health_address;
+    char advertise[ASYLO__ADDRESS_MAX_HOST + 16];
     asylo__observability_flags observability;
     char default_proxy_path[PATH_MAX];
     char default_storage[PATH_MAX];
@@ -157,6 +166,24 @@ static int parse_flags(int argc, char **argv, server_flags *flags) {
         } else if ((value = asylo__flag_value(argc, argv, &i, "--upload_timeout_ms")) != NULL) {
             code = asylo__flag_integer("--upload_timeout_ms", value, 100, 3600000,
                                        &options->upload_timeout_ms, &status);
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--advertise_address")) != NULL) {
+            /* A host, bracketed or not for IPv6; checked by parsing it with
+             * a port. */
+            asylo__address parsed;
+            if (value[0] == '\0') {
+                value = "(empty)";
+            }
+            snprintf(flags->advertise, sizeof flags->advertise,
+                     strchr(value, ':') != NULL && value[0] != '[' ? "[%s]:1" : "%s:1", value);
+            code = asylo__address_parse(flags->advertise, &parsed, &status);
+            if (code != ASYLO_OK || parsed.family == ASYLO__ADDRESS_UNIX) {
+                code = asylo_status_set(&status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                        "--advertise_address must be a host name or IP, not '%s'",
+                                        value);
+            }
+            options->advertise_address = flags->advertise;
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--health_address")) != NULL) {
+            flags->health_address = value;
         } else if ((value = asylo__flag_value(argc, argv, &i, "--log_level")) != NULL) {
             asylo_log_level level;
             code = asylo_log_level_parse(value, &level, &status);
@@ -246,7 +273,28 @@ int main(int argc, char **argv) {
         asylo__provision_server_fini(&server);
         return 1;
     }
+    /* Plaintext on any address is fine here: health answers say nothing
+     * secret and this listener serves nothing else. */
+    asylo__server *health_server = NULL;
+    asylo__security_options health_security = {.type = ASYLO__SECURITY_LOCAL,
+                                               .allow_insecure_non_local = true};
+    asylo__server_options health_options = {.address = flags.health_address,
+                                            .security = &health_security};
+    if (flags.health_address != NULL &&
+        (asylo__server_create(&health_options, &health_server, &status) != ASYLO_OK ||
+         asylo__health_register(observability.health, health_server, &status) != ASYLO_OK)) {
+        asylo__log(ASYLO_LOG_ERROR, "provision", NULL, 0, "cannot start: --health_address: %s",
+                   asylo_status_format(&status, text, sizeof text));
+        asylo__server_shutdown(health_server, 0);
+        asylo__server_shutdown(transport, 0);
+        asylo__observability_stop(&observability);
+        asylo__provision_server_fini(&server);
+        return 1;
+    }
     asylo__observability_set_serving(&observability, true);
+    if (health_server != NULL) {
+        printf("asylo-provision-server: health on %s\n", asylo__server_address(health_server));
+    }
     printf("asylo-provision-server: listening on %s\n", asylo__server_address(transport));
     fflush(stdout);
     /* On unix: the port range is not used: proxies get sockets in the store. */
@@ -272,6 +320,7 @@ int main(int argc, char **argv) {
     asylo__observability_set_serving(&observability, false);
     asylo__provision_server_drain(&server, DRAIN_GRACE_MS);
     asylo__server_shutdown(transport, 1000);
+    asylo__server_shutdown(health_server, 0);
     asylo__observability_stop(&observability);
     asylo__provision_server_fini(&server);
     asylo__log(ASYLO_LOG_INFO, "provision", NULL, 0, "drained and stopped");

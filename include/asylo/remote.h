@@ -150,10 +150,20 @@ ASYLO_API asylo_code asylo_local_provision_create(const asylo_local_provision_op
 /* The provision-server implementation: sends the enclave image to an
  * asylo-provision-server on the target machine, which checks it, stores it and
  * starts a proxy for it; finalize releases that proxy (the server then removes
- * the image when no other proxy uses it). The proxy is dialed at the server's
- * host on the port the server reports (or its unix: path). */
+ * the image when no other proxy uses it). The proxy is dialed at the address
+ * the server reports when it is routable from here (its --advertise_address),
+ * else at the host the server was reached at, on the port the server reports
+ * (or its unix: path).
+ *
+ * server_address may name a fleet: "ipv4:10.0.0.1:4321,10.0.0.2:4321",
+ * "ipv6:[fd00::1]:4321,[fd00::2]:4321", the same without the scheme, or
+ * "dns:///provision.example:4321" (every address the name resolves to).
+ * Provisions then go round-robin (gRPC's round_robin policy); one refused
+ * with UNAVAILABLE or RESOURCE_EXHAUSTED is retried on another server within
+ * timeout_ms, and when none takes it the status names every server and what
+ * it said (RESOURCE_EXHAUSTED when one was full, else UNAVAILABLE). */
 typedef struct asylo_provision_server_options {
-    const char *server_address;      /* required: "target.example:4321", "[::1]:4321", ... */
+    const char *server_address;      /* required: "target.example:4321", a fleet (above) */
     asylo_security_options security; /* this (client) side of the provision channel */
     int64_t timeout_ms;              /* whole provision, upload included; 0: 60000 */
     size_t chunk_size;               /* upload chunk; 0: 1 MiB */

@@ -17,6 +17,7 @@
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "provision/fleet_target.h"
 #include "provision/provision_server.h"
 
 static double seconds_since(int64_t start_ms) {
@@ -94,11 +95,42 @@ static asylo_code receive_image(asylo__provision_server *server, asylo__server_c
     }
 }
 
-static asylo_code send_reply(asylo__server_call *call, const asylo__provisioned_proxy *proxy,
-                             const char *image_path, asylo_status *status) {
+/* The proxy address a client can dial: --advertise_address with the proxy's
+ * port, else the address it is bound to; a loopback one never goes to a
+ * client that is not on loopback (it gets "" and dials the host it reached
+ * this server at). */
+static void reported_address(const asylo__provision_server *server,
+                             const asylo__provisioned_proxy *proxy, asylo__server_call *call,
+                             char *out, size_t size) {
+    snprintf(out, size, "%s", proxy->process.address);
+    if (server->address.family == ASYLO__ADDRESS_UNIX) {
+        return;
+    }
+    asylo__address reported;
+    if (server->options.advertise_address != NULL &&
+        asylo__address_parse(server->options.advertise_address, &reported, NULL) == ASYLO_OK) {
+        asylo__address with_port;
+        asylo__address_with_port(&reported, proxy->port, &with_port);
+        snprintf(out, size, "%s", asylo__address_target(&with_port));
+    } else if (asylo__address_parse(proxy->process.address, &reported, NULL) != ASYLO_OK) {
+        return;
+    }
+    asylo__address client;
+    if (asylo__address_is_local(&reported) &&
+        (!asylo__peer_address_parse(asylo__server_call_peer(call), &client) ||
+         !asylo__address_is_local(&client))) {
+        out[0] = '\0';
+    }
+}
+
+static asylo_code send_reply(asylo__server_call *call, const asylo__provision_server *server,
+                             const asylo__provisioned_proxy *proxy, const char *image_path,
+                             asylo_status *status) {
+    char address[sizeof proxy->process.address + 16];
+    reported_address(server, proxy, call, address, sizeof address);
     Asylo__Remote__ProvisionReply reply = ASYLO__REMOTE__PROVISION_REPLY__INIT;
     reply.proxy_id = (char *)proxy->id;
-    reply.proxy_address = (char *)proxy->process.address;
+    reply.proxy_address = address;
     reply.proxy_port = proxy->port;
     reply.token = (char *)proxy->process.token;
     reply.enclave_path = (char *)image_path;
@@ -156,7 +188,7 @@ static void serve_provision(asylo__server_call *call, void *context) {
     }
     if (code == ASYLO_OK) {
         asylo__image_store_path(&server->store, sha256_hex, image_path);
-        if (send_reply(call, slot, image_path, &status) == ASYLO_OK) {
+        if (send_reply(call, server, slot, image_path, &status) == ASYLO_OK) {
             asylo__server_call_finish(call, ASYLO_OK, NULL, NULL);
         } else {
             /* The client is gone: its proxy would wait for nobody. */

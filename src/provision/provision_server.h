@@ -34,6 +34,10 @@ typedef struct asylo__provision_server_options {
     int64_t proxy_load_timeout_ms; /* a proxy nobody loads from exits after this */
     int64_t upload_timeout_ms;     /* longest wait for the next chunk */
     const char *log_level;         /* for the proxies */
+    /* Where clients reach proxies (NAT, Kubernetes pods), as an address
+     * whose port is replaced by each proxy's ("pod-0.svc.example:1");
+     * reported in each reply. NULL: the address the proxy is bound to. */
+    const char *advertise_address;
     asylo_security_options security;
 } asylo__provision_server_options;
 

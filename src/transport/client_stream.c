@@ -196,6 +196,13 @@ asylo_code asylo__channel_open(const asylo__channel_options *options, asylo__cha
     asylo__channel_args args;
     asylo__channel_args_build(&args, false, channel->max_message_size, options->keepalive_time_ms,
                               options->keepalive_timeout_ms);
+    if (options->service_config != NULL &&
+        args.list.num_args < sizeof args.args / sizeof *args.args) {
+        args.args[args.list.num_args].type = GRPC_ARG_STRING;
+        args.args[args.list.num_args].key = (char *)GRPC_ARG_SERVICE_CONFIG;
+        args.args[args.list.num_args].value.string = (char *)options->service_config;
+        args.list.num_args++;
+    }
     /* IP literals go straight to gRPC's ipv4:/ipv6: resolvers: the default
      * DNS resolver would spend milliseconds (c-ares) on a literal. */
     char dial[sizeof channel->address.target + 8];
@@ -206,7 +213,8 @@ asylo_code asylo__channel_open(const asylo__channel_options *options, asylo__cha
     } else {
         snprintf(dial, sizeof dial, "%s", channel->address.target);
     }
-    channel->channel = grpc_channel_create(dial, credentials, &args.list);
+    channel->channel = grpc_channel_create(
+        options->grpc_target != NULL ? options->grpc_target : dial, credentials, &args.list);
     if (channel->channel == NULL) {
         code = asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_TRANSPORT,
                                 "gRPC could not create a channel to %s", channel->address.target);
@@ -285,6 +293,18 @@ asylo_code asylo__client_stream_open(asylo__channel *channel, const char *method
     asylo_status_ok(&stream->failure);
     *out = stream;
     return asylo_status_ok(status);
+}
+
+void asylo__client_stream_peer(const asylo__client_stream *stream, char *out, size_t size) {
+    if (size == 0) {
+        return;
+    }
+    out[0] = '\0';
+    char *peer = stream->started ? grpc_call_get_peer(stream->call) : NULL;
+    if (peer != NULL) {
+        snprintf(out, size, "%s", peer);
+        gpr_free(peer);
+    }
 }
 
 bool asylo__client_stream_is_dead(const asylo__client_stream *stream) {

@@ -31,6 +31,13 @@ typedef struct asylo__channel_options {
     int64_t connect_timeout_ms;              /* wait for READY; 0: 5000 */
     int keepalive_time_ms;                   /* idle ping interval; 0: 500 */
     int keepalive_timeout_ms;                /* 0: 1000 */
+    /* A gRPC target dialed as it is instead of `address` (several
+     * addresses "ipv4:a:p,b:p", "dns:///name:p"); `address` is then the one
+     * whose security is checked (the least local of them). NULL: `address`. */
+    const char *grpc_target;
+    /* A service config (JSON) for the channel, e.g. a round_robin
+     * loadBalancingConfig. NULL: gRPC's default (pick_first). */
+    const char *service_config;
 } asylo__channel_options;
 
 typedef struct asylo__channel asylo__channel;
@@ -84,6 +91,11 @@ asylo_code asylo__client_stream_exchange_bytes(asylo__client_stream *stream, con
                                                size_t send_size, bool do_receive,
                                                uint8_t **received, size_t *received_size,
                                                int64_t timeout_ms, asylo_status *status);
+
+/* The address of the server the stream reached, as gRPC names it
+ * ("ipv4:10.0.0.1:4321", "ipv6:%5B::1%5D:4321", "unix:/p"); "" before the
+ * first exchange or when unknown. Copied into out (size bytes). */
+void asylo__client_stream_peer(const asylo__client_stream *stream, char *out, size_t size);
 
 /* True once the stream has failed or been cancelled. */
 bool asylo__client_stream_is_dead(const asylo__client_stream *stream);

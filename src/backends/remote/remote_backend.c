@@ -118,6 +118,42 @@ static asylo_code send_load(remote_state *state, const asylo_remote_config *conf
     return code;
 }
 
+/* Dials the proxy of state->endpoint and sends LOAD on the control stream. */
+static asylo_code connect_and_load(remote_state *state, const asylo_remote_config *config,
+                                   const asylo__load_request *request, asylo_status *status) {
+    asylo__channel_options channel_options = {
+        .address = state->endpoint.address,
+        .security = &state->security,
+        .max_message_size = state->max_message_size,
+        .connect_timeout_ms = config->connect_timeout_ms > 0 ? config->connect_timeout_ms
+                                                             : DEFAULT_CONNECT_TIMEOUT_MS,
+    };
+    asylo_code code = asylo__channel_open(&channel_options, &state->channel, status);
+    if (code == ASYLO_OK) {
+        code = asylo__remote_stream_open(state, &state->control, status);
+    }
+    if (code == ASYLO_OK) {
+        code = send_load(state, config, request, status);
+    }
+    return code;
+}
+
+/* Closes the connection to a proxy that failed before it loaded anything
+ * and finalizes its provision. */
+static void drop_proxy(remote_state *state) {
+    asylo__remote_stream_pool_drain(state);
+    if (state->control != NULL) {
+        asylo__remote_stream_close(state, state->control, 0);
+        state->control = NULL;
+    }
+    asylo__channel_close(state->channel);
+    state->channel = NULL;
+    if (state->provisioned) {
+        state->provision->finalize(state->provision, NULL);
+        state->provisioned = false;
+    }
+}
+
 static void release_all(remote_state *state) {
     asylo__remote_stream_pool_drain(state);
     if (state->control != NULL) {
@@ -175,22 +211,22 @@ static asylo_code remote_load(void *opaque, const asylo__load_request *request,
     asylo__call_cache_init(&state->calls, state->metrics);
 
     code = find_endpoint(state, config, request, status);
-    if (code != ASYLO_OK) {
-        goto fail;
-    }
-    asylo__channel_options channel_options = {
-        .address = state->endpoint.address,
-        .security = &state->security,
-        .max_message_size = state->max_message_size,
-        .connect_timeout_ms = config->connect_timeout_ms > 0 ? config->connect_timeout_ms
-                                                             : DEFAULT_CONNECT_TIMEOUT_MS,
-    };
-    code = asylo__channel_open(&channel_options, &state->channel, status);
     if (code == ASYLO_OK) {
-        code = asylo__remote_stream_open(state, &state->control, status);
+        code = connect_and_load(state, config, request, status);
     }
-    if (code == ASYLO_OK) {
-        code = send_load(state, config, request, status);
+    if (code == ASYLO_UNAVAILABLE && state->provisioned) {
+        /* The proxy vanished between its provisioning and the LOAD (its
+         * server died: kill -9, a lost node): provision once more, which a
+         * fleet sends to another server. */
+        char text[ASYLO_STATUS_MESSAGE_SIZE + 64];
+        asylo__log(ASYLO_LOG_WARNING, "remote", state->name, 0,
+                   "the provisioned proxy at %s is gone (%s); provisioning again",
+                   state->endpoint.address, asylo_status_format(status, text, sizeof text));
+        drop_proxy(state);
+        code = find_endpoint(state, config, request, status);
+        if (code == ASYLO_OK) {
+            code = connect_and_load(state, config, request, status);
+        }
     }
     if (code != ASYLO_OK) {
         goto fail;
