@@ -241,6 +241,9 @@ asylo_code asylo__client_create(asylo_manager *manager, const asylo_load_config 
                           ? asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
                                              "out of memory for backend state")
                           : copy_exit_handlers(client, config, status);
+    if (code == ASYLO_OK) {
+        code = asylo__file_root_open(&client->files.root, config->file_root, status);
+    }
     if (code != ASYLO_OK) {
         client_free(client);
         return code;
