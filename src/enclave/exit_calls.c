@@ -31,6 +31,8 @@ asylo_code asylo__enclave_exit(uint32_t selector, const uint8_t *input, size_t i
     if (!asylo_code_is_valid((int)code)) {
         code = ASYLO_UNKNOWN;
     }
+    code = asylo__bytes_output_verdict(&collector, code, "the host's exit handler", NULL,
+                                       &host_status);
     if (code != ASYLO_OK) {
         asylo__bytes_output_fini(&collector);
         asylo_origin origin = host_status.origin;

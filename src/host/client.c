@@ -70,6 +70,7 @@ static asylo_code enter_backend(asylo_client *client, uint32_t selector, const v
     asylo_code code = client->backend->enter(client->backend_state, selector, input, input_size,
                                              &collector.output, status);
     active_depth--;
+    code = asylo__bytes_output_verdict(&collector, code, "enclave", client->name, status);
     if (code == ASYLO_OK && output != NULL) {
         asylo__bytes_output_release(&collector, output);
     }

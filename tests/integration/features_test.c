@@ -102,6 +102,38 @@ static void test_max_output_size(void **state) {
     destroy(client);
 }
 
+/* An enclave that ignores the sink's RESOURCE_EXHAUSTED and returns OK must
+ * not pass a truncated output off as whole (issue 9 item 29). */
+static void test_output_limit_enforced_by_host(void **state) {
+    (void)state;
+    asylo_load_config config;
+    sim_config(&config, "hostile-output");
+    config.max_output_size = 100000;
+    asylo_client *client = NULL;
+    asylo_status status;
+    expect_ok("load", asylo_manager_load(manager, &config, &client, &status), &status);
+    asylo_buffer output = {0};
+    expect_ok("exactly the limit, in pieces",
+              call_u32(client, TEST_OUTPUT_IGNORING_LIMIT, 100000, &output, &status), &status);
+    assert_int_equal(output.size, 100000);
+    assert_int_equal(output.data[99999], 0xcd);
+    asylo_buffer_free(&output);
+    static const uint32_t over[] = {100001, 200000, 1u << 20};
+    for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
+        expect_status("output over the limit, error ignored",
+                      call_u32(client, TEST_OUTPUT_IGNORING_LIMIT, over[i], &output, &status),
+                      &status, ASYLO_RESOURCE_EXHAUSTED, ANY_ORIGIN,
+                      "output would exceed its limit of 100000 bytes");
+        assert_non_null(strstr(status.message, "returned OK"));
+        assert_null(output.data);
+        assert_int_equal(output.size, 0);
+    }
+    expect_ok("run after", asylo_client_run(client, "x", 1, &output, &status), &status);
+    assert_int_equal(output.size, 1);
+    asylo_buffer_free(&output);
+    destroy(client);
+}
+
 /* --- environment ----------------------------------------------------------- */
 
 static void expect_getenv(asylo_client *client, const char *name, const char *value) {
@@ -665,6 +697,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_echo_sizes),
         cmocka_unit_test(test_max_output_size),
+        cmocka_unit_test(test_output_limit_enforced_by_host),
         cmocka_unit_test(test_environment_is_the_enclaves_own),
         cmocka_unit_test(test_exit_calls),
         cmocka_unit_test(test_override_builtin),
