@@ -79,6 +79,20 @@ asylo_code asylo__bytes_append(asylo__bytes *bytes, const void *data, size_t siz
     return asylo_status_ok(status);
 }
 
+asylo_code asylo__bytes_adopt(asylo__bytes *bytes, uint8_t *data, size_t size,
+                              asylo_status *status) {
+    if (size > bytes->limit) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "%zu bytes are more than the buffer's limit of %zu bytes", size,
+                                bytes->limit);
+    }
+    asylo__bytes_fini(bytes);
+    bytes->data = data;
+    bytes->size = data != NULL ? size : 0;
+    bytes->capacity = bytes->size;
+    return asylo_status_ok(status);
+}
+
 uint8_t *asylo__bytes_release(asylo__bytes *bytes, size_t *size) {
     uint8_t *data = bytes->data;
     if (size != NULL) {

@@ -32,6 +32,12 @@ void asylo__bytes_fini(asylo__bytes *bytes);
 uint8_t *asylo__bytes_append_space(asylo__bytes *bytes, size_t size, asylo_status *status);
 asylo_code asylo__bytes_append(asylo__bytes *bytes, const void *data, size_t size,
                                asylo_status *status);
+/* Takes `data` (malloc'd, `size` bytes) as the buffer's whole content
+ * without copying, wiping and freeing what the buffer held. RESOURCE_EXHAUSTED
+ * when size is over the limit: then nothing changes and data stays the
+ * caller's. */
+asylo_code asylo__bytes_adopt(asylo__bytes *bytes, uint8_t *data, size_t size,
+                              asylo_status *status);
 /* Hands the data to the caller (who frees it with free()) and resets. */
 uint8_t *asylo__bytes_release(asylo__bytes *bytes, size_t *size);
 
