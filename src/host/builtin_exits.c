@@ -181,7 +181,8 @@ static asylo_code builtin_file_read(asylo_client *client, asylo__reader *reader,
     } else {
         code = asylo_output_write(output, buffer, (size_t)got, status);
     }
-    free(buffer);
+    /* The file's bytes are the enclave's data now. */
+    asylo__secure_free(buffer, size == 0 ? 1 : size);
     return code;
 }
 

@@ -9,6 +9,7 @@
 #include <grpc/slice.h>
 
 #include "asylo/remote.pb-c.h"
+#include "common/bytes.h"
 
 /* A Frame has 6 fields and a Status 3; repeats are legal protobuf but a peer
  * that sends hundreds is hostile or broken. The bound keeps protobuf-c's
@@ -305,15 +306,35 @@ asylo_code asylo__frame_decode(grpc_byte_buffer *buffer, size_t max_size, asylo_
     grpc_byte_buffer_reader_destroy(&reader);
     asylo_code code = asylo__frame_decode_bytes(GRPC_SLICE_START_PTR(slice),
                                                 GRPC_SLICE_LENGTH(slice), limit, out, status);
+    /* The decoded frame holds its own copy: wipe this one (a copy of a
+     * multi-slice buffer, or the buffer's own bytes, which the caller is done
+     * with). */
+    asylo__secure_zero(GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice));
     grpc_slice_unref(slice);
     return code;
 }
 
 void asylo__frame_release(asylo__frame *frame) {
-    if (frame->storage_ != NULL) {
-        asylo__remote__frame__free_unpacked(frame->storage_, NULL);
+    Asylo__Remote__Frame *message = frame->storage_;
+    if (message != NULL) {
+        asylo__secure_zero(message->payload.data, message->payload.len);
+        asylo__remote__frame__free_unpacked(message, NULL);
     }
     asylo__frame_init(frame);
+}
+
+void asylo__byte_buffer_wipe_destroy(grpc_byte_buffer *buffer) {
+    if (buffer == NULL) {
+        return;
+    }
+    if (buffer->type == GRPC_BB_RAW) {
+        grpc_slice_buffer *slices = &buffer->data.raw.slice_buffer;
+        for (size_t i = 0; i < slices->count; i++) {
+            asylo__secure_zero(GRPC_SLICE_START_PTR(slices->slices[i]),
+                               GRPC_SLICE_LENGTH(slices->slices[i]));
+        }
+    }
+    grpc_byte_buffer_destroy(buffer);
 }
 
 asylo_code asylo__byte_buffer_to_bytes(grpc_byte_buffer *buffer, size_t max_size, uint8_t **data,

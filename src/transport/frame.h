@@ -72,9 +72,14 @@ asylo_code asylo__frame_decode_bytes(const void *data, size_t size, size_t max_s
 asylo_code asylo__frame_decode(grpc_byte_buffer *buffer, size_t max_size, asylo__frame *out,
                                asylo_status *status);
 
-/* Frees what a decode allocated and zeroes the frame; safe on a zeroed or
- * already released frame. */
+/* Wipes the payload, frees what a decode allocated and zeroes the frame;
+ * safe on a zeroed or already released frame. */
 void asylo__frame_release(asylo__frame *frame);
+
+/* Wipes every slice of a byte buffer we received or built (never one holding
+ * static slices) and destroys it: frames carry enclave inputs and outputs.
+ * NULL is a no-op. */
+void asylo__byte_buffer_wipe_destroy(grpc_byte_buffer *buffer);
 
 /* Copies a received byte buffer into one malloc'd block (caller frees;
  * NULL data for an empty buffer). RESOURCE_EXHAUSTED past max_size. */
