@@ -400,6 +400,81 @@ static void test_output_limit_enforced(void **state) {
     assert_int_equal(util_children_report("after the output limit"), 0);
 }
 
+/* Limits count payload bytes, as on sim: an output of exactly max_output_size
+ * passes, one byte more is RESOURCE_EXHAUSTED; an input of exactly
+ * max_message_size goes through; and with the defaults a 64 MiB output (the
+ * default max_output_size) comes back (issue 9 item 24). */
+static void test_payload_limits_are_exact(void **state) {
+    (void)state;
+    util_remote remote;
+    asylo_status status;
+    assert_true(util_remote_setup(&remote, ASYLO_PROXY_PATH, "127.0.0.1:0", false, NULL, &status));
+    remote.config.max_message_size = 1u << 20;
+    asylo_manager *manager;
+    assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
+    asylo_load_config config;
+    asylo_load_config_init(&config);
+    config.name = "exact";
+    config.backend = "remote";
+    config.enclave_path = TEST_ENCLAVE_PATH;
+    config.backend_config = &remote.config;
+    config.max_output_size = 100000;
+    asylo_client *client = NULL;
+    assert_int_equal(asylo_manager_load(manager, &config, &client, &status), ASYLO_OK);
+    asylo_buffer output = {0};
+    if (call_u32_remote(client, TEST_BIG_OUTPUT, 100000, &output, &status) != ASYLO_OK) {
+        fail_msg("output of exactly max_output_size: %s", util_status_text(&status));
+    }
+    assert_int_equal(output.size, 100000);
+    asylo_buffer_free(&output);
+    expect_exhausted(call_u32_remote(client, TEST_BIG_OUTPUT, 100001, &output, &status), &status,
+                     "one byte over max_output_size", "limit of 100000 bytes");
+    assert_int_equal(asylo_manager_destroy_client(manager, client, NULL, 0, &status), ASYLO_OK);
+    util_remote_teardown(&remote);
+
+    /* max_message_size: an input (echoed by run) of exactly the limit. */
+    assert_true(util_remote_setup(&remote, ASYLO_PROXY_PATH, "127.0.0.1:0", false, NULL, &status));
+    remote.config.max_message_size = 1u << 20;
+    config.name = "exact-message";
+    config.backend_config = &remote.config;
+    config.max_output_size = 0;
+    assert_int_equal(asylo_manager_load(manager, &config, &client, &status), ASYLO_OK);
+    uint8_t *input = calloc(1, (1u << 20) + 1);
+    assert_non_null(input);
+    if (asylo_client_run(client, input, 1u << 20, &output, &status) != ASYLO_OK) {
+        fail_msg("input of exactly max_message_size: %s", util_status_text(&status));
+    }
+    assert_int_equal(output.size, 1u << 20);
+    asylo_buffer_free(&output);
+    expect_exhausted(asylo_client_run(client, input, (1u << 20) + 1, &output, &status), &status,
+                     "one byte over max_message_size", "maximum message size of 1048576");
+    free(input);
+    assert_int_equal(asylo_manager_destroy_client(manager, client, NULL, 0, &status), ASYLO_OK);
+    util_remote_teardown(&remote);
+
+    /* Defaults everywhere: 64 MiB out, as on sim. */
+    assert_true(util_remote_setup(&remote, ASYLO_PROXY_PATH, "127.0.0.1:0", false, NULL, &status));
+    config.name = "default-limits";
+    config.backend_config = &remote.config;
+    assert_int_equal(asylo_manager_load(manager, &config, &client, &status), ASYLO_OK);
+    int64_t started = util_now_ms();
+    if (call_u32_remote(client, TEST_BIG_OUTPUT, ASYLO_DEFAULT_MAX_OUTPUT_SIZE, &output, &status) !=
+        ASYLO_OK) {
+        fail_msg("64 MiB output with the defaults: %s", util_status_text(&status));
+    }
+    printf("64 MiB output over remote: %lld ms\n", (long long)(util_now_ms() - started));
+    assert_int_equal(output.size, ASYLO_DEFAULT_MAX_OUTPUT_SIZE);
+    assert_int_equal(output.data[ASYLO_DEFAULT_MAX_OUTPUT_SIZE - 1], 0xab);
+    asylo_buffer_free(&output);
+    expect_exhausted(call_u32_remote(client, TEST_BIG_OUTPUT, ASYLO_DEFAULT_MAX_OUTPUT_SIZE + 1,
+                                     &output, &status),
+                     &status, "one byte over the default", "limit of 67108864 bytes");
+    assert_int_equal(asylo_manager_destroy_client(manager, client, NULL, 0, &status), ASYLO_OK);
+    asylo_manager_destroy(manager);
+    util_remote_teardown(&remote);
+    assert_int_equal(util_children_report("after exact limits"), 0);
+}
+
 /* ---- (d) deadlines -------------------------------------------------------- */
 
 static void expect_load_failure(const asylo_remote_config *remote, const char *what,
@@ -543,7 +618,8 @@ int main(int argc, char **argv) {
     const struct CMUnitTest host_kill[] = {cmocka_unit_test(test_host_kill_blocked_in_exit),
                                            cmocka_unit_test(test_host_kill_busy_enclave)};
     const struct CMUnitTest size[] = {cmocka_unit_test(test_size_limits)};
-    const struct CMUnitTest output_limit[] = {cmocka_unit_test(test_output_limit_enforced)};
+    const struct CMUnitTest output_limit[] = {cmocka_unit_test(test_output_limit_enforced),
+                                              cmocka_unit_test(test_payload_limits_are_exact)};
     const struct CMUnitTest deadlines[] = {cmocka_unit_test(test_nothing_listening),
                                            cmocka_unit_test(test_proxy_never_ready),
                                            cmocka_unit_test(test_call_timeout)};
