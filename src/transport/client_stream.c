@@ -429,8 +429,10 @@ asylo_code asylo__client_stream_exchange(asylo__client_stream *stream, const asy
         code = asylo__frame_decode(incoming, stream->channel->max_message_size, receive, status);
         if (code != ASYLO_OK) {
             /* A peer that sends garbage has lost track of the protocol. */
-            asylo_status reason = *status;
-            if (status == NULL) {
+            asylo_status reason;
+            if (status != NULL) {
+                reason = *status;
+            } else {
                 asylo_status_set(&reason, code, ASYLO_ORIGIN_TRANSPORT,
                                  "malformed frame from the server");
             }
