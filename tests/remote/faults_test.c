@@ -400,6 +400,24 @@ static void test_output_limit_enforced(void **state) {
     assert_int_equal(util_children_report("after the output limit"), 0);
 }
 
+/* A host exit handler that writes `size` (u32 input) bytes in 64 KiB pieces,
+ * ignores every refusal and returns OK. */
+static asylo_code host_ignoring_limit(void *context, asylo_client *client, uint32_t selector,
+                                      const uint8_t *input, size_t input_size, asylo_output *output,
+                                      asylo_status *status) {
+    (void)context, (void)client, (void)selector;
+    uint32_t size = 0;
+    if (input_size == 4) {
+        memcpy(&size, input, 4);
+    }
+    static uint8_t piece[64 * 1024];
+    for (uint32_t written = 0; written < size; written += (uint32_t)sizeof piece) {
+        asylo_status ignored;
+        (void)asylo_output_write(output, piece, sizeof piece, &ignored);
+    }
+    return asylo_status_ok(status);
+}
+
 /* Limits count payload bytes, as on sim: an output of exactly max_output_size
  * passes, one byte more is RESOURCE_EXHAUSTED; an input of exactly
  * max_message_size goes through; and with the defaults a 64 MiB output (the
@@ -438,6 +456,9 @@ static void test_payload_limits_are_exact(void **state) {
     config.name = "exact-message";
     config.backend_config = &remote.config;
     config.max_output_size = 0;
+    static const asylo_exit_handler ignoring[] = {{TEST_HOST_ECHO, host_ignoring_limit, NULL}};
+    config.exit_handlers = ignoring;
+    config.exit_handler_count = 1;
     assert_int_equal(asylo_manager_load(manager, &config, &client, &status), ASYLO_OK);
     uint8_t *input = calloc(1, (1u << 20) + 1);
     assert_non_null(input);
@@ -449,6 +470,14 @@ static void test_payload_limits_are_exact(void **state) {
     expect_exhausted(asylo_client_run(client, input, (1u << 20) + 1, &output, &status), &status,
                      "one byte over max_message_size", "maximum message size of 1048576");
     free(input);
+    /* The host's own exit handler ignoring the limit of its reply: the
+     * enclave gets RESOURCE_EXHAUSTED, not a truncated reply with OK. */
+    uint32_t exit_input[2] = {TEST_HOST_ECHO, 2u << 20};
+    expect_exhausted(
+        asylo_client_call(client, TEST_EXIT_CALL, exit_input, sizeof exit_input, &output, &status),
+        &status, "host exit handler over max_message_size",
+        "returned OK but its output was refused");
+    assert_null(output.data);
     assert_int_equal(asylo_manager_destroy_client(manager, client, NULL, 0, &status), ASYLO_OK);
     util_remote_teardown(&remote);
 
