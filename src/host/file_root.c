@@ -82,7 +82,9 @@ asylo_code asylo__file_root_open(asylo__file_root *root, const char *path, asylo
             code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
                                     "%s '%s' is not a directory", ASYLO__FILE_ROOT_FIELD, path);
         }
-        status->origin = ASYLO_ORIGIN_API;
+        if (status != NULL) {
+            status->origin = ASYLO_ORIGIN_API; /* the host's config, not an exit call */
+        }
         return code;
     }
     root->fd = fd;
