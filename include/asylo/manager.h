@@ -79,6 +79,13 @@ typedef struct asylo_load_config {
     const void *backend_config;
     /* Largest output accepted from one call (0: ASYLO_DEFAULT_MAX_OUTPUT_SIZE). */
     size_t max_output_size;
+    /* The only directory the enclave's file exit calls (asylo_enclave_file_*)
+     * may use, opened once at load; NULL (the default) refuses them all with
+     * PERMISSION_DENIED. Paths from the enclave are untrusted (over remote
+     * they come from another machine): they must be relative, have no ".."
+     * and cross no symbolic link, and only regular files beneath this
+     * directory open. The same on every backend: the policy runs on the host. */
+    const char *file_root;
 } asylo_load_config;
 
 /* Zeroes *config and sets defaults (log level info). */

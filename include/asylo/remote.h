@@ -194,8 +194,9 @@ typedef struct asylo_remote_config {
     /* Bound on one call, nested exit calls included; 0: none (a dead peer is
      * still noticed by keepalive within about 2 s). */
     int64_t call_timeout_ms;
-    /* Largest message either way; 0: 64 MiB. Larger inputs fail with
-     * RESOURCE_EXHAUSTED before anything is sent. */
+    /* Largest payload (input or output) either way, framing not counted;
+     * 0: 64 MiB. Larger inputs fail with RESOURCE_EXHAUSTED before anything
+     * is sent. */
     size_t max_message_size;
     /* Opt-in Prometheus metrics of this process's remote enclaves, seen from
      * the host: calls by direction, selector and code, call latency, bytes,

@@ -16,6 +16,23 @@ void asylo__secure_zero(void *data, size_t size) {
     __asm__ __volatile__("" : : "r"(data) : "memory");
 }
 
+static asylo__free_hook_fn free_hook;
+
+void asylo__set_free_hook(asylo__free_hook_fn hook) {
+    free_hook = hook;
+}
+
+void asylo__secure_free(void *data, size_t size) {
+    if (data == NULL) {
+        return;
+    }
+    asylo__secure_zero(data, size);
+    if (free_hook != NULL) {
+        free_hook(data, size);
+    }
+    free(data);
+}
+
 void asylo__bytes_init(asylo__bytes *bytes, size_t limit) {
     bytes->data = NULL;
     bytes->size = 0;
@@ -27,8 +44,7 @@ void asylo__bytes_fini(asylo__bytes *bytes) {
     if (bytes == NULL) {
         return;
     }
-    asylo__secure_zero(bytes->data, bytes->capacity);
-    free(bytes->data);
+    asylo__secure_free(bytes->data, bytes->capacity);
     bytes->data = NULL;
     bytes->size = 0;
     bytes->capacity = 0;
@@ -52,12 +68,17 @@ uint8_t *asylo__bytes_append_space(asylo__bytes *bytes, size_t size, asylo_statu
         while (capacity < needed) {
             capacity = capacity > bytes->limit / 2 ? bytes->limit : capacity * 2;
         }
-        uint8_t *grown = realloc(bytes->data, capacity);
+        /* Not realloc: it would free the old block with its bytes intact. */
+        uint8_t *grown = malloc(capacity);
         if (grown == NULL) {
             asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
                              "out of memory growing a buffer to %zu bytes", capacity);
             return NULL;
         }
+        if (bytes->size > 0) {
+            memcpy(grown, bytes->data, bytes->size);
+        }
+        asylo__secure_free(bytes->data, bytes->capacity);
         bytes->data = grown;
         bytes->capacity = capacity;
     }
@@ -76,6 +97,20 @@ asylo_code asylo__bytes_append(asylo__bytes *bytes, const void *data, size_t siz
         return status != NULL ? status->code : ASYLO_RESOURCE_EXHAUSTED;
     }
     memcpy(space, data, size);
+    return asylo_status_ok(status);
+}
+
+asylo_code asylo__bytes_adopt(asylo__bytes *bytes, uint8_t *data, size_t size,
+                              asylo_status *status) {
+    if (size > bytes->limit) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "%zu bytes are more than the buffer's limit of %zu bytes", size,
+                                bytes->limit);
+    }
+    asylo__bytes_fini(bytes);
+    bytes->data = data;
+    bytes->size = data != NULL ? size : 0;
+    bytes->capacity = bytes->size;
     return asylo_status_ok(status);
 }
 

@@ -28,15 +28,31 @@ void asylo__bytes_init(asylo__bytes *bytes, size_t limit);
 void asylo__bytes_fini(asylo__bytes *bytes);
 /* Makes room for `size` more bytes and returns where to write them, already
  * counted in bytes->size; NULL with RESOURCE_EXHAUSTED past the limit or
- * when memory runs out. */
+ * when memory runs out. Growing allocates a new block, copies, and wipes and
+ * frees the old one (realloc would free it unwiped). */
 uint8_t *asylo__bytes_append_space(asylo__bytes *bytes, size_t size, asylo_status *status);
 asylo_code asylo__bytes_append(asylo__bytes *bytes, const void *data, size_t size,
                                asylo_status *status);
+/* Takes `data` (malloc'd, `size` bytes) as the buffer's whole content
+ * without copying, wiping and freeing what the buffer held. RESOURCE_EXHAUSTED
+ * when size is over the limit: then nothing changes and data stays the
+ * caller's. */
+asylo_code asylo__bytes_adopt(asylo__bytes *bytes, uint8_t *data, size_t size,
+                              asylo_status *status);
 /* Hands the data to the caller (who frees it with free()) and resets. */
 uint8_t *asylo__bytes_release(asylo__bytes *bytes, size_t *size);
 
 /* Overwrites memory in a way the compiler may not remove. */
 void asylo__secure_zero(void *data, size_t size);
+/* Wipes size bytes at data, then free()s it. NULL is a no-op. */
+void asylo__secure_free(void *data, size_t size);
+
+/* For tests only: called with every block asylo__secure_free releases, after
+ * the wipe and before free(), so a test can check nothing was left behind
+ * (growing a buffer included). NULL (the default) calls nothing. Not
+ * thread-safe: set it while no other thread uses these buffers. */
+typedef void (*asylo__free_hook_fn)(const void *data, size_t size);
+void asylo__set_free_hook(asylo__free_hook_fn hook);
 
 /* Writer: appends fields to a buffer. Errors stick: after the first failure
  * every later write is a no-op and asylo__writer_status reports it. */

@@ -1,7 +1,15 @@
 /* An asylo_output that collects into a bounded asylo__bytes buffer: what both
- * sides use to receive the other side's output. */
+ * sides use to receive the other side's output.
+ *
+ * The sink remembers a refused reserve (over the limit, or out of memory):
+ * a writer may ignore that RESOURCE_EXHAUSTED and return OK, and what was
+ * collected is then a silently truncated output. asylo__bytes_output_verdict
+ * turns such an OK back into the failure, so the receiving side decides
+ * whatever the writer claims. */
 #ifndef ASYLO_COMMON_BYTES_OUTPUT_H
 #define ASYLO_COMMON_BYTES_OUTPUT_H
+
+#include <stdbool.h>
 
 #include "asylo/buffer.h"
 #include "common/abi.h"
@@ -10,9 +18,17 @@
 typedef struct asylo__bytes_output {
     struct asylo_output output; /* first: the sink handed out */
     asylo__bytes bytes;
+    bool refused;         /* a reserve failed: the collected bytes are incomplete */
+    asylo_status failure; /* why the first refused reserve failed */
 } asylo__bytes_output;
 
 void asylo__bytes_output_init(asylo__bytes_output *collector, size_t limit);
+/* The writer's `code`, unless it is OK while a reserve was refused: then
+ * the first refusal (RESOURCE_EXHAUSTED naming the limit) in *status,
+ * prefixed "<writer> '<name>' returned OK but its output was refused" (name
+ * may be NULL). */
+asylo_code asylo__bytes_output_verdict(const asylo__bytes_output *collector, asylo_code code,
+                                       const char *writer, const char *name, asylo_status *status);
 /* Moves the collected bytes into *buffer (which the caller frees with
  * asylo_buffer_free). */
 void asylo__bytes_output_release(asylo__bytes_output *collector, asylo_buffer *buffer);

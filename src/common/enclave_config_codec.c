@@ -83,12 +83,11 @@ void asylo__decoded_config_fini(asylo__decoded_config *decoded) {
     if (decoded == NULL) {
         return;
     }
-    free(decoded->variables);
-    free(decoded->strings);
-    if (decoded->user_config != NULL) {
-        asylo__secure_zero(decoded->user_config, decoded->config.user_config_size);
-        free(decoded->user_config);
-    }
+    /* Names and values are the enclave's environment: wiped like the rest. */
+    asylo__secure_free(decoded->variables,
+                       decoded->config.environment_count * sizeof *decoded->variables);
+    asylo__secure_free(decoded->strings, decoded->strings_size);
+    asylo__secure_free(decoded->user_config, decoded->config.user_config_size);
     memset(decoded, 0, sizeof *decoded);
 }
 
@@ -143,6 +142,7 @@ asylo_code asylo__enclave_config_decode(const uint8_t *data, size_t size,
     }
     decoded->variables = calloc(count == 0 ? 1 : count, sizeof *decoded->variables);
     decoded->strings = malloc(strings_size == 0 ? 1 : strings_size);
+    decoded->strings_size = decoded->strings != NULL ? strings_size : 0;
     decoded->user_config = user_size == 0 ? NULL : malloc(user_size);
     if (decoded->variables == NULL || decoded->strings == NULL ||
         (user_size > 0 && decoded->user_config == NULL)) {

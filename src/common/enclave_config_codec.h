@@ -18,6 +18,7 @@ typedef struct asylo__decoded_config {
     asylo_enclave_config config;
     asylo_environment_variable *variables;
     char *strings; /* one block holding every name and value */
+    size_t strings_size;
     void *user_config;
 } asylo__decoded_config;
 

@@ -35,8 +35,7 @@ void asylo_buffer_free(asylo_buffer *buffer) {
     if (buffer == NULL) {
         return;
     }
-    asylo__secure_zero(buffer->data, buffer->size);
-    free(buffer->data);
+    asylo__secure_free(buffer->data, buffer->size);
     buffer->data = NULL;
     buffer->size = 0;
 }

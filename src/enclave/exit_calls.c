@@ -31,6 +31,8 @@ asylo_code asylo__enclave_exit(uint32_t selector, const uint8_t *input, size_t i
     if (!asylo_code_is_valid((int)code)) {
         code = ASYLO_UNKNOWN;
     }
+    code = asylo__bytes_output_verdict(&collector, code, "the host's exit handler", NULL,
+                                       &host_status);
     if (code != ASYLO_OK) {
         asylo__bytes_output_fini(&collector);
         asylo_origin origin = host_status.origin;
@@ -64,11 +66,23 @@ asylo_code asylo_enclave_exit_call(uint32_t selector, const void *input, size_t 
                                status);
 }
 
-/* Runs a built-in whose input the caller encoded with `writer`. */
-static asylo_code builtin_call(uint32_t selector, asylo__bytes *input, size_t max_output_size,
-                               asylo_buffer *output, asylo_status *status) {
-    asylo_code code =
-        asylo__enclave_exit(selector, input->data, input->size, max_output_size, output, status);
+/* Runs a built-in whose input the caller encoded with `writer` (NULL: no
+ * input). An encoding that failed (out of memory) is reported, never sent
+ * cut short. */
+static asylo_code builtin_call(uint32_t selector, asylo__bytes *input, const asylo__writer *writer,
+                               size_t max_output_size, asylo_buffer *output, asylo_status *status) {
+    asylo_code code;
+    asylo_status encoding;
+    if (writer != NULL && asylo__writer_status(writer, &encoding) != ASYLO_OK) {
+        code = asylo_status_prefix(&encoding, "encoding the input of built-in exit call 0x%x",
+                                   selector);
+        if (status != NULL) {
+            *status = encoding;
+        }
+    } else {
+        code = asylo__enclave_exit(selector, input->data, input->size, max_output_size, output,
+                                   status);
+    }
     asylo__bytes_fini(input);
     return code;
 }
@@ -92,7 +106,7 @@ void asylo_enclave_log(asylo_log_level level, const char *format, ...) {
     asylo__write_u32(&writer, (uint32_t)level);
     asylo__write_string(&writer, text);
     /* Logging has nobody to report failure to: a lost line is the cost. */
-    builtin_call(ASYLO_SELECTOR_LOG, &input, 0, NULL, NULL);
+    builtin_call(ASYLO_SELECTOR_LOG, &input, &writer, 0, NULL, NULL);
 }
 
 static asylo_code read_time(uint32_t selector, int64_t *nanoseconds, asylo_status *status) {
@@ -103,7 +117,7 @@ static asylo_code read_time(uint32_t selector, int64_t *nanoseconds, asylo_statu
     asylo__bytes input;
     asylo__bytes_init(&input, ASYLO__BYTES_DEFAULT_LIMIT);
     asylo_buffer output = {0};
-    asylo_code code = builtin_call(selector, &input, 8, &output, status);
+    asylo_code code = builtin_call(selector, &input, NULL, 8, &output, status);
     if (code != ASYLO_OK) {
         return code;
     }
@@ -135,7 +149,7 @@ asylo_code asylo_enclave_random(void *data, size_t size, asylo_status *status) {
     asylo__writer_init(&writer, &input);
     asylo__write_u32(&writer, (uint32_t)size);
     asylo_buffer output = {0};
-    asylo_code code = builtin_call(ASYLO_SELECTOR_RANDOM, &input, size, &output, status);
+    asylo_code code = builtin_call(ASYLO_SELECTOR_RANDOM, &input, &writer, size, &output, status);
     if (code != ASYLO_OK) {
         return code;
     }
@@ -189,7 +203,7 @@ asylo_code asylo_enclave_file_open(const char *path, uint32_t flags, uint32_t mo
     asylo__write_u32(&writer, flags);
     asylo__write_u32(&writer, mode);
     asylo_buffer output = {0};
-    code = builtin_call(ASYLO_SELECTOR_FILE_OPEN, &input, 4, &output, status);
+    code = builtin_call(ASYLO_SELECTOR_FILE_OPEN, &input, &writer, 4, &output, status);
     if (code != ASYLO_OK) {
         return code;
     }
@@ -220,7 +234,8 @@ asylo_code asylo_enclave_file_read(int handle, void *data, size_t size, size_t *
     asylo_buffer output = {0};
     /* The output bound is the size asked for: a host that answers more is
      * refused before a byte lands in the caller's buffer. */
-    asylo_code code = builtin_call(ASYLO_SELECTOR_FILE_READ, &input, size, &output, status);
+    asylo_code code =
+        builtin_call(ASYLO_SELECTOR_FILE_READ, &input, &writer, size, &output, status);
     if (code != ASYLO_OK) {
         return code;
     }
@@ -249,7 +264,7 @@ asylo_code asylo_enclave_file_write(int handle, const void *data, size_t size, s
     asylo__write_u32(&writer, (uint32_t)handle);
     asylo__write_blob(&writer, data, size);
     asylo_buffer output = {0};
-    asylo_code code = builtin_call(ASYLO_SELECTOR_FILE_WRITE, &input, 4, &output, status);
+    asylo_code code = builtin_call(ASYLO_SELECTOR_FILE_WRITE, &input, &writer, 4, &output, status);
     if (code != ASYLO_OK) {
         return code;
     }
@@ -275,7 +290,7 @@ asylo_code asylo_enclave_file_close(int handle, asylo_status *status) {
     asylo__writer writer;
     asylo__writer_init(&writer, &input);
     asylo__write_u32(&writer, (uint32_t)handle);
-    return builtin_call(ASYLO_SELECTOR_FILE_CLOSE, &input, 0, NULL, status);
+    return builtin_call(ASYLO_SELECTOR_FILE_CLOSE, &input, &writer, 0, NULL, status);
 }
 
 asylo_code asylo_enclave_file_unlink(const char *path, asylo_status *status) {
@@ -288,5 +303,5 @@ asylo_code asylo_enclave_file_unlink(const char *path, asylo_status *status) {
     asylo__writer writer;
     asylo__writer_init(&writer, &input);
     asylo__write_string(&writer, path);
-    return builtin_call(ASYLO_SELECTOR_FILE_UNLINK, &input, 0, NULL, status);
+    return builtin_call(ASYLO_SELECTOR_FILE_UNLINK, &input, &writer, 0, NULL, status);
 }

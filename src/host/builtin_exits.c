@@ -14,41 +14,12 @@
 #include "common/bytes.h"
 #include "common/log.h"
 #include "host/client_internal.h"
+#include "host/file_root.h"
 
 static asylo_code write_u32_output(asylo_output *output, uint32_t value, asylo_status *status) {
     uint8_t encoded[4] = {(uint8_t)value, (uint8_t)(value >> 8), (uint8_t)(value >> 16),
                           (uint8_t)(value >> 24)};
     return asylo_output_write(output, encoded, sizeof encoded, status);
-}
-
-static asylo_code errno_status(asylo_status *status, int error, const char *what,
-                               const char *path) {
-    asylo_code code;
-    switch (error) {
-    case ENOENT:
-    case ENOTDIR:
-        code = ASYLO_NOT_FOUND;
-        break;
-    case EACCES:
-    case EPERM:
-    case EROFS:
-        code = ASYLO_PERMISSION_DENIED;
-        break;
-    case EEXIST:
-        code = ASYLO_ALREADY_EXISTS;
-        break;
-    case ENOSPC:
-    case EMFILE:
-    case ENFILE:
-    case EDQUOT:
-        code = ASYLO_RESOURCE_EXHAUSTED;
-        break;
-    default:
-        code = ASYLO_INTERNAL;
-        break;
-    }
-    return asylo_status_set(status, code, ASYLO_ORIGIN_HOST, "%s%s%s%s: %s", what, path ? " '" : "",
-                            path ? path : "", path ? "'" : "", strerror(error));
 }
 
 static asylo_code builtin_log(asylo_client *client, asylo__reader *reader, asylo_status *status) {
@@ -107,7 +78,7 @@ static asylo_code builtin_random(asylo__reader *reader, asylo_output *output,
             continue;
         }
         if (got < 0) {
-            return errno_status(status, errno, "getrandom", NULL);
+            return asylo__file_errno_status(status, errno, "getrandom", NULL);
         }
         filled += (size_t)got;
     }
@@ -153,13 +124,13 @@ static asylo_code builtin_file_open(asylo_client *client, asylo__reader *reader,
         free(path);
         return code;
     }
-    int fd = open(path, open_flags(flags), (mode_t)mode);
-    if (fd < 0) {
-        code = errno_status(status, errno, "file_open", path);
-        free(path);
+    int fd;
+    code = asylo__file_root_open_file(&client->files.root, path, open_flags(flags), (mode_t)mode,
+                                      &fd, status);
+    free(path);
+    if (code != ASYLO_OK) {
         return code;
     }
-    free(path);
     int handle;
     code = asylo__file_table_add(&client->files, fd, &handle, status);
     if (code != ASYLO_OK) {
@@ -177,6 +148,9 @@ static asylo_code builtin_file_read(asylo_client *client, asylo__reader *reader,
     uint32_t handle = asylo__read_u32(reader);
     uint32_t size = asylo__read_u32(reader);
     asylo_code code = asylo__reader_finish(reader, status);
+    if (code == ASYLO_OK) {
+        code = asylo__file_root_check(&client->files.root, "file_read", status);
+    }
     if (code != ASYLO_OK) {
         return code;
     }
@@ -203,11 +177,12 @@ static asylo_code builtin_file_read(asylo_client *client, asylo__reader *reader,
     int error = errno;
     close(fd);
     if (got < 0) {
-        code = errno_status(status, error, "file_read", NULL);
+        code = asylo__file_errno_status(status, error, "file_read", NULL);
     } else {
         code = asylo_output_write(output, buffer, (size_t)got, status);
     }
-    free(buffer);
+    /* The file's bytes are the enclave's data now. */
+    asylo__secure_free(buffer, size == 0 ? 1 : size);
     return code;
 }
 
@@ -218,6 +193,9 @@ static asylo_code builtin_file_write(asylo_client *client, asylo__reader *reader
     size_t size;
     asylo__read_blob(reader, &data, &size, ASYLO_MAX_FILE_IO_SIZE);
     asylo_code code = asylo__reader_finish(reader, status);
+    if (code == ASYLO_OK) {
+        code = asylo__file_root_check(&client->files.root, "file_write", status);
+    }
     if (code != ASYLO_OK) {
         return code;
     }
@@ -233,7 +211,7 @@ static asylo_code builtin_file_write(asylo_client *client, asylo__reader *reader
     int error = errno;
     close(fd);
     if (written < 0) {
-        return errno_status(status, error, "file_write", NULL);
+        return asylo__file_errno_status(status, error, "file_write", NULL);
     }
     return write_u32_output(output, (uint32_t)written, status);
 }
@@ -242,13 +220,17 @@ static asylo_code builtin_file_close(asylo_client *client, asylo__reader *reader
                                      asylo_status *status) {
     uint32_t handle = asylo__read_u32(reader);
     asylo_code code = asylo__reader_finish(reader, status);
+    if (code == ASYLO_OK) {
+        code = asylo__file_root_check(&client->files.root, "file_close", status);
+    }
     if (code != ASYLO_OK) {
         return code;
     }
     return asylo__file_table_close(&client->files, (int)handle, status);
 }
 
-static asylo_code builtin_file_unlink(asylo__reader *reader, asylo_status *status) {
+static asylo_code builtin_file_unlink(asylo_client *client, asylo__reader *reader,
+                                      asylo_status *status) {
     char *path = asylo__read_string(reader, ASYLO_MAX_PATH_SIZE - 1);
     asylo_code code = asylo__reader_finish(reader, status);
     if (code == ASYLO_OK && path[0] == '\0') {
@@ -256,8 +238,7 @@ static asylo_code builtin_file_unlink(asylo__reader *reader, asylo_status *statu
                                 "file_unlink: empty path");
     }
     if (code == ASYLO_OK) {
-        code = unlink(path) == 0 ? asylo_status_ok(status)
-                                 : errno_status(status, errno, "file_unlink", path);
+        code = asylo__file_root_unlink(&client->files.root, path, status);
     }
     free(path);
     return code;
@@ -285,7 +266,7 @@ asylo_code asylo__builtin_exit(asylo_client *client, uint32_t selector, const ui
     case ASYLO_SELECTOR_FILE_CLOSE:
         return builtin_file_close(client, &reader, status);
     case ASYLO_SELECTOR_FILE_UNLINK:
-        return builtin_file_unlink(&reader, status);
+        return builtin_file_unlink(client, &reader, status);
     default:
         return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_HOST,
                                 "no built-in exit call has selector 0x%x", selector);

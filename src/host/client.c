@@ -70,6 +70,7 @@ static asylo_code enter_backend(asylo_client *client, uint32_t selector, const v
     asylo_code code = client->backend->enter(client->backend_state, selector, input, input_size,
                                              &collector.output, status);
     active_depth--;
+    code = asylo__bytes_output_verdict(&collector, code, "enclave", client->name, status);
     if (code == ASYLO_OK && output != NULL) {
         asylo__bytes_output_release(&collector, output);
     }
@@ -241,6 +242,9 @@ asylo_code asylo__client_create(asylo_manager *manager, const asylo_load_config 
                           ? asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
                                              "out of memory for backend state")
                           : copy_exit_handlers(client, config, status);
+    if (code == ASYLO_OK) {
+        code = asylo__file_root_open(&client->files.root, config->file_root, status);
+    }
     if (code != ASYLO_OK) {
         client_free(client);
         return code;

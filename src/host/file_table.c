@@ -10,6 +10,7 @@ void asylo__file_table_init(asylo__file_table *table) {
     for (int i = 0; i < ASYLO__MAX_OPEN_FILES; i++) {
         table->descriptors[i] = -1;
     }
+    asylo__file_root_init(&table->root);
 }
 
 void asylo__file_table_fini(asylo__file_table *table) {
@@ -19,6 +20,7 @@ void asylo__file_table_fini(asylo__file_table *table) {
             table->descriptors[i] = -1;
         }
     }
+    asylo__file_root_fini(&table->root);
     pthread_mutex_destroy(&table->lock);
 }
 

@@ -222,14 +222,27 @@ void asylo__proxy_serve_enter(asylo__proxy *proxy, asylo__server_call *call,
                    (unsigned)enter->selector, asylo__proxy_selector_name(enter->selector),
                    asylo_code_name(code), seconds * 1e3, enter->payload_size, output_size);
     }
+    if (code == ASYLO_OK) {
+        /* The reply payload must outlive this function: storage takes the
+         * output over (no copy). A refusal becomes the reply, never an
+         * empty OK. */
+        code = asylo__bytes_adopt(&reply_storage->bytes, output.data, output.size, &status);
+        if (code == ASYLO_OK) {
+            output.data = NULL;
+            output.size = 0;
+        } else {
+            asylo_status_prefix(&status,
+                                "the proxy could not keep the %zu-byte output of "
+                                "selector %u for its reply",
+                                output.size, (unsigned)enter->selector);
+        }
+    }
     asylo__frame_init(reply);
     reply->call_id = enter->call_id;
     reply->parent_call_id = enter->parent_call_id;
     reply->selector = enter->selector;
     if (code == ASYLO_OK) {
         reply->kind = ASYLO__FRAME_RETURN;
-        /* The reply payload must outlive this function: keep it in storage. */
-        asylo__bytes_append(&reply_storage->bytes, output.data, output.size, NULL);
         reply->payload = reply_storage->bytes.data;
         reply->payload_size = reply_storage->bytes.size;
     } else {

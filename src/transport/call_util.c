@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "common/log.h"
+#include "transport/frame.h"
 
 gpr_timespec asylo__deadline_after_ms(int64_t timeout_ms) {
     return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
@@ -57,7 +58,8 @@ void asylo__channel_args_build(asylo__channel_args *args, bool is_server, size_t
                                int keepalive_time_ms, int keepalive_timeout_ms) {
     memset(args, 0, sizeof *args);
     args->list.args = args->args;
-    int max_size = max_message_size > (size_t)INT32_MAX ? INT32_MAX : (int)max_message_size;
+    /* max_message_size counts payload bytes; gRPC counts whole frames. */
+    int max_size = (int)asylo__frame_wire_size(max_message_size);
     add_int(args, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, max_size);
     add_int(args, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, max_size);
     add_int(args, GRPC_ARG_KEEPALIVE_TIME_MS,

@@ -418,7 +418,7 @@ static asylo_code run_batch(asylo__client_stream *stream, grpc_byte_buffer *send
                                      NULL);
         asylo__pluck_until_done(stream->cq, &stream->batch_tag, "a cancelled stream batch");
         if (*received != NULL) {
-            grpc_byte_buffer_destroy(*received);
+            asylo__byte_buffer_wipe_destroy(*received);
             *received = NULL;
         }
         kill_stream(stream, GRPC_STATUS_DEADLINE_EXCEEDED, &reason);
@@ -426,7 +426,7 @@ static asylo_code run_batch(asylo__client_stream *stream, grpc_byte_buffer *send
     }
     if (!event.success) {
         if (*received != NULL) {
-            grpc_byte_buffer_destroy(*received);
+            asylo__byte_buffer_wipe_destroy(*received);
             *received = NULL;
         }
         collect_status(stream, ASYLO__CLEANUP_WAIT_MS);
@@ -473,8 +473,10 @@ asylo_code asylo__client_stream_exchange(asylo__client_stream *stream, const asy
         code = asylo__frame_decode(incoming, stream->channel->max_message_size, receive, status);
         if (code != ASYLO_OK) {
             /* A peer that sends garbage has lost track of the protocol. */
-            asylo_status reason = *status;
-            if (status == NULL) {
+            asylo_status reason;
+            if (status != NULL) {
+                reason = *status;
+            } else {
                 asylo_status_set(&reason, code, ASYLO_ORIGIN_TRANSPORT,
                                  "malformed frame from the server");
             }
@@ -482,10 +484,10 @@ asylo_code asylo__client_stream_exchange(asylo__client_stream *stream, const asy
         }
     }
     if (outgoing != NULL) {
-        grpc_byte_buffer_destroy(outgoing);
+        asylo__byte_buffer_wipe_destroy(outgoing);
     }
     if (incoming != NULL) {
-        grpc_byte_buffer_destroy(incoming);
+        asylo__byte_buffer_wipe_destroy(incoming);
     }
     return code;
 }
@@ -521,10 +523,10 @@ asylo_code asylo__client_stream_exchange_bytes(asylo__client_stream *stream, con
                                            received_size, status);
     }
     if (outgoing != NULL) {
-        grpc_byte_buffer_destroy(outgoing);
+        asylo__byte_buffer_wipe_destroy(outgoing);
     }
     if (incoming != NULL) {
-        grpc_byte_buffer_destroy(incoming);
+        asylo__byte_buffer_wipe_destroy(incoming);
     }
     return code;
 }

@@ -9,6 +9,7 @@
 #include <grpc/slice.h>
 
 #include "asylo/remote.pb-c.h"
+#include "common/bytes.h"
 
 /* A Frame has 6 fields and a Status 3; repeats are legal protobuf but a peer
  * that sends hundreds is hostile or broken. The bound keeps protobuf-c's
@@ -37,6 +38,12 @@ const char *asylo__frame_kind_name(asylo__frame_kind kind) {
 
 static size_t effective_limit(size_t max_size) {
     return max_size == 0 ? ASYLO__FRAME_DEFAULT_MAX_SIZE : max_size;
+}
+
+size_t asylo__frame_wire_size(size_t payload_limit) {
+    size_t limit = effective_limit(payload_limit);
+    size_t cap = (size_t)INT32_MAX;
+    return limit > cap - ASYLO__FRAME_MAX_OVERHEAD ? cap : limit + ASYLO__FRAME_MAX_OVERHEAD;
 }
 
 /* Fills the generated structs from frame; they borrow frame's memory. */
@@ -69,13 +76,22 @@ static asylo_code to_message(const asylo__frame *frame, Asylo__Remote__Frame *me
     return ASYLO_OK;
 }
 
-static asylo_code check_encoded_size(size_t size, size_t max_size, asylo_status *status) {
+/* The payload against the limit, then the whole frame against the wire
+ * size (which only a frame the overhead bound forgot could exceed). */
+static asylo_code check_encoded_size(const asylo__frame *frame, size_t size, size_t max_size,
+                                     asylo_status *status) {
     size_t limit = effective_limit(max_size);
-    if (size > limit) {
+    if (frame->payload_size > limit) {
         return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_TRANSPORT,
-                                "frame of %zu bytes exceeds the maximum message size of %zu "
+                                "payload of %zu bytes exceeds the maximum message size of %zu "
                                 "bytes; nothing was sent",
-                                size, limit);
+                                frame->payload_size, limit);
+    }
+    if (size > asylo__frame_wire_size(max_size)) {
+        return asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_TRANSPORT,
+                                "a frame of %zu bytes around a %zu-byte payload is over the "
+                                "framing bound of %zu bytes; nothing was sent",
+                                size, frame->payload_size, (size_t)ASYLO__FRAME_MAX_OVERHEAD);
     }
     return ASYLO_OK;
 }
@@ -90,7 +106,7 @@ asylo_code asylo__frame_encode(const asylo__frame *frame, size_t max_size, grpc_
         return code;
     }
     size_t size = asylo__remote__frame__get_packed_size(&message);
-    code = check_encoded_size(size, max_size, status);
+    code = check_encoded_size(frame, size, max_size, status);
     if (code != ASYLO_OK) {
         return code;
     }
@@ -113,7 +129,7 @@ asylo_code asylo__frame_encode_bytes(const asylo__frame *frame, size_t max_size,
         return code;
     }
     size_t packed_size = asylo__remote__frame__get_packed_size(&message);
-    code = check_encoded_size(packed_size, max_size, status);
+    code = check_encoded_size(frame, packed_size, max_size, status);
     if (code != ASYLO_OK) {
         return code;
     }
@@ -220,10 +236,10 @@ asylo_code asylo__frame_decode_bytes(const void *data, size_t size, size_t max_s
                                      asylo__frame *out, asylo_status *status) {
     asylo__frame_init(out);
     size_t limit = effective_limit(max_size);
-    if (size > limit) {
+    if (size > asylo__frame_wire_size(max_size)) {
         return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_TRANSPORT,
                                 "received frame of %zu bytes exceeds the maximum of %zu", size,
-                                limit);
+                                asylo__frame_wire_size(max_size));
     }
     if (size > 0 && data == NULL) {
         return malformed(out, status, "no data");
@@ -235,6 +251,15 @@ asylo_code asylo__frame_decode_bytes(const void *data, size_t size, size_t max_s
     Asylo__Remote__Frame *message = asylo__remote__frame__unpack(NULL, size, data);
     if (message == NULL) {
         return malformed(out, status, "protobuf decoding failed");
+    }
+    if (message->payload.len > limit) {
+        size_t payload_size = message->payload.len;
+        asylo__secure_zero(message->payload.data, payload_size);
+        asylo__remote__frame__free_unpacked(message, NULL);
+        asylo__frame_init(out);
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_TRANSPORT,
+                                "received payload of %zu bytes exceeds the maximum of %zu",
+                                payload_size, limit);
     }
     int kind = (int)message->kind;
     if (kind < ASYLO__FRAME_ENTER || kind > ASYLO__FRAME_ERROR) {
@@ -291,10 +316,10 @@ asylo_code asylo__frame_decode(grpc_byte_buffer *buffer, size_t max_size, asylo_
     }
     size_t limit = effective_limit(max_size);
     size_t size = grpc_byte_buffer_length(buffer);
-    if (size > limit) {
+    if (size > asylo__frame_wire_size(max_size)) {
         return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_TRANSPORT,
                                 "received frame of %zu bytes exceeds the maximum of %zu", size,
-                                limit);
+                                asylo__frame_wire_size(max_size));
     }
     grpc_byte_buffer_reader reader;
     if (!grpc_byte_buffer_reader_init(&reader, buffer)) {
@@ -305,15 +330,35 @@ asylo_code asylo__frame_decode(grpc_byte_buffer *buffer, size_t max_size, asylo_
     grpc_byte_buffer_reader_destroy(&reader);
     asylo_code code = asylo__frame_decode_bytes(GRPC_SLICE_START_PTR(slice),
                                                 GRPC_SLICE_LENGTH(slice), limit, out, status);
+    /* The decoded frame holds its own copy: wipe this one (a copy of a
+     * multi-slice buffer, or the buffer's own bytes, which the caller is done
+     * with). */
+    asylo__secure_zero(GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice));
     grpc_slice_unref(slice);
     return code;
 }
 
 void asylo__frame_release(asylo__frame *frame) {
-    if (frame->storage_ != NULL) {
-        asylo__remote__frame__free_unpacked(frame->storage_, NULL);
+    Asylo__Remote__Frame *message = frame->storage_;
+    if (message != NULL) {
+        asylo__secure_zero(message->payload.data, message->payload.len);
+        asylo__remote__frame__free_unpacked(message, NULL);
     }
     asylo__frame_init(frame);
+}
+
+void asylo__byte_buffer_wipe_destroy(grpc_byte_buffer *buffer) {
+    if (buffer == NULL) {
+        return;
+    }
+    if (buffer->type == GRPC_BB_RAW) {
+        grpc_slice_buffer *slices = &buffer->data.raw.slice_buffer;
+        for (size_t i = 0; i < slices->count; i++) {
+            asylo__secure_zero(GRPC_SLICE_START_PTR(slices->slices[i]),
+                               GRPC_SLICE_LENGTH(slices->slices[i]));
+        }
+    }
+    grpc_byte_buffer_destroy(buffer);
 }
 
 asylo_code asylo__byte_buffer_to_bytes(grpc_byte_buffer *buffer, size_t max_size, uint8_t **data,

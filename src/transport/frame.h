@@ -9,7 +9,8 @@
  *     origin becomes transport, an ERROR frame with status OK becomes UNKNOWN;
  *   - the status message is cut at its first NUL and at
  *     ASYLO_STATUS_MESSAGE_SIZE;
- *   - the encoded frame must not exceed max_size (RESOURCE_EXHAUSTED).
+ *   - the payload must not exceed max_size, nor the whole frame
+ *     asylo__frame_wire_size(max_size) (RESOURCE_EXHAUSTED).
  * All decode errors have origin transport. Thread-safe: no shared state. */
 #ifndef ASYLO_TRANSPORT_FRAME_H
 #define ASYLO_TRANSPORT_FRAME_H
@@ -28,8 +29,19 @@ typedef enum asylo__frame_kind {
     ASYLO__FRAME_ERROR = 4,  /* call_id failed with status */
 } asylo__frame_kind;
 
-/* Default and upper bound for message sizes on the wire. */
+/* Default limit on a frame's PAYLOAD (an input or an output), in bytes.
+ * Limits count payload bytes only, so an output of exactly max_output_size
+ * fits a frame whose limit is the same number. */
 #define ASYLO__FRAME_DEFAULT_MAX_SIZE ((size_t)64 << 20)
+/* The most bytes a frame adds around its payload: two ids, kind, selector,
+ * the payload's tag and length, and an error status with a full message
+ * (about 600 bytes; rounded up). */
+#define ASYLO__FRAME_MAX_OVERHEAD ((size_t)1024)
+
+/* The gRPC message length that carries payloads of up to payload_limit (0:
+ * the default): the payload limit plus ASYLO__FRAME_MAX_OVERHEAD, capped at
+ * what gRPC accepts (INT32_MAX). The one place framing is counted. */
+size_t asylo__frame_wire_size(size_t payload_limit);
 
 typedef struct asylo__frame {
     uint64_t call_id;
@@ -55,8 +67,8 @@ void asylo__frame_init(asylo__frame *frame);
 const char *asylo__frame_kind_name(asylo__frame_kind kind);
 
 /* Encodes into a new grpc_byte_buffer (caller destroys it with
- * grpc_byte_buffer_destroy). RESOURCE_EXHAUSTED when the encoded frame is
- * larger than max_size (0 = default), before anything is allocated for it;
+ * grpc_byte_buffer_destroy). RESOURCE_EXHAUSTED when the payload is larger
+ * than max_size (0 = default), before anything is allocated for it;
  * INVALID_ARGUMENT (origin api) for a kind outside the enum. */
 asylo_code asylo__frame_encode(const asylo__frame *frame, size_t max_size, grpc_byte_buffer **out,
                                asylo_status *status);
@@ -72,9 +84,14 @@ asylo_code asylo__frame_decode_bytes(const void *data, size_t size, size_t max_s
 asylo_code asylo__frame_decode(grpc_byte_buffer *buffer, size_t max_size, asylo__frame *out,
                                asylo_status *status);
 
-/* Frees what a decode allocated and zeroes the frame; safe on a zeroed or
- * already released frame. */
+/* Wipes the payload, frees what a decode allocated and zeroes the frame;
+ * safe on a zeroed or already released frame. */
 void asylo__frame_release(asylo__frame *frame);
+
+/* Wipes every slice of a byte buffer we received or built (never one holding
+ * static slices) and destroys it: frames carry enclave inputs and outputs.
+ * NULL is a no-op. */
+void asylo__byte_buffer_wipe_destroy(grpc_byte_buffer *buffer);
 
 /* Copies a received byte buffer into one malloc'd block (caller frees;
  * NULL data for an empty buffer). RESOURCE_EXHAUSTED past max_size. */

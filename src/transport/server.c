@@ -245,14 +245,14 @@ static asylo_code run_batch(asylo__server_call *call, grpc_byte_buffer *send, bo
                                      NULL);
         asylo__pluck_until_done(call->cq, &call->batch_tag, "a cancelled server batch");
         if (*received != NULL) {
-            grpc_byte_buffer_destroy(*received);
+            asylo__byte_buffer_wipe_destroy(*received);
             *received = NULL;
         }
         return call_kill(call, GRPC_STATUS_DEADLINE_EXCEEDED, &reason, status);
     }
     if (!event.success) {
         if (*received != NULL) {
-            grpc_byte_buffer_destroy(*received);
+            asylo__byte_buffer_wipe_destroy(*received);
             *received = NULL;
         }
         return client_gone(call, status);
@@ -297,10 +297,10 @@ asylo_code asylo__server_call_exchange(asylo__server_call *call, const asylo__fr
         }
     }
     if (outgoing != NULL) {
-        grpc_byte_buffer_destroy(outgoing);
+        asylo__byte_buffer_wipe_destroy(outgoing);
     }
     if (incoming != NULL) {
-        grpc_byte_buffer_destroy(incoming);
+        asylo__byte_buffer_wipe_destroy(incoming);
     }
     return code;
 }
@@ -328,7 +328,7 @@ asylo_code asylo__server_call_receive_bytes(asylo__server_call *call, uint8_t **
                                            status);
     }
     if (incoming != NULL) {
-        grpc_byte_buffer_destroy(incoming);
+        asylo__byte_buffer_wipe_destroy(incoming);
     }
     return code;
 }
@@ -346,7 +346,7 @@ asylo_code asylo__server_call_send_bytes(asylo__server_call *call, const void *d
     grpc_byte_buffer *outgoing = grpc_raw_byte_buffer_create(&slice, 1);
     grpc_slice_unref(slice);
     asylo_code code = run_batch(call, outgoing, false, &incoming, -1, status);
-    grpc_byte_buffer_destroy(outgoing);
+    asylo__byte_buffer_wipe_destroy(outgoing);
     return code;
 }
 

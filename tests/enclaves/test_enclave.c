@@ -257,6 +257,39 @@ static asylo_code on_file_open(void *context, const uint8_t *input, size_t input
     return code;
 }
 
+static asylo_code on_file_unlink(void *context, const uint8_t *input, size_t input_size,
+                                 asylo_output *output, asylo_status *status) {
+    (void)context, (void)output;
+    char path[ASYLO_MAX_PATH_SIZE];
+    if (input_size == 0 || input_size >= sizeof path) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
+                                "file_unlink needs a path");
+    }
+    memcpy(path, input, input_size);
+    path[input_size] = '\0';
+    return asylo_enclave_file_unlink(path, status);
+}
+
+/* Keeps writing after the sink said RESOURCE_EXHAUSTED and claims success:
+ * the host must not believe it. */
+static asylo_code on_output_ignoring_limit(void *context, const uint8_t *input, size_t input_size,
+                                           asylo_output *output, asylo_status *status) {
+    (void)context;
+    uint32_t size;
+    if (read_u32_input(input, input_size, &size, status) != ASYLO_OK) {
+        return status->code;
+    }
+    static uint8_t piece[64 * 1024];
+    memset(piece, 0xcd, sizeof piece);
+    for (uint32_t written = 0; written < size;) {
+        uint32_t part = size - written < sizeof piece ? size - written : (uint32_t)sizeof piece;
+        asylo_status ignored;
+        (void)asylo_output_write(output, piece, part, &ignored);
+        written += part;
+    }
+    return asylo_status_ok(status);
+}
+
 static const struct {
     uint32_t selector;
     asylo_entry_handler_fn handler;
@@ -275,6 +308,8 @@ static const struct {
     {TEST_COLLISION, on_collision},
     {TEST_RUN_NESTED, on_run_nested},
     {TEST_FILE_OPEN, on_file_open},
+    {TEST_FILE_UNLINK, on_file_unlink},
+    {TEST_OUTPUT_IGNORING_LIMIT, on_output_ignoring_limit},
 };
 
 /* Exit-calls `selector` (named by an environment variable) if set: lets tests

@@ -21,6 +21,14 @@ enum {
     TEST_FILE_OPEN,      /* in: u32 flags, path bytes; opens and closes the file */
 };
 
+/* More entry selectors, kept in 0x1300-0x13ff. */
+enum {
+    TEST_FILE_UNLINK = ASYLO_SELECTOR_USER_FIRST + 0x300, /* in: path bytes; unlinks that path */
+    /* in: u32 size; writes size bytes of 0xcd in 64 KiB pieces, ignores every
+     * write error and returns OK: a hostile enclave against the output limit. */
+    TEST_OUTPUT_IGNORING_LIMIT,
+};
+
 /* Exit selectors the tests register on the host. */
 enum {
     TEST_HOST_ECHO = ASYLO_SELECTOR_USER_FIRST + 0x100,

@@ -14,8 +14,8 @@
  *                             logging to the host, with the enclave's text.
  *   files                     TEST_FILE_ROUNDTRIP with a relative path over
  *                             remote, with the proxy started in one directory
- *                             and the host working in another: the file is
- *                             created relative to the HOST's cwd (the FILE_UNLINK
+ *                             and the host's file root (and cwd) another: the
+ *                             file is created in the HOST's root (the FILE_UNLINK
  *                             override sees it there and not in the proxy's
  *                             cwd, then removes it itself), so file exit calls
  *                             run in the host process.
@@ -36,6 +36,7 @@
 #include <cmocka.h>
 
 #include "asylo/asylo.h"
+#include "asylo/trusted.h" /* file flags */
 #include "remote_util.h"
 #include "test_enclave_selectors.h"
 
@@ -136,22 +137,32 @@ static void reset_counts(void) {
     unlink_saw_file_in_host_cwd = unlink_saw_file_in_proxy_cwd = false;
 }
 
-static asylo_client *load(asylo_manager *manager, const char *backend,
-                          const asylo_remote_config *remote) {
+static asylo_client *load_rooted(asylo_manager *manager, const char *backend,
+                                 const asylo_remote_config *remote, const char *file_root,
+                                 bool overrides) {
     asylo_load_config config;
     asylo_load_config_init(&config);
     config.name = backend;
     config.backend = backend;
     config.enclave_path = TEST_ENCLAVE_PATH;
-    config.exit_handlers = handlers;
-    config.exit_handler_count = sizeof handlers / sizeof handlers[0];
+    if (overrides) {
+        config.exit_handlers = handlers;
+        config.exit_handler_count = sizeof handlers / sizeof handlers[0];
+    }
     config.backend_config = remote;
+    config.file_root = file_root;
     asylo_client *client = NULL;
     asylo_status status;
     if (asylo_manager_load(manager, &config, &client, &status) != ASYLO_OK) {
         fail_msg("load %s: %s", backend, util_status_text(&status));
     }
     return client;
+}
+
+/* The host's files live in host_dir, its file root. */
+static asylo_client *load(asylo_manager *manager, const char *backend,
+                          const asylo_remote_config *remote) {
+    return load_rooted(manager, backend, remote, host_dir, true);
 }
 
 static void read_times(asylo_client *client, int64_t *wall, int64_t *monotonic) {
@@ -260,6 +271,87 @@ static void test_remote_time_on_target_log_and_files_on_host(void **state) {
     assert_int_equal(chdir(saved_cwd), 0);
 }
 
+static void expect_refused(asylo_code got, const asylo_status *status, const char *what,
+                           const char *needle) {
+    if (got != ASYLO_PERMISSION_DENIED || status->origin != ASYLO_ORIGIN_HOST ||
+        strstr(status->message, needle) == NULL) {
+        fail_msg("%s: expected PERMISSION_DENIED from the host with '%s', got %s", what, needle,
+                 util_status_text(status));
+    }
+}
+
+static asylo_code remote_file_open(asylo_client *client, const char *path, uint32_t flags,
+                                   asylo_status *status) {
+    uint8_t input[4 + UTIL_PATH_SIZE];
+    size_t size = strlen(path);
+    assert_true(size < UTIL_PATH_SIZE);
+    memcpy(input, &flags, 4);
+    memcpy(input + 4, path, size);
+    return asylo_client_call(client, TEST_FILE_OPEN, input, 4 + size, NULL, status);
+}
+
+/* A compromised target sends whatever paths it likes; the host's file root
+ * holds them to host_dir (issue 9 item 6), and without a root nothing opens. */
+static void test_remote_file_policy(void **state) {
+    (void)state;
+    char secret[UTIL_PATH_SIZE], link[UTIL_PATH_SIZE];
+    util_join(secret, sizeof secret, temp_dir, "secret.txt");
+    assert_true(util_write_file(secret, "secret"));
+    util_join(link, sizeof link, host_dir, "escape");
+    assert_int_equal(symlink(temp_dir, link), 0);
+    asylo_status status;
+    for (int rooted = 1; rooted >= 0; rooted--) {
+        util_remote remote;
+        assert_true(
+            util_remote_setup(&remote, ASYLO_PROXY_PATH, "127.0.0.1:0", false, NULL, &status));
+        asylo_manager *manager;
+        assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
+        asylo_client *client =
+            load_rooted(manager, "remote", &remote.config, rooted ? host_dir : NULL, false);
+        if (rooted) {
+            expect_refused(remote_file_open(client, secret, ASYLO_FILE_READ, &status), &status,
+                           "absolute path", "absolute");
+            expect_refused(remote_file_open(client, "../secret.txt", ASYLO_FILE_READ, &status),
+                           &status, "'..'", "'..'");
+            expect_refused(remote_file_open(client, "escape/secret.txt", ASYLO_FILE_WRITE, &status),
+                           &status, "symlink out of the root", "symbolic link");
+            expect_refused(
+                asylo_client_call(client, TEST_FILE_UNLINK, secret, strlen(secret), NULL, &status),
+                &status, "unlink of an absolute path", "absolute");
+            expect_refused(
+                asylo_client_call(client, TEST_FILE_UNLINK, "escape/secret.txt", 17, NULL, &status),
+                &status, "unlink through a symlink", "symbolic link");
+            /* Inside the root it works, over the wire. */
+            if (remote_file_open(client, "inside.txt", ASYLO_FILE_WRITE | ASYLO_FILE_CREATE,
+                                 &status) != ASYLO_OK) {
+                fail_msg("open inside the root: %s", util_status_text(&status));
+            }
+            char inside[UTIL_PATH_SIZE];
+            util_join(inside, sizeof inside, host_dir, "inside.txt");
+            assert_true(util_exists(inside));
+            assert_int_equal(
+                asylo_client_call(client, TEST_FILE_UNLINK, "inside.txt", 10, NULL, &status),
+                ASYLO_OK);
+            assert_false(util_exists(inside));
+        } else {
+            expect_refused(remote_file_open(client, "inside.txt", ASYLO_FILE_READ, &status),
+                           &status, "no file root", "asylo_load_config.file_root");
+            expect_refused(
+                asylo_client_call(client, TEST_FILE_UNLINK, secret, strlen(secret), NULL, &status),
+                &status, "unlink with no file root", "asylo_load_config.file_root");
+        }
+        assert_int_equal(asylo_manager_destroy_client(manager, client, NULL, 0, &status), ASYLO_OK);
+        asylo_manager_destroy(manager);
+        util_remote_teardown(&remote);
+    }
+    char *text = util_read_file(secret);
+    assert_non_null(text);
+    assert_string_equal(text, "secret");
+    free(text);
+    unlink(link);
+    assert_int_equal(util_children_report("after teardown"), 0);
+}
+
 int main(void) {
     asylo_log_set_level(ASYLO_LOG_WARNING);
     char made[UTIL_PATH_SIZE];
@@ -275,6 +367,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sim_calls_host_overrides),
         cmocka_unit_test(test_remote_time_on_target_log_and_files_on_host),
+        cmocka_unit_test(test_remote_file_policy),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     util_rmtree(temp_dir);

@@ -15,6 +15,10 @@
  *                 RESOURCE_EXHAUSTED and the next call on the enclave works;
  *                 a 2 MiB enclave output (TEST_BIG_OUTPUT) the same, and a
  *                 2 MiB answer of a host exit handler.
+ *   output_limit  an enclave that ignores the output sink's RESOURCE_EXHAUSTED
+ *                 and returns OK gets RESOURCE_EXHAUSTED on the host; an
+ *                 output of exactly max_output_size passes, one byte more
+ *                 does not (the limit counts payload bytes, not framing).
  *   deadlines     nothing listening -> UNAVAILABLE fast; a "proxy" that never
  *                 reports its address -> DEADLINE_EXCEEDED within
  *                 provision_timeout_ms; call_timeout_ms shorter than a
@@ -342,6 +346,164 @@ static void test_size_limits(void **state) {
     assert_int_equal(util_children_report("after size limits"), 0);
 }
 
+/* ---- (c2) the output limit, on payload bytes ------------------------------- */
+
+static asylo_code call_u32_remote(asylo_client *client, uint32_t selector, uint32_t value,
+                                  asylo_buffer *output, asylo_status *status) {
+    return asylo_client_call(client, selector, &value, sizeof value, output, status);
+}
+
+static void expect_exhausted(asylo_code got, const asylo_status *status, const char *what,
+                             const char *needle) {
+    printf("%s: %s\n", what, util_status_text(status));
+    if (got != ASYLO_RESOURCE_EXHAUSTED || strstr(status->message, needle) == NULL) {
+        fail_msg("%s: expected RESOURCE_EXHAUSTED with '%s', got %s", what, needle,
+                 util_status_text(status));
+    }
+}
+
+/* An enclave that ignores the sink's RESOURCE_EXHAUSTED and returns OK gets
+ * RESOURCE_EXHAUSTED on the host, not a truncated OK (issue 9 item 29). */
+static void test_output_limit_enforced(void **state) {
+    (void)state;
+    util_remote remote;
+    asylo_status status;
+    assert_true(util_remote_setup(&remote, ASYLO_PROXY_PATH, "127.0.0.1:0", false, NULL, &status));
+    asylo_manager *manager;
+    assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
+    asylo_load_config config;
+    asylo_load_config_init(&config);
+    config.name = "hostile-output";
+    config.backend = "remote";
+    config.enclave_path = TEST_ENCLAVE_PATH;
+    config.backend_config = &remote.config;
+    config.max_output_size = 100000;
+    asylo_client *client = NULL;
+    assert_int_equal(asylo_manager_load(manager, &config, &client, &status), ASYLO_OK);
+    asylo_buffer output = {0};
+    assert_int_equal(call_u32_remote(client, TEST_OUTPUT_IGNORING_LIMIT, 100000, &output, &status),
+                     ASYLO_OK);
+    assert_int_equal(output.size, 100000);
+    asylo_buffer_free(&output);
+    static const uint32_t over[] = {100001, 200000, 1u << 20};
+    for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
+        expect_exhausted(
+            call_u32_remote(client, TEST_OUTPUT_IGNORING_LIMIT, over[i], &output, &status), &status,
+            "hostile enclave over max_output_size",
+            "output would exceed its limit of 100000 bytes");
+        assert_null(output.data);
+    }
+    expect_echo(client, "after a hostile oversized output");
+    assert_int_equal(asylo_manager_destroy_client(manager, client, NULL, 0, &status), ASYLO_OK);
+    asylo_manager_destroy(manager);
+    util_remote_teardown(&remote);
+    assert_int_equal(util_children_report("after the output limit"), 0);
+}
+
+/* A host exit handler that writes `size` (u32 input) bytes in 64 KiB pieces,
+ * ignores every refusal and returns OK. */
+static asylo_code host_ignoring_limit(void *context, asylo_client *client, uint32_t selector,
+                                      const uint8_t *input, size_t input_size, asylo_output *output,
+                                      asylo_status *status) {
+    (void)context, (void)client, (void)selector;
+    uint32_t size = 0;
+    if (input_size == 4) {
+        memcpy(&size, input, 4);
+    }
+    static uint8_t piece[64 * 1024];
+    for (uint32_t written = 0; written < size; written += (uint32_t)sizeof piece) {
+        asylo_status ignored;
+        (void)asylo_output_write(output, piece, sizeof piece, &ignored);
+    }
+    return asylo_status_ok(status);
+}
+
+/* Limits count payload bytes, as on sim: an output of exactly max_output_size
+ * passes, one byte more is RESOURCE_EXHAUSTED; an input of exactly
+ * max_message_size goes through; and with the defaults a 64 MiB output (the
+ * default max_output_size) comes back (issue 9 item 24). */
+static void test_payload_limits_are_exact(void **state) {
+    (void)state;
+    util_remote remote;
+    asylo_status status;
+    assert_true(util_remote_setup(&remote, ASYLO_PROXY_PATH, "127.0.0.1:0", false, NULL, &status));
+    remote.config.max_message_size = 1u << 20;
+    asylo_manager *manager;
+    assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
+    asylo_load_config config;
+    asylo_load_config_init(&config);
+    config.name = "exact";
+    config.backend = "remote";
+    config.enclave_path = TEST_ENCLAVE_PATH;
+    config.backend_config = &remote.config;
+    config.max_output_size = 100000;
+    asylo_client *client = NULL;
+    assert_int_equal(asylo_manager_load(manager, &config, &client, &status), ASYLO_OK);
+    asylo_buffer output = {0};
+    if (call_u32_remote(client, TEST_BIG_OUTPUT, 100000, &output, &status) != ASYLO_OK) {
+        fail_msg("output of exactly max_output_size: %s", util_status_text(&status));
+    }
+    assert_int_equal(output.size, 100000);
+    asylo_buffer_free(&output);
+    expect_exhausted(call_u32_remote(client, TEST_BIG_OUTPUT, 100001, &output, &status), &status,
+                     "one byte over max_output_size", "limit of 100000 bytes");
+    assert_int_equal(asylo_manager_destroy_client(manager, client, NULL, 0, &status), ASYLO_OK);
+    util_remote_teardown(&remote);
+
+    /* max_message_size: an input (echoed by run) of exactly the limit. */
+    assert_true(util_remote_setup(&remote, ASYLO_PROXY_PATH, "127.0.0.1:0", false, NULL, &status));
+    remote.config.max_message_size = 1u << 20;
+    config.name = "exact-message";
+    config.backend_config = &remote.config;
+    config.max_output_size = 0;
+    static const asylo_exit_handler ignoring[] = {{TEST_HOST_ECHO, host_ignoring_limit, NULL}};
+    config.exit_handlers = ignoring;
+    config.exit_handler_count = 1;
+    assert_int_equal(asylo_manager_load(manager, &config, &client, &status), ASYLO_OK);
+    uint8_t *input = calloc(1, (1u << 20) + 1);
+    assert_non_null(input);
+    if (asylo_client_run(client, input, 1u << 20, &output, &status) != ASYLO_OK) {
+        fail_msg("input of exactly max_message_size: %s", util_status_text(&status));
+    }
+    assert_int_equal(output.size, 1u << 20);
+    asylo_buffer_free(&output);
+    expect_exhausted(asylo_client_run(client, input, (1u << 20) + 1, &output, &status), &status,
+                     "one byte over max_message_size", "maximum message size of 1048576");
+    free(input);
+    /* The host's own exit handler ignoring the limit of its reply: the
+     * enclave gets RESOURCE_EXHAUSTED, not a truncated reply with OK. */
+    uint32_t exit_input[2] = {TEST_HOST_ECHO, 2u << 20};
+    expect_exhausted(
+        asylo_client_call(client, TEST_EXIT_CALL, exit_input, sizeof exit_input, &output, &status),
+        &status, "host exit handler over max_message_size",
+        "returned OK but its output was refused");
+    assert_null(output.data);
+    assert_int_equal(asylo_manager_destroy_client(manager, client, NULL, 0, &status), ASYLO_OK);
+    util_remote_teardown(&remote);
+
+    /* Defaults everywhere: 64 MiB out, as on sim. */
+    assert_true(util_remote_setup(&remote, ASYLO_PROXY_PATH, "127.0.0.1:0", false, NULL, &status));
+    config.name = "default-limits";
+    config.backend_config = &remote.config;
+    assert_int_equal(asylo_manager_load(manager, &config, &client, &status), ASYLO_OK);
+    int64_t started = util_now_ms();
+    if (call_u32_remote(client, TEST_BIG_OUTPUT, ASYLO_DEFAULT_MAX_OUTPUT_SIZE, &output, &status) !=
+        ASYLO_OK) {
+        fail_msg("64 MiB output with the defaults: %s", util_status_text(&status));
+    }
+    printf("64 MiB output over remote: %lld ms\n", (long long)(util_now_ms() - started));
+    assert_int_equal(output.size, ASYLO_DEFAULT_MAX_OUTPUT_SIZE);
+    assert_int_equal(output.data[ASYLO_DEFAULT_MAX_OUTPUT_SIZE - 1], 0xab);
+    asylo_buffer_free(&output);
+    expect_exhausted(call_u32_remote(client, TEST_BIG_OUTPUT, ASYLO_DEFAULT_MAX_OUTPUT_SIZE + 1,
+                                     &output, &status),
+                     &status, "one byte over the default", "limit of 67108864 bytes");
+    assert_int_equal(asylo_manager_destroy_client(manager, client, NULL, 0, &status), ASYLO_OK);
+    asylo_manager_destroy(manager);
+    util_remote_teardown(&remote);
+    assert_int_equal(util_children_report("after exact limits"), 0);
+}
+
 /* ---- (d) deadlines -------------------------------------------------------- */
 
 static void expect_load_failure(const asylo_remote_config *remote, const char *what,
@@ -468,7 +630,10 @@ static void test_load_timeout(void **state) {
 
 int main(int argc, char **argv) {
     if (argc != 2) {
-        fprintf(stderr, "usage: %s proxy_kill|host_kill|size|deadlines|load_timeout\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s proxy_kill|host_kill|size|output_limit|deadlines|"
+                "load_timeout\n",
+                argv[0]);
         return 2;
     }
     asylo_log_set_level(ASYLO_LOG_ERROR);
@@ -482,6 +647,8 @@ int main(int argc, char **argv) {
     const struct CMUnitTest host_kill[] = {cmocka_unit_test(test_host_kill_blocked_in_exit),
                                            cmocka_unit_test(test_host_kill_busy_enclave)};
     const struct CMUnitTest size[] = {cmocka_unit_test(test_size_limits)};
+    const struct CMUnitTest output_limit[] = {cmocka_unit_test(test_output_limit_enforced),
+                                              cmocka_unit_test(test_payload_limits_are_exact)};
     const struct CMUnitTest deadlines[] = {cmocka_unit_test(test_nothing_listening),
                                            cmocka_unit_test(test_proxy_never_ready),
                                            cmocka_unit_test(test_call_timeout)};
@@ -493,6 +660,8 @@ int main(int argc, char **argv) {
         failed = cmocka_run_group_tests_name("host_kill", host_kill, NULL, NULL);
     } else if (strcmp(argv[1], "size") == 0) {
         failed = cmocka_run_group_tests_name("size", size, NULL, NULL);
+    } else if (strcmp(argv[1], "output_limit") == 0) {
+        failed = cmocka_run_group_tests_name("output_limit", output_limit, NULL, NULL);
     } else if (strcmp(argv[1], "deadlines") == 0) {
         failed = cmocka_run_group_tests_name("deadlines", deadlines, NULL, NULL);
     } else if (strcmp(argv[1], "load_timeout") == 0) {

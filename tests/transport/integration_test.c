@@ -504,6 +504,19 @@ static void test_token_unimplemented_and_health(void **state) {
     assert_int_equal(reply[1], 0x01);
     free(reply);
     assert_int_equal(asylo__client_stream_close(stream, 2000, &status), ASYLO_OK);
+
+    /* A reply that is not a frame, with no status to fill (status NULL):
+     * INVALID_ARGUMENT and a dead stream, not a NULL dereference (cppcheck
+     * nullPointerRedundantCheck, issue 9 item 9). The health method answers
+     * bytes that decode as a frame of kind 0. */
+    assert_int_equal(asylo__client_stream_open(f.channel, HEALTH_METHOD, NULL, &stream, &status),
+                     ASYLO_OK);
+    out = enter(3, ECHO_RETURN, NULL, 0);
+    assert_int_equal(asylo__client_stream_exchange(stream, &out, &in, 5000, NULL),
+                     ASYLO_INVALID_ARGUMENT);
+    assert_true(asylo__client_stream_is_dead(stream));
+    assert_int_equal(asylo__client_stream_close(stream, 2000, &status), ASYLO_INVALID_ARGUMENT);
+    assert_non_null(strstr(status.message, "malformed frame"));
     assert_int_equal(atomic_load(&f.stats.handler_calls), 1);
     stop(&f);
 }

@@ -346,6 +346,56 @@ static void test_frame_encode_limits(void **state) {
     free(bytes);
 }
 
+/* Limits count payload bytes: a payload of exactly the limit fits, with an
+ * error status and large ids around it; one byte more does not (issue 9
+ * item 24). */
+static void test_frame_payload_limit_is_exact(void **state) {
+    (void)state;
+    static uint8_t payload[1001];
+    asylo__frame frame;
+    asylo__frame_init(&frame);
+    frame.kind = ASYLO__FRAME_RETURN;
+    frame.call_id = UINT64_MAX;
+    frame.parent_call_id = UINT64_MAX;
+    frame.selector = UINT32_MAX;
+    frame.payload = payload;
+    frame.payload_size = 1000;
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    asylo_status status;
+    assert_int_equal(asylo__frame_encode_bytes(&frame, 1000, &bytes, &size, &status), ASYLO_OK);
+    assert_true(size > 1000 && size <= asylo__frame_wire_size(1000));
+    asylo__frame decoded;
+    assert_int_equal(asylo__frame_decode_bytes(bytes, size, 1000, &decoded, &status), ASYLO_OK);
+    assert_int_equal(decoded.payload_size, 1000);
+    asylo__frame_release(&decoded);
+    free(bytes);
+    frame.payload_size = 1001;
+    assert_int_equal(asylo__frame_encode_bytes(&frame, 1000, &bytes, &size, &status),
+                     ASYLO_RESOURCE_EXHAUSTED);
+    /* The largest frame (a full error message) stays within the overhead. */
+    frame.kind = ASYLO__FRAME_ERROR;
+    frame.payload_size = 1000;
+    asylo_status_set(&frame.status, (asylo_code)-1, (asylo_origin)-1, "%0*d",
+                     ASYLO_STATUS_MESSAGE_SIZE - 1, 7);
+    assert_int_equal(asylo__frame_encode_bytes(&frame, 1000, &bytes, &size, &status), ASYLO_OK);
+    assert_true(size <= 1000 + ASYLO__FRAME_MAX_OVERHEAD);
+    free(bytes);
+    /* A peer's payload over the limit inside a frame under the wire size. */
+    frame.kind = ASYLO__FRAME_RETURN;
+    asylo__frame_init(&frame);
+    frame.kind = ASYLO__FRAME_RETURN;
+    frame.payload = payload;
+    frame.payload_size = 1001;
+    assert_int_equal(asylo__frame_encode_bytes(&frame, 2000, &bytes, &size, &status), ASYLO_OK);
+    assert_int_equal(asylo__frame_decode_bytes(bytes, size, 1000, &decoded, &status),
+                     ASYLO_RESOURCE_EXHAUSTED);
+    free(bytes);
+    assert_int_equal(asylo__frame_wire_size(0),
+                     ASYLO__FRAME_DEFAULT_MAX_SIZE + ASYLO__FRAME_MAX_OVERHEAD);
+    assert_int_equal(asylo__frame_wire_size(SIZE_MAX), INT32_MAX);
+}
+
 /* Packs a Frame built directly with protobuf-c, bypassing our encoder. */
 static size_t pack_raw(Asylo__Remote__Frame *message, uint8_t *out) {
     return asylo__remote__frame__pack(message, out);
@@ -572,6 +622,7 @@ static void test_frame_fuzz(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_frame_payload_limit_is_exact),
         cmocka_unit_test(test_address_forms),
         cmocka_unit_test(test_address_bad),
         cmocka_unit_test(test_address_with_port),

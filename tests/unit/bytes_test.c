@@ -11,6 +11,7 @@
 
 #include "common/bytes.h"
 #include "common/bytes_output.h"
+#include "common/enclave_config_codec.h"
 
 /* --- asylo__bytes ------------------------------------------------------ */
 
@@ -103,6 +104,128 @@ static void test_secure_zero(void **state) {
 }
 
 /* --- asylo_output over asylo__bytes ------------------------------------ */
+
+/* The free hook sees every block bytes.c releases, after its wipe. */
+static size_t freed_count;
+static size_t freed_sizes[8];
+static size_t freed_nonzero; /* bytes not wiped, over all blocks */
+
+static void record_free(const void *data, size_t size) {
+    const uint8_t *bytes = data;
+    if (freed_count < sizeof freed_sizes / sizeof freed_sizes[0]) {
+        freed_sizes[freed_count] = size;
+    }
+    freed_count++;
+    for (size_t i = 0; i < size; i++) {
+        freed_nonzero += bytes[i] != 0;
+    }
+}
+
+/* Growing must not leave the old block's bytes in freed memory (realloc
+ * would): issue 9 item 8. */
+static void test_growth_wipes_old_block(void **state) {
+    (void)state;
+    freed_count = freed_nonzero = 0;
+    asylo__set_free_hook(record_free);
+    asylo__bytes bytes;
+    asylo__bytes_init(&bytes, 1 << 20);
+    uint8_t secret[64];
+    memset(secret, 0x5a, sizeof secret);
+    assert_int_equal(asylo__bytes_append(&bytes, secret, sizeof secret, NULL), ASYLO_OK);
+    assert_int_equal(bytes.capacity, 64);
+    assert_int_equal(freed_count, 0);
+    /* One more byte: the 64-byte block is replaced, wiped first. */
+    assert_int_equal(asylo__bytes_append(&bytes, secret, 1, NULL), ASYLO_OK);
+    assert_int_equal(freed_count, 1);
+    assert_int_equal(freed_sizes[0], 64);
+    assert_int_equal(freed_nonzero, 0);
+    assert_memory_equal(bytes.data, secret, sizeof secret);
+    assert_int_equal(bytes.data[64], 0x5a);
+    /* Several doublings at once, then the final block at fini. */
+    uint8_t *space = asylo__bytes_append_space(&bytes, 4000, NULL);
+    assert_non_null(space);
+    memset(space, 0x77, 4000);
+    assert_int_equal(freed_count, 2);
+    asylo__bytes_fini(&bytes);
+    assert_int_equal(freed_count, 3);
+    assert_int_equal(freed_nonzero, 0);
+    /* Buffers handed out are wiped by asylo_buffer_free too. */
+    asylo_buffer buffer = {malloc(32), 32};
+    assert_non_null(buffer.data);
+    memset(buffer.data, 0x33, 32);
+    asylo_buffer_free(&buffer);
+    assert_int_equal(freed_count, 4);
+    assert_int_equal(freed_sizes[3], 32);
+    assert_int_equal(freed_nonzero, 0);
+    asylo__set_free_hook(NULL);
+}
+
+/* Decoded environment strings are the enclave's data: wiped at fini. */
+static void test_decoded_config_wiped(void **state) {
+    (void)state;
+    asylo_environment_variable variables[] = {{"KEY", "secret-value"}};
+    asylo_enclave_config config = {.log_level = ASYLO_LOG_INFO,
+                                   .environment = variables,
+                                   .environment_count = 1,
+                                   .user_config = "user-secret",
+                                   .user_config_size = 11};
+    asylo__bytes encoded;
+    asylo__bytes_init(&encoded, 4096);
+    assert_int_equal(asylo__enclave_config_encode(&config, &encoded, NULL), ASYLO_OK);
+    asylo__decoded_config decoded;
+    assert_int_equal(asylo__enclave_config_decode(encoded.data, encoded.size, &decoded, NULL),
+                     ASYLO_OK);
+    assert_string_equal(decoded.config.environment[0].value, "secret-value");
+    freed_count = freed_nonzero = 0;
+    asylo__set_free_hook(record_free);
+    asylo__decoded_config_fini(&decoded);
+    asylo__bytes_fini(&encoded);
+    asylo__set_free_hook(NULL);
+    /* variables, strings ("KEY\0secret-value\0": 17 bytes), user config,
+     * the encoding. */
+    assert_int_equal(freed_count, 4);
+    assert_int_equal(freed_sizes[1], 17);
+    assert_int_equal(freed_sizes[2], 11);
+    assert_int_equal(freed_nonzero, 0);
+}
+
+static void test_bytes_adopt(void **state) {
+    (void)state;
+    asylo__bytes bytes;
+    asylo__bytes_init(&bytes, 16);
+    asylo_status status;
+    uint8_t *big = malloc(17);
+    assert_non_null(big);
+    assert_int_equal(asylo__bytes_adopt(&bytes, big, 17, &status), ASYLO_RESOURCE_EXHAUSTED);
+    assert_non_null(strstr(status.message, "limit of 16 bytes"));
+    assert_null(bytes.data);
+    assert_int_equal(asylo__bytes_adopt(&bytes, big, 16, &status), ASYLO_OK);
+    assert_ptr_equal(bytes.data, big);
+    assert_int_equal(bytes.size, 16);
+    asylo__bytes_fini(&bytes);
+}
+
+/* A writer that ignores the sink's refusal cannot pass a cut output as whole. */
+static void test_output_verdict(void **state) {
+    (void)state;
+    asylo__bytes_output collector;
+    asylo__bytes_output_init(&collector, 8);
+    asylo_status status;
+    assert_int_equal(asylo_output_write(&collector.output, "12345", 5, &status), ASYLO_OK);
+    assert_int_equal(asylo__bytes_output_verdict(&collector, ASYLO_OK, "enclave", "e", &status),
+                     ASYLO_OK);
+    assert_int_equal(asylo_output_write(&collector.output, "12345", 5, &status),
+                     ASYLO_RESOURCE_EXHAUSTED);
+    /* The writer's own failure wins; its OK does not. */
+    assert_int_equal(
+        asylo__bytes_output_verdict(&collector, ASYLO_ABORTED, "enclave", "e", &status),
+        ASYLO_ABORTED);
+    assert_int_equal(asylo__bytes_output_verdict(&collector, ASYLO_OK, "enclave", "e", &status),
+                     ASYLO_RESOURCE_EXHAUSTED);
+    assert_non_null(strstr(status.message, "enclave 'e' returned OK but its output was refused"));
+    assert_non_null(strstr(status.message, "limit of 8 bytes"));
+    asylo__bytes_output_fini(&collector);
+}
 
 static void test_output_bound(void **state) {
     (void)state;
@@ -422,6 +545,10 @@ int main(void) {
         cmocka_unit_test(test_bytes_size_overflow),
         cmocka_unit_test(test_bytes_growth_and_release),
         cmocka_unit_test(test_secure_zero),
+        cmocka_unit_test(test_growth_wipes_old_block),
+        cmocka_unit_test(test_decoded_config_wiped),
+        cmocka_unit_test(test_bytes_adopt),
+        cmocka_unit_test(test_output_verdict),
         cmocka_unit_test(test_output_bound),
         cmocka_unit_test(test_output_reserve_zero_is_not_an_error),
         cmocka_unit_test(test_writer_encodings),

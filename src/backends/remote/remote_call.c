@@ -61,6 +61,9 @@ static void serve_exit(remote_state *state, active_call *call, const asylo__fram
     asylo_code code =
         state->exits.dispatch(state->exits.context, exit_frame->selector, exit_frame->payload,
                               exit_frame->payload_size, &collector->output, &exit_status);
+    /* A handler that ignored a refused write must not send a truncated reply. */
+    code =
+        asylo__bytes_output_verdict(collector, code, "the host's exit handler", NULL, &exit_status);
     if (timed) {
         double seconds = (double)(asylo__monotonic_ns() - started_ns) / 1e9;
         size_t output_size = code == ASYLO_OK ? collector->bytes.size : 0;
