@@ -62,7 +62,9 @@ typedef struct asylo_load_config {
      * local file a provisioner sends). */
     const char *enclave_path;
     /* For development: with sim, keeps the loaded copy of the image on disk
-     * until unload so debuggers and sanitizers can name enclave frames. */
+     * until unload so debuggers and sanitizers can name enclave frames, and
+     * allows an unsigned image (a load without debug needs a valid asylo-sign
+     * signature). The enclave's identity then says debug. */
     int debug;
     /* Handed to the enclave's initialize. */
     asylo_enclave_config enclave_config;
@@ -79,6 +81,13 @@ typedef struct asylo_load_config {
     const void *backend_config;
     /* Largest output accepted from one call (0: ASYLO_DEFAULT_MAX_OUTPUT_SIZE). */
     size_t max_output_size;
+    /* Identity pins (docs/attestation.md): when non-NULL, the 32 bytes the
+     * image's measurement / signer id must equal, else the load fails with
+     * PERMISSION_DENIED naming expected and actual. Checked by the backend
+     * that verifies the image (sim); the remote backend refuses pins with
+     * UNIMPLEMENTED (remote attestation is not there yet). */
+    const uint8_t *expected_measurement;
+    const uint8_t *expected_signer_id;
 } asylo_load_config;
 
 /* Zeroes *config and sets defaults (log level info). */
