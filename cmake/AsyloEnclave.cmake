@@ -56,11 +56,16 @@ function(asylo_add_enclave name)
     if(NOT key)
         set(key ${CMAKE_BINARY_DIR}/asylo-dev-signing-key.pem)
         if(NOT TARGET asylo_dev_signing_key)
+            # Made once: a rebuilt asylo-sign must not replace the key (and
+            # so the signer id of every image), hence an order-only
+            # dependency on the tool.
             add_custom_command(OUTPUT ${key}
                 COMMAND ${sign_tool} keygen --out ${key}
-                DEPENDS ${sign_tool_target}
                 COMMENT "Generating the development signing key of this build tree")
             add_custom_target(asylo_dev_signing_key DEPENDS ${key})
+            if(sign_tool_target)
+                add_dependencies(asylo_dev_signing_key ${sign_tool_target})
+            endif()
         endif()
         add_dependencies(${name} asylo_dev_signing_key)
     endif()

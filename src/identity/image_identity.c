@@ -148,16 +148,25 @@ static asylo_code pin_mismatch(asylo_status *status, const char *path, const cha
                             what, actual_hex, expected_hex);
 }
 
-asylo_code asylo__identity_check(const char *path, const asylo__identity_policy *policy,
-                                 const char *backend_name, asylo_enclave_identity *identity,
-                                 asylo_status *status) {
+asylo_code asylo__identity_check(const char *path, const char *shown_path,
+                                 const asylo__identity_policy *policy, const char *backend_name,
+                                 asylo_enclave_identity *identity, asylo_status *status) {
     asylo__image image;
     asylo_code code = asylo__image_read(path, &image, status);
     if (code != ASYLO_OK) {
         return code;
     }
+    if (!image.has_section && !policy->debug_load) {
+        asylo__image_fini(&image);
+        return asylo_status_set(
+            status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
+            "'%s' is a shared object but not an asylo enclave: it has no " ASYLO__SIG_SECTION_NAME
+            " section (build it with "
+            "asylo_add_enclave)",
+            shown_path);
+    }
     asylo_status inner;
-    code = asylo__image_verify(&image, path, identity, &inner);
+    code = asylo__image_verify(&image, shown_path, identity, &inner);
     asylo__image_fini(&image);
     if (code == ASYLO_NOT_FOUND) {
         if (!policy->debug_load) {
@@ -178,13 +187,13 @@ asylo_code asylo__identity_check(const char *path, const asylo__identity_policy 
     }
     if (policy->expected_measurement != NULL &&
         !asylo_crypto_equal(policy->expected_measurement, identity->measurement, 32)) {
-        return pin_mismatch(status, path, "the measurement", policy->expected_measurement,
+        return pin_mismatch(status, shown_path, "the measurement", policy->expected_measurement,
                             identity->measurement);
     }
     if (policy->expected_signer_id != NULL &&
         (!identity->is_signed ||
          !asylo_crypto_equal(policy->expected_signer_id, identity->signer_id, 32))) {
-        return pin_mismatch(status, path, "the signer id", policy->expected_signer_id,
+        return pin_mismatch(status, shown_path, "the signer id", policy->expected_signer_id,
                             identity->signer_id);
     }
     snprintf(identity->backend, sizeof identity->backend, "%s",

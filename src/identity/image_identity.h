@@ -46,13 +46,16 @@ typedef struct asylo__identity_policy {
     const uint8_t *expected_signer_id;   /* 32 bytes or NULL */
 } asylo__identity_policy;
 
-/* The check a backend runs at load: read, verify, apply the policy. A load
+/* The check a backend runs at load: read `path`, verify, apply the policy;
+ * messages name `shown_path` (the user's path, not a private copy). An image
+ * with no signature section at all is INVALID_ARGUMENT (not an enclave)
+ * unless the load is debug. A load
  * not marked debug needs a valid signature (PERMISSION_DENIED otherwise); a
  * present but bad signature is refused even for debug loads; pins mismatch is
  * PERMISSION_DENIED naming expected and actual. */
-asylo_code asylo__identity_check(const char *path, const asylo__identity_policy *policy,
-                                 const char *backend_name, asylo_enclave_identity *identity,
-                                 asylo_status *status);
+asylo_code asylo__identity_check(const char *path, const char *shown_path,
+                                 const asylo__identity_policy *policy, const char *backend_name,
+                                 asylo_enclave_identity *identity, asylo_status *status);
 
 /* Lower-case hex of size bytes into text (2 * size + 1 bytes). */
 void asylo__hex(const uint8_t *bytes, size_t size, char *text);
