@@ -85,8 +85,8 @@ static asylo_code sim_load(void *opaque, const asylo__load_request *request, asy
     asylo__identity_policy policy = {.debug_load = request->debug,
                                      .expected_measurement = request->expected_measurement,
                                      .expected_signer_id = request->expected_signer_id};
-    code = asylo__identity_check(copy_path, request->enclave_path, &policy, "sim",
-                                 &state->identity, status);
+    code = asylo__identity_check(copy_path, request->enclave_path, &policy, "sim", &state->identity,
+                                 status);
     if (code != ASYLO_OK) {
         unlink(copy_path);
         asylo_status_prefix(status, "loading '%s'", request->name);
