@@ -34,6 +34,7 @@
  * under remote), never by host handlers: src/identity/identity_exits.h. */
 #define ASYLO_SELECTOR_IDENTITY UINT32_C(0x0120)
 #define ASYLO_SELECTOR_SEAL_KEY UINT32_C(0x0121)
+#define ASYLO_SELECTOR_EVIDENCE UINT32_C(0x0122)
 #define ASYLO_SELECTOR_BUILTIN_LAST UINT32_C(0x01ff)
 
 #define ASYLO_SELECTOR_REMOTE_FIRST UINT32_C(0x0200)

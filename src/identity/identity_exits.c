@@ -6,6 +6,7 @@
 
 #include "asylo/crypto.h"
 #include "asylo/selectors.h"
+#include "identity/evidence.h"
 #include "identity/platform.h"
 
 static void put_u32(uint8_t *bytes, uint32_t value) {
@@ -20,7 +21,8 @@ static uint32_t get_u32(const uint8_t *bytes) {
 }
 
 int asylo__identity_exit_is_builtin(uint32_t selector) {
-    return selector == ASYLO_SELECTOR_IDENTITY || selector == ASYLO_SELECTOR_SEAL_KEY;
+    return selector == ASYLO_SELECTOR_IDENTITY || selector == ASYLO_SELECTOR_SEAL_KEY ||
+           selector == ASYLO_SELECTOR_EVIDENCE;
 }
 
 static asylo_code answer_identity(const asylo_enclave_identity *identity, size_t input_size,
@@ -59,6 +61,22 @@ static asylo_code answer_seal_key(const asylo_enclave_identity *identity, const 
     return code;
 }
 
+static asylo_code answer_evidence(const asylo_enclave_identity *identity, const uint8_t *input,
+                                  size_t input_size, asylo_output *output, asylo_status *status) {
+    /* in: u32 nonce size, nonce, u32 user data size, user data; exact. */
+    size_t nonce_size = input_size >= 4 ? get_u32(input) : SIZE_MAX;
+    size_t user_at = nonce_size <= input_size - 4 && input_size - 4 - nonce_size >= 4
+                         ? 4 + nonce_size
+                         : SIZE_MAX;
+    if (input == NULL || user_at == SIZE_MAX ||
+        get_u32(input + user_at) != input_size - user_at - 4) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
+                                "evidence exit: malformed request of %zu bytes", input_size);
+    }
+    return asylo__evidence_issue(identity, input + 4, nonce_size, input + user_at + 4,
+                                 input_size - user_at - 4, output, status);
+}
+
 asylo_code asylo__identity_exit(const asylo_enclave_identity *identity, uint32_t selector,
                                 const uint8_t *input, size_t input_size, asylo_output *output,
                                 asylo_status *status) {
@@ -67,6 +85,8 @@ asylo_code asylo__identity_exit(const asylo_enclave_identity *identity, uint32_t
         return answer_identity(identity, input_size, output, status);
     case ASYLO_SELECTOR_SEAL_KEY:
         return answer_seal_key(identity, input, input_size, output, status);
+    case ASYLO_SELECTOR_EVIDENCE:
+        return answer_evidence(identity, input, input_size, output, status);
     default:
         return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_BACKEND,
                                 "selector 0x%x is not an identity exit", selector);

@@ -9,6 +9,9 @@
  *                  debug), backend name[32] (NUL-padded)
  *   SEAL_KEY  in: 24 bytes: u32 policy, key_id[16], u32 svn
  *             out: 32 bytes: the AES-256-GCM key
+ *   EVIDENCE  in: u32 nonce size, nonce, u32 user data size, user data
+ *             out: the evidence (docs/attestation.md), at most
+ *                  ASYLO_EVIDENCE_MAX_SIZE bytes
  *
  * Integers little-endian. */
 #ifndef ASYLO_IDENTITY_IDENTITY_EXITS_H

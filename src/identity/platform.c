@@ -68,20 +68,20 @@ asylo_code asylo__platform_state_dir(char *path, size_t path_size, asylo_status 
     return code != ASYLO_OK ? code : asylo_status_ok(status);
 }
 
-static asylo_code read_root(int fd, const char *path, uint8_t root[ASYLO__ROOT_SIZE],
-                            asylo_status *status) {
+static asylo_code read_secret(int fd, const char *path, uint8_t root[ASYLO__ROOT_SIZE],
+                              asylo_status *status) {
     struct stat info;
     if (fstat(fd, &info) != 0) {
         return errno_status(status, errno, "cannot stat the platform root", path);
     }
     if (!S_ISREG(info.st_mode) || info.st_size != ASYLO__ROOT_SIZE) {
         return asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_BACKEND,
-                                "platform root '%s' is not a %d-byte regular file", path,
+                                "platform secret '%s' is not a %d-byte regular file", path,
                                 ASYLO__ROOT_SIZE);
     }
     if ((info.st_mode & 077) != 0 || info.st_uid != geteuid()) {
         return asylo_status_set(status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_BACKEND,
-                                "platform root '%s' has mode %04o or another owner: it must be "
+                                "platform secret '%s' has mode %04o or another owner: it must be "
                                 "mode 0600 and owned by the user running enclaves",
                                 path, (unsigned)(info.st_mode & 07777));
     }
@@ -93,7 +93,7 @@ static asylo_code read_root(int fd, const char *path, uint8_t root[ASYLO__ROOT_S
         }
         if (got <= 0) {
             return asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_BACKEND,
-                                    "cannot read platform root '%s'", path);
+                                    "cannot read platform secret '%s'", path);
         }
         filled += (size_t)got;
     }
@@ -103,9 +103,21 @@ static asylo_code read_root(int fd, const char *path, uint8_t root[ASYLO__ROOT_S
 /* Writes a fresh root to a temporary file and links it into place, so two
  * processes starting at once agree on one root (link fails with EEXIST for
  * the loser, who then reads the winner's). */
-static asylo_code create_root(const char *directory, const char *path, asylo_status *status) {
+typedef asylo_code (*secret_generator)(uint8_t secret[ASYLO__ROOT_SIZE], asylo_status *status);
+
+static asylo_code random_secret(uint8_t secret[ASYLO__ROOT_SIZE], asylo_status *status) {
+    return asylo_random_bytes(secret, ASYLO__ROOT_SIZE, status);
+}
+
+static asylo_code p256_secret(uint8_t secret[ASYLO__ROOT_SIZE], asylo_status *status) {
+    uint8_t public_key[ASYLO_P256_PUBLIC_KEY_SIZE];
+    return asylo_p256_generate(secret, public_key, status);
+}
+
+static asylo_code create_secret(const char *directory, const char *path, secret_generator generate,
+                                asylo_status *status) {
     char temporary[PATH_MAX];
-    int length = snprintf(temporary, sizeof temporary, "%s/.sealing-root-XXXXXX", directory);
+    int length = snprintf(temporary, sizeof temporary, "%s/.platform-secret-XXXXXX", directory);
     if (length < 0 || (size_t)length >= sizeof temporary) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
                                 "the asylo state directory path is too long");
@@ -120,7 +132,7 @@ static asylo_code create_root(const char *directory, const char *path, asylo_sta
         code = errno_status(status, errno, "cannot restrict", temporary);
         goto out;
     }
-    code = asylo_random_bytes(root, sizeof root, status);
+    code = generate(root, status);
     if (code != ASYLO_OK) {
         goto out;
     }
@@ -140,27 +152,45 @@ out:
     return code;
 }
 
-asylo_code asylo__platform_root(uint8_t root[ASYLO__ROOT_SIZE], asylo_status *status) {
+static asylo_code platform_secret(const char *name, secret_generator generate,
+                                  uint8_t root[ASYLO__ROOT_SIZE], asylo_status *status) {
     char directory[PATH_MAX - 32];
     asylo_code code = asylo__platform_state_dir(directory, sizeof directory, status);
     if (code != ASYLO_OK) {
         return code;
     }
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", directory, ASYLO__SEAL_ROOT_FILE);
+    snprintf(path, sizeof path, "%s/%s", directory, name);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 && errno == ENOENT) {
-        code = create_root(directory, path, status);
+        code = create_secret(directory, path, generate, status);
         if (code != ASYLO_OK) {
             return code;
         }
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     }
     if (fd < 0) {
-        return errno_status(status, errno, "cannot open the platform root", path);
+        return errno_status(status, errno, "cannot open the platform secret", path);
     }
-    code = read_root(fd, path, root, status);
+    code = read_secret(fd, path, root, status);
     close(fd);
+    return code;
+}
+
+asylo_code asylo__platform_root(uint8_t root[ASYLO__ROOT_SIZE], asylo_status *status) {
+    return platform_secret(ASYLO__SEAL_ROOT_FILE, random_secret, root, status);
+}
+
+asylo_code asylo__platform_attestation_key(uint8_t private_key[32], uint8_t public_key[65],
+                                           asylo_status *status) {
+    asylo_code code =
+        platform_secret(ASYLO__ATTESTATION_KEY_FILE, p256_secret, private_key, status);
+    if (code == ASYLO_OK) {
+        code = asylo_p256_public_key(private_key, public_key, status);
+    }
+    if (code != ASYLO_OK) {
+        asylo_crypto_wipe(private_key, 32);
+    }
     return code;
 }
 

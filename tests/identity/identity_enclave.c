@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "asylo/attestation.h"
 #include "asylo/crypto.h"
 #include "asylo/identity.h"
 #include "asylo/seal.h"
@@ -266,16 +267,32 @@ static asylo_code unseal_entry(void *context, const uint8_t *input, size_t input
     return code;
 }
 
+static asylo_code evidence_entry(void *context, const uint8_t *input, size_t input_size,
+                                 asylo_output *output, asylo_status *status) {
+    (void)context;
+    if (input_size < 4 || read_u32(input) > input_size - 4) {
+        return bad_request(status);
+    }
+    uint32_t nonce_size = read_u32(input);
+    asylo_buffer evidence = {0};
+    asylo_code code = asylo_enclave_get_evidence(input + 4, nonce_size, input + 4 + nonce_size,
+                                                 input_size - 4 - nonce_size, &evidence, status);
+    if (code == ASYLO_OK) {
+        code = asylo_output_write(output, evidence.data, evidence.size, status);
+    }
+    asylo_buffer_free(&evidence);
+    return code;
+}
+
 static asylo_code identity_initialize(const asylo_enclave_config *config, asylo_status *status) {
     (void)config;
     static const struct {
         uint32_t selector;
         asylo_entry_handler_fn handler;
     } entries[] = {
-        {IDENTITY_SELECTOR_KAT, kat_entry},
-        {IDENTITY_SELECTOR_IDENTITY, identity_entry},
-        {IDENTITY_SELECTOR_SEAL, seal_entry},
-        {IDENTITY_SELECTOR_UNSEAL, unseal_entry},
+        {IDENTITY_SELECTOR_KAT, kat_entry},           {IDENTITY_SELECTOR_IDENTITY, identity_entry},
+        {IDENTITY_SELECTOR_SEAL, seal_entry},         {IDENTITY_SELECTOR_UNSEAL, unseal_entry},
+        {IDENTITY_SELECTOR_EVIDENCE, evidence_entry},
     };
     for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
         asylo_code code =

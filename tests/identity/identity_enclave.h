@@ -14,5 +14,7 @@
 #define IDENTITY_SELECTOR_SEAL (ASYLO_SELECTOR_USER_FIRST + 2)
 /* in: u32 aad size, aad, blob. out: the plaintext. */
 #define IDENTITY_SELECTOR_UNSEAL (ASYLO_SELECTOR_USER_FIRST + 3)
+/* in: u32 nonce size, nonce, user data. out: the evidence. */
+#define IDENTITY_SELECTOR_EVIDENCE (ASYLO_SELECTOR_USER_FIRST + 4)
 
 #endif
