@@ -80,8 +80,78 @@ static cbor_item_t *lookup_text(const cbor_item_t *map, const char *key, bool *b
     return found;
 }
 
+#define MAX_CBOR_DEPTH 8
+
+/* Checks that data starts with one well-formed CBOR item of the kinds the
+ * format uses (no tags, no indefinite lengths, nesting at most
+ * MAX_CBOR_DEPTH) whose declared lengths fit in the bytes present, and sets
+ * *used to its size. libcbor 0.8 allocates an array or map of the declared
+ * size before it has seen the items, so a 5-byte input could make it clear
+ * gigabytes: nothing reaches cbor_load without passing this first. Linear:
+ * each item consumes at least one byte. */
+static bool well_formed(const uint8_t *data, size_t size, int depth, size_t *used) {
+    if (size == 0 || depth > MAX_CBOR_DEPTH) {
+        return false;
+    }
+    unsigned major = data[0] >> 5, info = data[0] & 0x1f;
+    size_t at = 1;
+    uint64_t value = info;
+    if (info >= 24) {
+        static const unsigned widths[] = {1, 2, 4, 8};
+        if (info > 27) {
+            return false; /* reserved or indefinite */
+        }
+        unsigned width = widths[info - 24];
+        if (size < 1 + width) {
+            return false;
+        }
+        value = 0;
+        for (unsigned i = 0; i < width; i++) {
+            value = value << 8 | data[1 + i];
+        }
+        at += width;
+    }
+    size_t left = size - at;
+    switch (major) {
+    case 0:
+    case 1:
+    case 7:
+        break;
+    case 2:
+    case 3:
+        if (value > left) {
+            return false;
+        }
+        at += (size_t)value;
+        break;
+    case 4:
+    case 5: {
+        uint64_t count = major == 5 ? value * 2 : value;
+        if (value > left || count > left) {
+            return false;
+        }
+        for (uint64_t i = 0; i < count; i++) {
+            size_t item = 0;
+            if (!well_formed(data + at, size - at, depth + 1, &item)) {
+                return false;
+            }
+            at += item;
+        }
+        break;
+    }
+    default: /* tags appear only as the token's outer 0xd2, removed first */
+        return false;
+    }
+    *used = at;
+    return true;
+}
+
 /* Decodes exactly `size` bytes as one CBOR item; NULL otherwise. */
 static cbor_item_t *decode_all(const uint8_t *data, size_t size) {
+    size_t used = 0;
+    if (!well_formed(data, size, 0, &used) || used != size) {
+        return NULL;
+    }
     struct cbor_load_result result;
     cbor_item_t *item = cbor_load(data, size, &result);
     if (item != NULL && (result.error.code != CBOR_ERR_NONE || result.read != size)) {

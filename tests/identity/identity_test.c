@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "asylo/asylo.h"
+#include "asylo/attestation.h"
 #include "asylo/identity.h"
 #include "asylo/seal.h"
 #include "identity/image_identity.h"
@@ -412,6 +413,117 @@ static void test_pins(void **state) {
     assert_non_null(strstr(status.message, "signer id"));
 }
 
+static asylo_code get_evidence(const char *path, int debug, const uint8_t *nonce, size_t nonce_size,
+                               asylo_buffer *token, asylo_status *status) {
+    asylo_client *client = NULL;
+    asylo_code code = try_load("attested", path, debug, &client, status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    uint8_t request[4 + 64 + 16];
+    put_u32(request, (uint32_t)nonce_size);
+    memcpy(request + 4, nonce, nonce_size);
+    memcpy(request + 4 + nonce_size, "user data here!!", 16);
+    code = call(client, IDENTITY_SELECTOR_EVIDENCE, request, 4 + nonce_size + 16, token, status);
+    unload(client);
+    return code;
+}
+
+static void test_evidence(void **state) {
+    (void)state;
+    asylo__image image;
+    asylo_enclave_identity expected;
+    asylo_status status;
+    assert_int_equal(asylo__image_read(IDENTITY_A_PATH, &image, &status), ASYLO_OK);
+    assert_int_equal(asylo__image_verify(&image, IDENTITY_A_PATH, &expected, &status), ASYLO_OK);
+    asylo__image_fini(&image);
+    uint8_t nonce[32];
+    for (size_t i = 0; i < sizeof nonce; i++) {
+        nonce[i] = (uint8_t)(i * 7 + 1);
+    }
+    asylo_buffer token = {0};
+    if (get_evidence(IDENTITY_A_PATH, 0, nonce, sizeof nonce, &token, &status) != ASYLO_OK) {
+        fail_msg("evidence: %s", util_status_text(&status));
+    }
+    uint8_t key[ASYLO_PLATFORM_KEY_SIZE];
+    assert_int_equal(asylo_platform_attestation_key(key, &status), ASYLO_OK);
+    asylo_attestation_policy policy = {
+        .nonce = nonce,
+        .nonce_size = sizeof nonce,
+        .trusted_keys = key,
+        .trusted_key_count = 1,
+        .expected_measurement = expected.measurement,
+        .expected_signer_id = expected.signer_id,
+        .check_product_id = 1,
+        .product_id = 7,
+        .min_svn = 2,
+    };
+    asylo_attestation_claims claims;
+    if (asylo_attestation_verify(token.data, token.size, &policy, &claims, &status) != ASYLO_OK) {
+        fail_msg("verify: %s", util_status_text(&status));
+    }
+    assert_memory_equal(claims.identity.measurement, expected.measurement, 32);
+    assert_int_equal(claims.identity.svn, 2);
+    assert_int_equal(claims.identity.debug, 0);
+    assert_string_equal(claims.root, "software");
+    assert_string_equal(claims.identity.backend, "sim");
+    assert_int_equal(claims.user_data_size, 16);
+    assert_memory_equal(claims.user_data, "user data here!!", 16);
+    /* Each policy field refuses on its own, naming what failed. */
+    policy.min_svn = 3;
+    assert_int_equal(asylo_attestation_verify(token.data, token.size, &policy, &claims, &status),
+                     ASYLO_PERMISSION_DENIED);
+    assert_non_null(strstr(status.message, "svn 2 is below the policy's minimum 3"));
+    policy.min_svn = 2;
+    policy.product_id = 8;
+    assert_int_equal(asylo_attestation_verify(token.data, token.size, &policy, &claims, &status),
+                     ASYLO_PERMISSION_DENIED);
+    policy.product_id = 7;
+    uint8_t other_nonce[32] = {0};
+    policy.nonce = other_nonce;
+    assert_int_equal(asylo_attestation_verify(token.data, token.size, &policy, &claims, &status),
+                     ASYLO_UNAUTHENTICATED);
+    assert_non_null(strstr(status.message, "nonce"));
+    policy.nonce = nonce;
+    uint8_t other_key[ASYLO_PLATFORM_KEY_SIZE];
+    memcpy(other_key, key, sizeof key);
+    other_key[64] ^= 1; /* off the curve: skipped as untrusted */
+    policy.trusted_keys = other_key;
+    assert_int_equal(asylo_attestation_verify(token.data, token.size, &policy, &claims, &status),
+                     ASYLO_UNAUTHENTICATED);
+    policy.trusted_keys = key;
+    policy.trusted_key_count = 0;
+    assert_int_equal(asylo_attestation_verify(token.data, token.size, &policy, &claims, &status),
+                     ASYLO_INVALID_ARGUMENT);
+    policy.trusted_key_count = 1;
+    assert_int_equal(
+        asylo_attestation_verify(token.data, token.size - 1, &policy, &claims, &status),
+        ASYLO_DATA_LOSS);
+    asylo_buffer_free(&token);
+    /* Nonce sizes are checked in the enclave and by the backend. */
+    assert_int_equal(get_evidence(IDENTITY_A_PATH, 0, nonce, 4, &token, &status),
+                     ASYLO_INVALID_ARGUMENT);
+    if (!is_remote()) {
+        /* A debug enclave's evidence says so; the default policy refuses it. */
+        assert_int_equal(get_evidence(IDENTITY_UNSIGNED_PATH, 1, nonce, 8, &token, &status),
+                         ASYLO_OK);
+        policy.nonce_size = 8;
+        policy.expected_measurement = NULL;
+        policy.expected_signer_id = NULL;
+        policy.check_product_id = 0;
+        policy.min_svn = 0;
+        assert_int_equal(
+            asylo_attestation_verify(token.data, token.size, &policy, &claims, &status),
+            ASYLO_PERMISSION_DENIED);
+        assert_non_null(strstr(status.message, "debug"));
+        policy.allow_debug = 1;
+        assert_int_equal(
+            asylo_attestation_verify(token.data, token.size, &policy, &claims, &status), ASYLO_OK);
+        assert_int_equal(claims.identity.debug, 1);
+        asylo_buffer_free(&token);
+    }
+}
+
 static int answered_by_host;
 
 static asylo_code fake_identity(void *context, asylo_client *client, uint32_t selector,
@@ -428,11 +540,12 @@ static void test_host_cannot_answer_identity(void **state) {
     asylo_exit_handler handlers[] = {
         {.selector = ASYLO_SELECTOR_IDENTITY, .handler = fake_identity},
         {.selector = ASYLO_SELECTOR_SEAL_KEY, .handler = fake_identity},
+        {.selector = ASYLO_SELECTOR_EVIDENCE, .handler = fake_identity},
     };
     asylo_load_config config;
     load_config(&config, "lied-to", IDENTITY_A_PATH);
     config.exit_handlers = handlers;
-    config.exit_handler_count = 2;
+    config.exit_handler_count = 3;
     asylo_client *client = NULL;
     asylo_status status;
     assert_int_equal(asylo_manager_load(manager, &config, &client, &status), ASYLO_OK);
@@ -494,6 +607,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_tampered_images_refused),
         cmocka_unit_test(test_pins),
         cmocka_unit_test(test_host_cannot_answer_identity),
+        cmocka_unit_test(test_evidence),
     };
     return cmocka_run_group_tests_name(backend, tests, setup, teardown);
 }
