@@ -278,6 +278,19 @@ static void test_another_platform_root(void **state) {
     asylo_buffer_free(&blob);
 }
 
+static void test_exposed_root_refused(void **state) {
+    (void)state;
+    asylo_buffer blob = {0};
+    seal_in(IDENTITY_A_PATH, ASYLO_SEAL_MEASUREMENT, "", "x", &blob);
+    char root[UTIL_PATH_SIZE];
+    util_join(root, sizeof root, state_dir, "sealing-root.key");
+    assert_int_equal(chmod(root, 0644), 0);
+    expect_unseal(IDENTITY_A_PATH, &blob, "", ASYLO_PERMISSION_DENIED, "mode 0644", NULL);
+    assert_int_equal(chmod(root, 0600), 0);
+    expect_unseal(IDENTITY_A_PATH, &blob, "", ASYLO_OK, NULL, "x");
+    asylo_buffer_free(&blob);
+}
+
 static void test_unsigned_image(void **state) {
     (void)state;
     asylo_client *client = NULL;
@@ -603,6 +616,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_seal_policies_across_images),
         cmocka_unit_test(test_tampered_blobs),
         cmocka_unit_test(test_another_platform_root),
+        cmocka_unit_test(test_exposed_root_refused),
         cmocka_unit_test(test_unsigned_image),
         cmocka_unit_test(test_tampered_images_refused),
         cmocka_unit_test(test_pins),
