@@ -62,7 +62,9 @@ typedef struct asylo_load_config {
      * local file a provisioner sends). */
     const char *enclave_path;
     /* For development: with sim, keeps the loaded copy of the image on disk
-     * until unload so debuggers and sanitizers can name enclave frames. */
+     * until unload so debuggers and sanitizers can name enclave frames, and
+     * allows an unsigned image (a load without debug needs a valid asylo-sign
+     * signature). The enclave's identity then says debug. */
     int debug;
     /* Handed to the enclave's initialize. */
     asylo_enclave_config enclave_config;
@@ -86,6 +88,13 @@ typedef struct asylo_load_config {
      * and cross no symbolic link, and only regular files beneath this
      * directory open. The same on every backend: the policy runs on the host. */
     const char *file_root;
+    /* Identity pins (docs/attestation.md): when non-NULL, the 32 bytes the
+     * image's measurement / signer id must equal, else the load fails with
+     * PERMISSION_DENIED naming expected and actual. Checked by the backend
+     * that verifies the image (sim); the remote backend refuses pins with
+     * UNIMPLEMENTED (remote attestation is not there yet). */
+    const uint8_t *expected_measurement;
+    const uint8_t *expected_signer_id;
 } asylo_load_config;
 
 /* Zeroes *config and sets defaults (log level info). */

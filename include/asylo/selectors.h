@@ -30,6 +30,11 @@
 #define ASYLO_SELECTOR_FILE_WRITE UINT32_C(0x0112)
 #define ASYLO_SELECTOR_FILE_CLOSE UINT32_C(0x0113)
 #define ASYLO_SELECTOR_FILE_UNLINK UINT32_C(0x0114)
+/* Answered by the backend that loaded the enclave (on the target machine
+ * under remote), never by host handlers: src/identity/identity_exits.h. */
+#define ASYLO_SELECTOR_IDENTITY UINT32_C(0x0120)
+#define ASYLO_SELECTOR_SEAL_KEY UINT32_C(0x0121)
+#define ASYLO_SELECTOR_EVIDENCE UINT32_C(0x0122)
 #define ASYLO_SELECTOR_BUILTIN_LAST UINT32_C(0x01ff)
 
 #define ASYLO_SELECTOR_REMOTE_FIRST UINT32_C(0x0200)

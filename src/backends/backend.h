@@ -28,6 +28,9 @@ typedef struct asylo__load_request {
     const void *backend_config; /* the load config's, unchecked */
     size_t max_output_size;
     asylo__exit_dispatcher exits;
+    /* The load config's identity pins: 32 bytes each, or NULL. */
+    const uint8_t *expected_measurement;
+    const uint8_t *expected_signer_id;
 } asylo__load_request;
 
 typedef struct asylo__backend {

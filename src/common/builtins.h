@@ -10,6 +10,9 @@
  *   FILE_WRITE     in: u32 handle, blob data         out: u32 bytes written
  *   FILE_CLOSE     in: u32 handle                    out: nothing
  *   FILE_UNLINK    in: blob path                     out: nothing
+ *
+ * IDENTITY, SEAL_KEY and EVIDENCE are answered by the backend, not the host
+ * dispatcher: their layouts are in identity/identity_exits.h.
  */
 #ifndef ASYLO_COMMON_BUILTINS_H
 #define ASYLO_COMMON_BUILTINS_H

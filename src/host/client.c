@@ -270,6 +270,8 @@ asylo_code asylo__client_load(asylo_client *client, const asylo_load_config *con
         .backend_config = config->backend_config,
         .max_output_size = client->max_output_size,
         .exits = {.context = client, .dispatch = asylo__client_dispatch_exit},
+        .expected_measurement = config->expected_measurement,
+        .expected_signer_id = config->expected_signer_id,
     };
     code = client->backend->load(client->backend_state, &request, status);
     if (code != ASYLO_OK) {

@@ -191,8 +191,8 @@ static void test_bad_images(void **state) {
     config.enclave_path = NOT_AN_ENCLAVE_PATH;
     expect_load_fails("shared object without the ABI symbol", &config, ASYLO_INVALID_ARGUMENT,
                       ASYLO_ORIGIN_BACKEND,
-                      "is a shared object but not an asylo enclave: it has no asylo_enclave_abi "
-                      "symbol (build it with asylo_add_enclave)");
+                      "is a shared object but not an asylo enclave: it has no .asylo_sig section "
+                      "(build it with asylo_add_enclave)");
     expect_nothing_loaded("image");
 }
 

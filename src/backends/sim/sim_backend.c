@@ -17,6 +17,8 @@
 #include "backends/sim/image_check.h"
 #include "backends/sim/private_copy.h"
 #include "common/abi.h"
+#include "identity/identity_exits.h"
+#include "identity/image_identity.h"
 
 typedef struct sim_state {
     void *handle;
@@ -27,6 +29,8 @@ typedef struct sim_state {
     /* With the load config's debug flag the private copy stays on disk until
      * unload, so debuggers and sanitizers can name the enclave's frames. */
     char kept_copy[PATH_MAX];
+    /* Verified at load from the private copy; answers the identity exits. */
+    asylo_enclave_identity identity;
 } sim_state;
 
 static asylo_code sim_probe(asylo_status *status) {
@@ -36,6 +40,9 @@ static asylo_code sim_probe(asylo_status *status) {
 static asylo_code sim_exit_call(void *context, uint32_t selector, const uint8_t *input,
                                 size_t input_size, asylo_output *output, asylo_status *status) {
     sim_state *state = context;
+    if (asylo__identity_exit_is_builtin(selector)) {
+        return asylo__identity_exit(&state->identity, selector, input, input_size, output, status);
+    }
     return state->exits.dispatch(state->exits.context, selector, input, input_size, output, status);
 }
 
@@ -72,6 +79,17 @@ static asylo_code sim_load(void *opaque, const asylo__load_request *request, asy
         asylo__private_copy(image_fd, request->enclave_path, copy_path, state->measurement, status);
     close(image_fd);
     if (code != ASYLO_OK) {
+        return code;
+    }
+    /* The copy is what runs, so the copy is what is verified. */
+    asylo__identity_policy policy = {.debug_load = request->debug,
+                                     .expected_measurement = request->expected_measurement,
+                                     .expected_signer_id = request->expected_signer_id};
+    code = asylo__identity_check(copy_path, request->enclave_path, &policy, "sim", &state->identity,
+                                 status);
+    if (code != ASYLO_OK) {
+        unlink(copy_path);
+        asylo_status_prefix(status, "loading '%s'", request->name);
         return code;
     }
     state->handle = dlopen(copy_path, RTLD_NOW | RTLD_LOCAL);

@@ -1,0 +1,20 @@
+/* Entry selectors of the identity test enclave and their wire layouts
+ * (integers little-endian). */
+#ifndef ASYLO_TESTS_IDENTITY_IDENTITY_ENCLAVE_H
+#define ASYLO_TESTS_IDENTITY_IDENTITY_ENCLAVE_H
+
+#include "asylo/selectors.h"
+
+/* Runs every known-answer and negative crypto test inside the enclave.
+ * out: u32 count of checks passed; a failure names the vector. */
+#define IDENTITY_SELECTOR_KAT (ASYLO_SELECTOR_USER_FIRST + 0)
+/* out: the asylo_enclave_identity struct as asylo_enclave_identity_get gave it. */
+#define IDENTITY_SELECTOR_IDENTITY (ASYLO_SELECTOR_USER_FIRST + 1)
+/* in: u32 policy, u32 aad size, aad, plaintext. out: the sealed blob. */
+#define IDENTITY_SELECTOR_SEAL (ASYLO_SELECTOR_USER_FIRST + 2)
+/* in: u32 aad size, aad, blob. out: the plaintext. */
+#define IDENTITY_SELECTOR_UNSEAL (ASYLO_SELECTOR_USER_FIRST + 3)
+/* in: u32 nonce size, nonce, user data. out: the evidence. */
+#define IDENTITY_SELECTOR_EVIDENCE (ASYLO_SELECTOR_USER_FIRST + 4)
+
+#endif
