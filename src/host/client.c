@@ -4,7 +4,9 @@
  * The call path takes no lock: a call counts itself in through the client's
  * call gate (call_gate.h), which refuses unless the client is running;
  * finalize moves the state away from running and waits for the count to
- * drain. A thread-local stack of the clients this thread is
+ * drain. Finalize's own entry is not counted: it is marked by the state
+ * (finalizing until it has returned), and destroy waits for both. A
+ * thread-local stack of the clients this thread is
  * inside makes nesting bounded and turns finalize-from-inside into an error
  * instead of a deadlock. */
 #include <stdio.h>
@@ -136,6 +138,19 @@ asylo_code asylo_client_call(asylo_client *client, uint32_t selector, const void
     return counted_call(client, selector, input, input_size, output, out);
 }
 
+/* Runs finalize on a client this thread moved to finalizing: waits for the
+ * calls in flight, enters the enclave, and ends with the state finalized
+ * (announced through the gate, so a destroying thread waiting for this
+ * finalize may free the client from then on). */
+static asylo_code finalize_entered(asylo_client *client, const void *final_input,
+                                   size_t final_input_size, asylo_status *status) {
+    asylo__call_gate_wait_drained(&client->gate);
+    asylo_code code =
+        enter_backend(client, ASYLO_SELECTOR_FINALIZE, final_input, final_input_size, NULL, status);
+    asylo__call_gate_finish(&client->gate, ASYLO_CLIENT_FINALIZED);
+    return code;
+}
+
 asylo_code asylo_client_finalize(asylo_client *client, const void *final_input,
                                  size_t final_input_size, asylo_status *status) {
     asylo_status local;
@@ -156,10 +171,7 @@ asylo_code asylo_client_finalize(asylo_client *client, const void *final_input,
                                 "enclave '%s' is %s: finalize needs it running", client->name,
                                 asylo_client_state_name(seen));
     }
-    asylo__call_gate_wait_drained(&client->gate);
-    code = enter_backend(client, ASYLO_SELECTOR_FINALIZE, final_input, final_input_size, NULL, out);
-    asylo__call_gate_set_state(&client->gate, ASYLO_CLIENT_FINALIZED);
-    return code;
+    return finalize_entered(client, final_input, final_input_size, out);
 }
 
 static int compare_handlers(const void *left, const void *right) {
@@ -291,11 +303,14 @@ asylo_code asylo__client_load(asylo_client *client, const asylo_load_config *con
 asylo_code asylo__client_destroy(asylo_client *client, const void *final_input,
                                  size_t final_input_size, asylo_status *status) {
     asylo_code code = asylo_status_ok(status);
-    if (asylo__call_gate_state(&client->gate) == ASYLO_CLIENT_RUNNING) {
-        code = asylo_client_finalize(client, final_input, final_input_size, status);
+    int seen;
+    if (asylo__call_gate_transition(&client->gate, ASYLO_CLIENT_RUNNING, ASYLO_CLIENT_FINALIZING,
+                                    &seen)) {
+        code = finalize_entered(client, final_input, final_input_size, status);
     }
-    /* A concurrent finalize may still be draining: wait until nothing is in flight. */
-    asylo__call_gate_wait_drained(&client->gate);
+    /* Another thread's finalize may still be inside the enclave: its entry is
+     * not a counted call, so wait for the state to leave finalizing too. */
+    asylo__call_gate_wait_settled(&client->gate, ASYLO_CLIENT_FINALIZING, -1);
     client->backend->unload(client->backend_state);
     asylo__log(ASYLO_LOG_DEBUG, "host", client->name, 0, "unloaded");
     client_free(client);

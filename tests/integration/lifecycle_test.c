@@ -1,11 +1,20 @@
 /* The client lifecycle on sim: initialize failures, what the host allows
- * from exit handlers during initialize and finalize, finalize misuse, and
- * status codes crossing the boundary unchanged. */
+ * from exit handlers during initialize and finalize, finalize misuse,
+ * destroy racing finalize, and status codes crossing the boundary
+ * unchanged. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sim_test_support.h"
+
+/* Host exit selectors only these tests register (0x1280-0x12ff: this file's). */
+enum {
+    HOST_SLOW = 0x1280, /* says it was entered, sleeps 300 ms, says it is done */
+};
 
 static asylo_manager *manager;
 
@@ -49,9 +58,38 @@ static asylo_code try_finalize(void *context, asylo_client *client, uint32_t sel
     return asylo_status_ok(status);
 }
 
+static atomic_int slow_entered;
+static atomic_int slow_done;
+
+static void sleep_ms(long milliseconds) {
+    struct timespec delay = {milliseconds / 1000, (milliseconds % 1000) * 1000000L};
+    while (nanosleep(&delay, &delay) != 0) {
+    }
+}
+
+/* Waits (bounded) until *flag is set; fails the test otherwise. */
+static void wait_for_flag(atomic_int *flag, const char *what) {
+    for (int i = 0; i < 2000 && !atomic_load(flag); i++) {
+        sleep_ms(5);
+    }
+    if (!atomic_load(flag)) {
+        fail_msg("%s did not happen within 10 s", what);
+    }
+}
+
+static asylo_code slow(void *context, asylo_client *client, uint32_t selector, const uint8_t *input,
+                       size_t input_size, asylo_output *output, asylo_status *status) {
+    (void)context, (void)client, (void)selector, (void)input, (void)input_size, (void)output;
+    atomic_store(&slow_entered, 1);
+    sleep_ms(300);
+    atomic_store(&slow_done, 1);
+    return asylo_status_ok(status);
+}
+
 static const asylo_exit_handler handlers[] = {
     {TEST_HOST_TRY_RUN, try_run, NULL},
     {TEST_HOST_TRY_FINALIZE, try_finalize, NULL},
+    {HOST_SLOW, slow, NULL},
 };
 
 static asylo_code load_with(const char *name, const asylo_environment_variable *environment,
@@ -199,6 +237,44 @@ static void test_finalize_failure_from_destroy(void **state) {
     expect_ok("destroy", asylo_manager_destroy_client(manager, client, NULL, 0, &status), &status);
 }
 
+typedef struct finalize_job {
+    asylo_client *client;
+    asylo_code code;
+    asylo_status status;
+} finalize_job;
+
+static void *finalize_in_thread(void *context) {
+    finalize_job *job = context;
+    job->code = asylo_client_finalize(job->client, NULL, 0, &job->status);
+    return NULL;
+}
+
+/* Thread A finalizes; the enclave's finalize makes an exit call that sleeps
+ * 300 ms; meanwhile the main thread destroys. Destroy must wait for that
+ * finalize: unloading under it would return thread A into unmapped code. */
+static void test_destroy_waits_for_a_running_finalize(void **state) {
+    (void)state;
+    char selector[16];
+    snprintf(selector, sizeof selector, "%u", (unsigned)HOST_SLOW);
+    const asylo_environment_variable environment[] = {{"FINALIZE_EXIT_SELECTOR", selector}};
+    asylo_client *client = NULL;
+    asylo_status status;
+    expect_ok("load", load_with("fin-race", environment, 1, &client, &status), &status);
+    atomic_store(&slow_entered, 0);
+    atomic_store(&slow_done, 0);
+    finalize_job job = {.client = client};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, finalize_in_thread, &job), 0);
+    wait_for_flag(&slow_entered, "the finalize's exit call");
+    expect_ok("destroy while another thread finalizes",
+              asylo_manager_destroy_client(manager, client, NULL, 0, &status), &status);
+    /* Destroy returned only once that finalize was over. */
+    assert_int_equal(atomic_load(&slow_done), 1);
+    pthread_join(thread, NULL);
+    expect_ok("the racing finalize", job.code, &job.status);
+    expect_not_loaded("fin-race");
+}
+
 static void test_codes_cross_unchanged(void **state) {
     (void)state;
     asylo_client *client = sim_load(manager, "codes");
@@ -251,6 +327,7 @@ int main(void) {
         cmocka_unit_test(test_finalize_from_inside_a_call),
         cmocka_unit_test(test_run_from_exit_during_finalize),
         cmocka_unit_test(test_finalize_failure_from_destroy),
+        cmocka_unit_test(test_destroy_waits_for_a_running_finalize),
         cmocka_unit_test(test_codes_cross_unchanged),
         cmocka_unit_test(test_state_names_and_accessors),
     };
