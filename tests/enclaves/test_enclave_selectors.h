@@ -21,6 +21,13 @@ enum {
     TEST_FILE_OPEN,      /* in: u32 flags, path bytes; opens and closes the file */
 };
 
+/* Selectors added for the lifecycle tests (0x1200-0x12ff). */
+enum {
+    TEST_EXIT_THEN_GETENV = 0x1200, /* in: u32 exit selector, name; exit call (no input), then
+                                       out: getenv(name) (NOT_FOUND when unset) */
+    TEST_SPIN,                      /* spins forever, never returns */
+};
+
 /* Exit selectors the tests register on the host. */
 enum {
     TEST_HOST_ECHO = ASYLO_SELECTOR_USER_FIRST + 0x100,
