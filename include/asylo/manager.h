@@ -88,7 +88,9 @@ ASYLO_API asylo_code asylo_manager_create(asylo_manager **manager, asylo_status 
 
 /* Destroys every enclave still loaded (finalizing each with an empty final
  * input) and frees the manager. NULL is a no-op. Must not race with other
- * calls on the same manager. */
+ * calls on the same manager. Called from inside a call on one of its
+ * enclaves (an exit handler) it would wait for itself: it then logs an error
+ * and destroys nothing. */
 ASYLO_API void asylo_manager_destroy(asylo_manager *manager);
 
 /* Loads and initializes an enclave. Errors: INVALID_ARGUMENT (bad config, not
@@ -105,8 +107,15 @@ ASYLO_API asylo_code asylo_manager_get_client(asylo_manager *manager, const char
                                               asylo_client **client, asylo_status *status);
 
 /* Finalizes the enclave with final_input (unless already finalized), unloads
- * it and frees the client. Waits for calls in flight. The client is gone even
- * when finalize fails; that failure is what this returns. */
+ * it and frees the client. Waits for calls in flight, and for a finalize
+ * another thread is running. The client is gone even when finalize fails;
+ * that failure is what this returns.
+ *
+ * From inside a call on `client` (one of its exit handlers, at any nesting
+ * depth, also through another enclave's handler) it returns
+ * FAILED_PRECONDITION and leaves the client loaded: waiting there would wait
+ * for itself. A handler that asks another thread to destroy the client and
+ * waits for that thread deadlocks the same way; destroy cannot see that. */
 ASYLO_API asylo_code asylo_manager_destroy_client(asylo_manager *manager, asylo_client *client,
                                                   const void *final_input, size_t final_input_size,
                                                   asylo_status *status);

@@ -21,13 +21,13 @@
 static _Thread_local asylo_client *active_clients[ASYLO_MAX_CALL_DEPTH];
 static _Thread_local int active_depth;
 
-static int thread_is_inside(const asylo_client *client) {
+bool asylo__client_is_inside(const asylo_client *client) {
     for (int i = 0; i < active_depth; i++) {
         if (active_clients[i] == client) {
-            return 1;
+            return true;
         }
     }
-    return 0;
+    return false;
 }
 
 const char *asylo_client_state_name(asylo_client_state state) {
@@ -159,7 +159,7 @@ asylo_code asylo_client_finalize(asylo_client *client, const void *final_input,
     if (code != ASYLO_OK) {
         return code;
     }
-    if (thread_is_inside(client)) {
+    if (asylo__client_is_inside(client)) {
         return asylo_status_set(out, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
                                 "cannot finalize enclave '%s' from inside a call on it",
                                 client->name);
