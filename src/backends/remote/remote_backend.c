@@ -3,6 +3,8 @@
  * backend there, and keeps that first stream open for the enclave's life;
  * enter is remote_call.c; unload closes everything and finalizes the
  * provision. */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +32,74 @@ void asylo_remote_config_init(asylo_remote_config *config) {
     config->target_backend = "sim";
 }
 
+/* Provisions in use by an enclave being loaded or loaded, with a count of
+ * those enclaves: the user may destroy a provision before the clients that
+ * use it, and its destroy then waits for the last of them (see remote.h).
+ * The list lives here, not in the provision, because RemoteProvision is an
+ * interface users implement: its struct has no room for a count. */
+typedef struct provision_use {
+    asylo_remote_provision *provision;
+    int users;
+    bool destroy_pending;
+    struct provision_use *next;
+} provision_use;
+
+static pthread_mutex_t uses_lock = PTHREAD_MUTEX_INITIALIZER;
+static provision_use *uses;
+
+static provision_use **find_use_locked(const asylo_remote_provision *provision) {
+    provision_use **link = &uses;
+    while (*link != NULL && (*link)->provision != provision) {
+        link = &(*link)->next;
+    }
+    return link;
+}
+
+static bool provision_acquire(asylo_remote_provision *provision) {
+    pthread_mutex_lock(&uses_lock);
+    provision_use **link = find_use_locked(provision);
+    if (*link == NULL) {
+        *link = calloc(1, sizeof **link);
+        if (*link != NULL) {
+            (*link)->provision = provision;
+        }
+    }
+    bool acquired = *link != NULL;
+    if (acquired) {
+        (*link)->users++;
+    }
+    pthread_mutex_unlock(&uses_lock);
+    return acquired;
+}
+
+/* Drops one use; the last one carries out a destroy asked for meanwhile. */
+static void provision_release(asylo_remote_provision *provision) {
+    bool destroy = false;
+    pthread_mutex_lock(&uses_lock);
+    provision_use **link = find_use_locked(provision);
+    provision_use *use = *link;
+    if (use != NULL && --use->users == 0) {
+        destroy = use->destroy_pending;
+        *link = use->next;
+        free(use);
+    }
+    pthread_mutex_unlock(&uses_lock);
+    if (destroy && provision->destroy != NULL) {
+        provision->destroy(provision);
+    }
+}
+
 void asylo_remote_provision_destroy(asylo_remote_provision *provision) {
-    if (provision != NULL && provision->destroy != NULL) {
+    if (provision == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&uses_lock);
+    provision_use *use = *find_use_locked(provision);
+    if (use != NULL) {
+        use->destroy_pending = true;
+    }
+    pthread_mutex_unlock(&uses_lock);
+    if (use == NULL && provision->destroy != NULL) {
         provision->destroy(provision);
     }
 }
@@ -80,6 +148,14 @@ static asylo_code find_endpoint(remote_state *state, const asylo_remote_config *
     }
     int64_t timeout_ms = config->provision_timeout_ms > 0 ? config->provision_timeout_ms
                                                           : DEFAULT_PROVISION_TIMEOUT_MS;
+    /* Held from here until unload: the provision outlives its destroy while
+     * this enclave uses it. */
+    if (!provision_acquire(config->provision)) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "out of memory tracking the provision of enclave '%s'",
+                                request->name);
+    }
+    state->provision = config->provision;
     asylo_code code =
         config->provision->provision(config->provision, request->enclave_path,
                                      config->target_backend ? config->target_backend : "sim",
@@ -88,7 +164,6 @@ static asylo_code find_endpoint(remote_state *state, const asylo_remote_config *
         asylo_status_prefix(status, "provisioning a proxy for enclave '%s'", request->name);
         return code;
     }
-    state->provision = config->provision;
     state->provisioned = true;
     return ASYLO_OK;
 }
@@ -135,6 +210,10 @@ static void release_all(remote_state *state) {
                        asylo_status_format(&finalize_status, text, sizeof text));
         }
         state->provisioned = false;
+    }
+    if (state->provision != NULL) {
+        provision_release(state->provision);
+        state->provision = NULL;
     }
     if (state->enclave_counted) {
         state->enclave_counted = false;

@@ -20,7 +20,9 @@ typedef struct remote_idle_stream {
 
 typedef struct remote_state {
     char name[128];
-    asylo_remote_provision *provision; /* borrowed from the config; NULL: direct */
+    /* From the config, with a use counted (remote_backend.c) until unload;
+     * NULL: direct. */
+    asylo_remote_provision *provision;
     bool provisioned;
     asylo_remote_endpoint endpoint;
     asylo__security_options security; /* paths borrowed from the config */
