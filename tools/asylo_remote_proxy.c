@@ -373,6 +373,7 @@ int main(int argc, char **argv) {
                    "draining for %lld ms (health: NOT_SERVING)", (long long)flags.drain_ms);
         drain(flags.drain_ms);
     }
+    asylo__proxy_start_exit_watchdog(&proxy, ASYLO__PROXY_EXIT_BOUND_MS);
     asylo__server_shutdown(server, SHUTDOWN_GRACE_MS);
     asylo__proxy_fini(&proxy);
     asylo__observability_stop(&observability);

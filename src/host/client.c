@@ -300,18 +300,56 @@ asylo_code asylo__client_load(asylo_client *client, const asylo_load_config *con
     return asylo_status_ok(status);
 }
 
-asylo_code asylo__client_destroy(asylo_client *client, const void *final_input,
-                                 size_t final_input_size, asylo_status *status) {
+/* The bounded part of destroy: waits (at most wait_ms, < 0: no bound) for
+ * the calls in flight and a finalize, running finalize itself when the
+ * client is still running; past the bound the backend abandons the enclave
+ * (calls in flight fail promptly) and finalize is skipped. */
+static asylo_code settle_for_destroy(asylo_client *client, const void *final_input,
+                                     size_t final_input_size, int64_t wait_ms,
+                                     asylo_status *status) {
     asylo_code code = asylo_status_ok(status);
     int seen;
-    if (asylo__call_gate_transition(&client->gate, ASYLO_CLIENT_RUNNING, ASYLO_CLIENT_FINALIZING,
-                                    &seen)) {
-        code = finalize_entered(client, final_input, final_input_size, status);
-    }
+    bool finalizing = asylo__call_gate_transition(&client->gate, ASYLO_CLIENT_RUNNING,
+                                                  ASYLO_CLIENT_FINALIZING, &seen);
     /* Another thread's finalize may still be inside the enclave: its entry is
      * not a counted call, so wait for the state to leave finalizing too. */
-    asylo__call_gate_wait_settled(&client->gate, ASYLO_CLIENT_FINALIZING, -1);
-    client->backend->unload(client->backend_state);
+    int busy = finalizing ? -1 : ASYLO_CLIENT_FINALIZING;
+    if (asylo__call_gate_wait_settled(&client->gate, busy, wait_ms)) {
+        if (finalizing) {
+            /* The backend bounds this finalize (destroy_begin's deadline). */
+            code = enter_backend(client, ASYLO_SELECTOR_FINALIZE, final_input, final_input_size,
+                                 NULL, status);
+            asylo__call_gate_finish(&client->gate, ASYLO_CLIENT_FINALIZED);
+        }
+        return code;
+    }
+    asylo__log(ASYLO_LOG_WARNING, "host", client->name, 0,
+               "destroy: calls in flight did not return within %lld ms; abandoning the enclave",
+               (long long)wait_ms);
+    client->backend->abandon(client->backend_state);
+    /* Abandoned calls return promptly; a host exit handler still running is
+     * waited for (nothing can interrupt it). */
+    asylo__call_gate_wait_settled(&client->gate, busy, -1);
+    if (finalizing) {
+        asylo__call_gate_finish(&client->gate, ASYLO_CLIENT_FINALIZED);
+    }
+    return asylo_status_set(status, ASYLO_DEADLINE_EXCEEDED, ASYLO_ORIGIN_BACKEND,
+                            "destroying enclave '%s': calls in flight%s did not return within "
+                            "%lld ms; they were cancelled and the enclave was %s",
+                            client->name, finalizing ? "" : " or another thread's finalize",
+                            (long long)wait_ms,
+                            finalizing ? "not finalized" : "torn down during its finalize");
+}
+
+asylo_code asylo__client_destroy(asylo_client *client, const void *final_input,
+                                 size_t final_input_size, asylo_status *status) {
+    const asylo__backend *backend = client->backend;
+    int64_t wait_ms = -1;
+    if (backend->destroy_begin != NULL && backend->abandon != NULL) {
+        wait_ms = backend->destroy_begin(client->backend_state);
+    }
+    asylo_code code = settle_for_destroy(client, final_input, final_input_size, wait_ms, status);
+    backend->unload(client->backend_state);
     asylo__log(ASYLO_LOG_DEBUG, "host", client->name, 0, "unloaded");
     client_free(client);
     return code;

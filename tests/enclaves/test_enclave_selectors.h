@@ -25,7 +25,7 @@ enum {
 enum {
     TEST_EXIT_THEN_GETENV = 0x1200, /* in: u32 exit selector, name; exit call (no input), then
                                        out: getenv(name) (NOT_FOUND when unset) */
-    TEST_SPIN,                      /* spins forever, never returns */
+    TEST_SPIN, /* in: optional u32 exit selector, called first; then spins forever */
 };
 
 /* Exit selectors the tests register on the host. */

@@ -16,12 +16,17 @@
 #include "backends/remote/remote_state.h"
 #include "backends/remote/security_flags.h"
 #include "common/bytes_output.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "transport/grpc_runtime.h"
 
 #define DEFAULT_PROVISION_TIMEOUT_MS 10000
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define CONTROL_CLOSE_TIMEOUT_MS 3000
+#define IDLE_CLOSE_TIMEOUT_MS 2000
+/* How long destroy waits for calls in flight and the finalize when the
+ * config sets no call_timeout_ms (docs/remote.md, "Destroy"). */
+#define DEFAULT_DESTROY_WAIT_MS 5000
 
 void asylo_remote_config_init(asylo_remote_config *config) {
     if (config == NULL) {
@@ -194,10 +199,12 @@ static asylo_code send_load(remote_state *state, const asylo_remote_config *conf
 }
 
 static void release_all(remote_state *state) {
-    asylo__remote_stream_pool_drain(state);
+    /* A lost or abandoned peer gets no time to answer the closes. */
+    bool hurry = atomic_load(&state->peer_lost) || atomic_load(&state->abandoned);
+    asylo__remote_stream_pool_drain(state, hurry ? 0 : IDLE_CLOSE_TIMEOUT_MS);
     if (state->control != NULL) {
         /* Half-closing the control stream tells the proxy to unload and exit. */
-        asylo__remote_stream_close(state, state->control, CONTROL_CLOSE_TIMEOUT_MS);
+        asylo__remote_stream_close(state, state->control, hurry ? 0 : CONTROL_CLOSE_TIMEOUT_MS);
         state->control = NULL;
     }
     asylo__channel_close(state->channel);
@@ -286,6 +293,29 @@ fail:
     return code;
 }
 
+static int64_t remote_destroy_begin(void *opaque) {
+    remote_state *state = opaque;
+    int64_t wait_ms = 0;
+    if (!atomic_load(&state->peer_lost)) {
+        wait_ms = state->call_timeout_ms > 0 ? state->call_timeout_ms : DEFAULT_DESTROY_WAIT_MS;
+    }
+    /* At least 1: zero means "no destroy yet". */
+    int64_t deadline_ms = asylo__monotonic_ms() + wait_ms;
+    atomic_store(&state->destroy_deadline_ms, deadline_ms > 0 ? deadline_ms : 1);
+    return wait_ms;
+}
+
+static void remote_abandon(void *opaque) {
+    remote_state *state = opaque;
+    atomic_store(&state->abandoned, true);
+    asylo__log(ASYLO_LOG_WARNING, "remote", state->name, 0,
+               "destroy gave up waiting: cancelling the calls in flight to %s",
+               state->endpoint.address);
+    asylo__remote_stream_pool_cancel_busy(state,
+                                          "the host destroyed the enclave while this call was "
+                                          "in flight");
+}
+
 static void remote_unload(void *opaque) {
     remote_state *state = opaque;
     asylo__log(ASYLO_LOG_INFO, "remote", state->name, 0, "unloading: closing the streams to %s",
@@ -303,4 +333,6 @@ const asylo__backend asylo__remote_backend = {
     .load = remote_load,
     .enter = asylo__remote_enter,
     .unload = remote_unload,
+    .destroy_begin = remote_destroy_begin,
+    .abandon = remote_abandon,
 };
