@@ -115,7 +115,18 @@ ASYLO_API asylo_code asylo_manager_get_client(asylo_manager *manager, const char
  * depth, also through another enclave's handler) it returns
  * FAILED_PRECONDITION and leaves the client loaded: waiting there would wait
  * for itself. A handler that asks another thread to destroy the client and
- * waits for that thread deadlocks the same way; destroy cannot see that. */
+ * waits for that thread deadlocks the same way; destroy cannot see that.
+ *
+ * How long it waits depends on the backend. sim cannot interrupt trusted
+ * code: destroy waits as long as the calls in flight take (forever for an
+ * enclave that spins). remote waits for the calls in flight and the
+ * finalize together at most the config's call_timeout_ms (5 s when 0), then
+ * cancels those calls (they return CANCELLED), skips finalize and returns
+ * DEADLINE_EXCEEDED; once the proxy is known dead or unresponsive it does
+ * not wait at all (UNAVAILABLE). Stopping the proxy adds at most about 1.5 s
+ * with local provisioning, so a destroy after the peer is known dead
+ * returns within 2.5 s (docs/remote.md, "Faults and deadlines"). A host exit
+ * handler still running on a calling thread is always waited for. */
 ASYLO_API asylo_code asylo_manager_destroy_client(asylo_manager *manager, asylo_client *client,
                                                   const void *final_input, size_t final_input_size,
                                                   asylo_status *status);
