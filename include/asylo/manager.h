@@ -14,6 +14,9 @@
  *     asylo_manager_destroy(manager);
  *
  * A manager is thread-safe: load, get and destroy may run from several threads.
+ * Every destroy and free function of the API (asylo_manager_destroy,
+ * asylo_manager_destroy_client, asylo_buffer_free,
+ * asylo_remote_provision_destroy) takes NULL as a harmless no-op.
  * There may be several managers in one process; enclave names are unique
  * within one manager. */
 #ifndef ASYLO_MANAGER_H
@@ -109,7 +112,9 @@ ASYLO_API asylo_code asylo_manager_get_client(asylo_manager *manager, const char
 /* Finalizes the enclave with final_input (unless already finalized), unloads
  * it and frees the client. Waits for calls in flight, and for a finalize
  * another thread is running. The client is gone even when finalize fails;
- * that failure is what this returns.
+ * that failure is what this returns. A NULL client is a no-op returning OK
+ * (whatever the manager); a NULL manager with a client is INVALID_ARGUMENT,
+ * and a client this manager does not hold (already destroyed) NOT_FOUND.
  *
  * From inside a call on `client` (one of its exit handlers, at any nesting
  * depth, also through another enclave's handler) it returns

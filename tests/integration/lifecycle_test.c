@@ -424,6 +424,20 @@ static void test_codes_cross_unchanged(void **state) {
     expect_ok("destroy", asylo_manager_destroy_client(manager, client, NULL, 0, &status), &status);
 }
 
+/* Every destroy and free of the public API takes NULL as a no-op. */
+static void test_destroy_functions_accept_null(void **state) {
+    (void)state;
+    asylo_status status;
+    expect_ok("destroy_client(manager, NULL)",
+              asylo_manager_destroy_client(manager, NULL, NULL, 0, &status), &status);
+    expect_ok("destroy_client(NULL, NULL)",
+              asylo_manager_destroy_client(NULL, NULL, "x", 1, &status), &status);
+    assert_int_equal(asylo_manager_destroy_client(manager, NULL, NULL, 0, NULL), ASYLO_OK);
+    asylo_manager_destroy(NULL);
+    asylo_buffer_free(NULL);
+    asylo_remote_provision_destroy(NULL);
+}
+
 static void test_state_names_and_accessors(void **state) {
     (void)state;
     assert_string_equal(asylo_client_state_name(ASYLO_CLIENT_UNINITIALIZED), "uninitialized");
@@ -452,6 +466,7 @@ int main(void) {
         cmocka_unit_test(test_destroy_from_inside_a_call),
         cmocka_unit_test(test_finalize_and_destroy_nested_through_another_enclave),
         cmocka_unit_test(test_codes_cross_unchanged),
+        cmocka_unit_test(test_destroy_functions_accept_null),
         cmocka_unit_test(test_state_names_and_accessors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
