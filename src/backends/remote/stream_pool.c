@@ -74,6 +74,14 @@ asylo_code asylo__remote_stream_take(remote_state *state, asylo__client_stream *
     pthread_mutex_lock(&state->pool_lock);
     bool tracked = track_busy_locked(state, *stream);
     pthread_mutex_unlock(&state->pool_lock);
+    if (tracked && atomic_load(&state->abandoned)) {
+        /* Abandon sets the flag before it takes the lock to cancel: a stream
+         * tracked too late for it is caught here instead. */
+        asylo__remote_stream_give_back(state, *stream);
+        *stream = NULL;
+        return asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
+                                "remote enclave '%s': abandoned by destroy", state->name);
+    }
     if (!tracked) {
         /* An untracked stream could not be cancelled by destroy. */
         asylo__remote_stream_close(state, *stream, 0);
