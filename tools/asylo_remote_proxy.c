@@ -47,6 +47,8 @@ static void usage(FILE *out) {
             "with a local backend; logging, file and user exit calls go back to the host,\n"
             "time and randomness are answered here. The proxy exits when its host closes\n"
             "the enclave's control stream or disappears (kill, network loss: ~2 s).\n"
+            "If its shutdown then takes over 3 s (an enclave call that never returns),\n"
+            "it exits with code 4 without finalizing the enclave.\n"
             "\n"
             "Options:\n"
             "  --address=ADDR          where to listen (default 127.0.0.1:0 = a free port):\n"
@@ -375,6 +377,7 @@ int main(int argc, char **argv) {
                    "draining for %lld ms (health: NOT_SERVING)", (long long)flags.drain_ms);
         drain(flags.drain_ms);
     }
+    asylo__proxy_start_exit_watchdog(&proxy, ASYLO__PROXY_EXIT_BOUND_MS);
     asylo__server_shutdown(server, SHUTDOWN_GRACE_MS);
     asylo__proxy_fini(&proxy);
     asylo__observability_stop(&observability);

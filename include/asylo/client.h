@@ -11,8 +11,10 @@
  *
  * Threads: run and call may be made from many host threads at once, and from
  * inside exit handlers (nested, up to ASYLO_MAX_CALL_DEPTH deep). Finalize and
- * destroy wait for calls in flight to return; calling them from inside a call
- * on the same client fails with FAILED_PRECONDITION rather than deadlock. */
+ * destroy wait for calls in flight to return (destroy also for a finalize on
+ * another thread; on remote only up to a bound, see
+ * asylo_manager_destroy_client); calling them from inside a call on the same
+ * client, at any depth, fails with FAILED_PRECONDITION rather than deadlock. */
 #ifndef ASYLO_CLIENT_H
 #define ASYLO_CLIENT_H
 

@@ -14,6 +14,9 @@
  *     asylo_manager_destroy(manager);
  *
  * A manager is thread-safe: load, get and destroy may run from several threads.
+ * Every destroy and free function of the API (asylo_manager_destroy,
+ * asylo_manager_destroy_client, asylo_buffer_free,
+ * asylo_remote_provision_destroy) takes NULL as a harmless no-op.
  * There may be several managers in one process; enclave names are unique
  * within one manager. */
 #ifndef ASYLO_MANAGER_H
@@ -104,7 +107,9 @@ ASYLO_API asylo_code asylo_manager_create(asylo_manager **manager, asylo_status 
 
 /* Destroys every enclave still loaded (finalizing each with an empty final
  * input) and frees the manager. NULL is a no-op. Must not race with other
- * calls on the same manager. */
+ * calls on the same manager. Called from inside a call on one of its
+ * enclaves (an exit handler) it would wait for itself: it then logs an error
+ * and destroys nothing. */
 ASYLO_API void asylo_manager_destroy(asylo_manager *manager);
 
 /* Loads and initializes an enclave. Errors: INVALID_ARGUMENT (bad config, not
@@ -121,8 +126,28 @@ ASYLO_API asylo_code asylo_manager_get_client(asylo_manager *manager, const char
                                               asylo_client **client, asylo_status *status);
 
 /* Finalizes the enclave with final_input (unless already finalized), unloads
- * it and frees the client. Waits for calls in flight. The client is gone even
- * when finalize fails; that failure is what this returns. */
+ * it and frees the client. Waits for calls in flight, and for a finalize
+ * another thread is running. The client is gone even when finalize fails;
+ * that failure is what this returns. A NULL client is a no-op returning OK
+ * (whatever the manager); a NULL manager with a client is INVALID_ARGUMENT,
+ * and a client this manager does not hold (already destroyed) NOT_FOUND.
+ *
+ * From inside a call on `client` (one of its exit handlers, at any nesting
+ * depth, also through another enclave's handler) it returns
+ * FAILED_PRECONDITION and leaves the client loaded: waiting there would wait
+ * for itself. A handler that asks another thread to destroy the client and
+ * waits for that thread deadlocks the same way; destroy cannot see that.
+ *
+ * How long it waits depends on the backend. sim cannot interrupt trusted
+ * code: destroy waits as long as the calls in flight take (forever for an
+ * enclave that spins). remote waits for the calls in flight and the
+ * finalize together at most the config's call_timeout_ms (5 s when 0), then
+ * cancels those calls (they return CANCELLED), skips finalize and returns
+ * DEADLINE_EXCEEDED; once the proxy is known dead or unresponsive it does
+ * not wait at all (UNAVAILABLE). Stopping the proxy adds at most about 1.5 s
+ * with local provisioning, so a destroy after the peer is known dead
+ * returns within 2.5 s (docs/remote.md, "Faults and deadlines"). A host exit
+ * handler still running on a calling thread is always waited for. */
 ASYLO_API asylo_code asylo_manager_destroy_client(asylo_manager *manager, asylo_client *client,
                                                   const void *final_input, size_t final_input_size,
                                                   asylo_status *status);

@@ -121,7 +121,12 @@ struct asylo_remote_provision {
     void (*destroy)(asylo_remote_provision *self);
 };
 
-/* Calls self->destroy; NULL is a no-op. */
+/* Destroys a provision (self->destroy); NULL is a no-op. Order does not
+ * matter: while an enclave loaded with this provision is still alive, the
+ * provision stays usable and its destroy is carried out by the destroy of
+ * the last such client, right after that client stopped its proxy. Always
+ * destroy a provision through this function, never by calling ->destroy
+ * yourself (that bypasses the count of clients using it). */
 ASYLO_API void asylo_remote_provision_destroy(asylo_remote_provision *provision);
 
 /* The local implementation: spawns `asylo-remote-proxy` on this machine.

@@ -51,6 +51,16 @@ typedef struct asylo__backend {
                         asylo_output *output, asylo_status *status);
     /* Releases everything load acquired. Cannot fail. */
     void (*unload)(void *state);
+    /* Optional (NULL: destroy waits as long as calls take, as it must for a
+     * backend that cannot interrupt trusted code). Destroy has begun: returns
+     * how long, in ms, destroy may wait for the calls in flight and then the
+     * finalize together (0 when the peer is known lost), and bounds the calls
+     * entered from now on (the finalize) by the same deadline. */
+    int64_t (*destroy_begin)(void *state);
+    /* Optional. Destroy gave up waiting: every call in flight must return
+     * promptly with an error (host exit handlers running meanwhile excepted)
+     * and later calls fail at once. Called at most once, before unload. */
+    void (*abandon)(void *state);
 } asylo__backend;
 
 /* The registry: NULL when no backend has that name. */

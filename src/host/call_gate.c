@@ -3,7 +3,10 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "common/clock.h"
 
 #define STATE_SHIFT 29u
 #define COUNT_MASK ((UINT32_C(1) << STATE_SHIFT) - 1u)
@@ -71,5 +74,34 @@ void asylo__call_gate_wait_drained(asylo__call_gate *gate) {
         }
         /* Sleeps only while the word is unchanged: no lost wake-up. */
         syscall(SYS_futex, &gate->word, FUTEX_WAIT_PRIVATE, word, NULL, NULL, 0);
+    }
+}
+
+void asylo__call_gate_finish(asylo__call_gate *gate, int state) {
+    asylo__call_gate_set_state(gate, state);
+    /* As in exit: the wake only hashes the address, safe if the owner is gone. */
+    syscall(SYS_futex, &gate->word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+bool asylo__call_gate_wait_settled(asylo__call_gate *gate, int busy, int64_t timeout_ms) {
+    int64_t deadline_ms = timeout_ms < 0 ? 0 : asylo__monotonic_ms() + timeout_ms;
+    for (;;) {
+        uint32_t word = atomic_load(&gate->word);
+        if ((word & COUNT_MASK) == 0 && state_of(word) != (uint32_t)busy) {
+            return true;
+        }
+        struct timespec left;
+        struct timespec *bound = NULL;
+        if (timeout_ms >= 0) {
+            int64_t left_ms = deadline_ms - asylo__monotonic_ms();
+            if (left_ms <= 0) {
+                return false;
+            }
+            /* FUTEX_WAIT takes a relative timeout. */
+            left = (struct timespec){(time_t)(left_ms / 1000), (long)(left_ms % 1000) * 1000000L};
+            bound = &left;
+        }
+        /* Sleeps only while the word is unchanged: no lost wake-up. */
+        syscall(SYS_futex, &gate->word, FUTEX_WAIT_PRIVATE, word, bound, NULL, 0);
     }
 }

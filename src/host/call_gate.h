@@ -33,5 +33,13 @@ bool asylo__call_gate_transition(asylo__call_gate *gate, int from, int to, int *
 void asylo__call_gate_set_state(asylo__call_gate *gate, int state);
 /* Waits until no call is in flight. */
 void asylo__call_gate_wait_drained(asylo__call_gate *gate);
+/* Sets the state and wakes every waiter. Like exit, it touches nothing of
+ * the gate's owner after the state changed: the thread that finalizes uses it
+ * to say "finalize is over", after which a destroying thread may free. */
+void asylo__call_gate_finish(asylo__call_gate *gate, int state);
+/* Waits at most timeout_ms (< 0: no bound) until no call is in flight and
+ * the state is not `busy` (a finalize in progress on another thread ends with
+ * asylo__call_gate_finish); false when that did not happen in time. */
+bool asylo__call_gate_wait_settled(asylo__call_gate *gate, int busy, int64_t timeout_ms);
 
 #endif

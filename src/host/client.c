@@ -4,7 +4,9 @@
  * The call path takes no lock: a call counts itself in through the client's
  * call gate (call_gate.h), which refuses unless the client is running;
  * finalize moves the state away from running and waits for the count to
- * drain. A thread-local stack of the clients this thread is
+ * drain. Finalize's own entry is not counted: it is marked by the state
+ * (finalizing until it has returned), and destroy waits for both. A
+ * thread-local stack of the clients this thread is
  * inside makes nesting bounded and turns finalize-from-inside into an error
  * instead of a deadlock. */
 #include <stdio.h>
@@ -19,13 +21,13 @@
 static _Thread_local asylo_client *active_clients[ASYLO_MAX_CALL_DEPTH];
 static _Thread_local int active_depth;
 
-static int thread_is_inside(const asylo_client *client) {
+bool asylo__client_is_inside(const asylo_client *client) {
     for (int i = 0; i < active_depth; i++) {
         if (active_clients[i] == client) {
-            return 1;
+            return true;
         }
     }
-    return 0;
+    return false;
 }
 
 const char *asylo_client_state_name(asylo_client_state state) {
@@ -137,6 +139,19 @@ asylo_code asylo_client_call(asylo_client *client, uint32_t selector, const void
     return counted_call(client, selector, input, input_size, output, out);
 }
 
+/* Runs finalize on a client this thread moved to finalizing: waits for the
+ * calls in flight, enters the enclave, and ends with the state finalized
+ * (announced through the gate, so a destroying thread waiting for this
+ * finalize may free the client from then on). */
+static asylo_code finalize_entered(asylo_client *client, const void *final_input,
+                                   size_t final_input_size, asylo_status *status) {
+    asylo__call_gate_wait_drained(&client->gate);
+    asylo_code code =
+        enter_backend(client, ASYLO_SELECTOR_FINALIZE, final_input, final_input_size, NULL, status);
+    asylo__call_gate_finish(&client->gate, ASYLO_CLIENT_FINALIZED);
+    return code;
+}
+
 asylo_code asylo_client_finalize(asylo_client *client, const void *final_input,
                                  size_t final_input_size, asylo_status *status) {
     asylo_status local;
@@ -145,7 +160,7 @@ asylo_code asylo_client_finalize(asylo_client *client, const void *final_input,
     if (code != ASYLO_OK) {
         return code;
     }
-    if (thread_is_inside(client)) {
+    if (asylo__client_is_inside(client)) {
         return asylo_status_set(out, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
                                 "cannot finalize enclave '%s' from inside a call on it",
                                 client->name);
@@ -157,10 +172,7 @@ asylo_code asylo_client_finalize(asylo_client *client, const void *final_input,
                                 "enclave '%s' is %s: finalize needs it running", client->name,
                                 asylo_client_state_name(seen));
     }
-    asylo__call_gate_wait_drained(&client->gate);
-    code = enter_backend(client, ASYLO_SELECTOR_FINALIZE, final_input, final_input_size, NULL, out);
-    asylo__call_gate_set_state(&client->gate, ASYLO_CLIENT_FINALIZED);
-    return code;
+    return finalize_entered(client, final_input, final_input_size, out);
 }
 
 static int compare_handlers(const void *left, const void *right) {
@@ -294,15 +306,56 @@ asylo_code asylo__client_load(asylo_client *client, const asylo_load_config *con
     return asylo_status_ok(status);
 }
 
+/* The bounded part of destroy: waits (at most wait_ms, < 0: no bound) for
+ * the calls in flight and a finalize, running finalize itself when the
+ * client is still running; past the bound the backend abandons the enclave
+ * (calls in flight fail promptly) and finalize is skipped. */
+static asylo_code settle_for_destroy(asylo_client *client, const void *final_input,
+                                     size_t final_input_size, int64_t wait_ms,
+                                     asylo_status *status) {
+    asylo_code code = asylo_status_ok(status);
+    int seen;
+    bool finalizing = asylo__call_gate_transition(&client->gate, ASYLO_CLIENT_RUNNING,
+                                                  ASYLO_CLIENT_FINALIZING, &seen);
+    /* Another thread's finalize may still be inside the enclave: its entry is
+     * not a counted call, so wait for the state to leave finalizing too. */
+    int busy = finalizing ? -1 : ASYLO_CLIENT_FINALIZING;
+    if (asylo__call_gate_wait_settled(&client->gate, busy, wait_ms)) {
+        if (finalizing) {
+            /* The backend bounds this finalize (destroy_begin's deadline). */
+            code = enter_backend(client, ASYLO_SELECTOR_FINALIZE, final_input, final_input_size,
+                                 NULL, status);
+            asylo__call_gate_finish(&client->gate, ASYLO_CLIENT_FINALIZED);
+        }
+        return code;
+    }
+    asylo__log(ASYLO_LOG_WARNING, "host", client->name, 0,
+               "destroy: calls in flight did not return within %lld ms; abandoning the enclave",
+               (long long)wait_ms);
+    client->backend->abandon(client->backend_state);
+    /* Abandoned calls return promptly; a host exit handler still running is
+     * waited for (nothing can interrupt it). */
+    asylo__call_gate_wait_settled(&client->gate, busy, -1);
+    if (finalizing) {
+        asylo__call_gate_finish(&client->gate, ASYLO_CLIENT_FINALIZED);
+    }
+    return asylo_status_set(status, ASYLO_DEADLINE_EXCEEDED, ASYLO_ORIGIN_BACKEND,
+                            "destroying enclave '%s': calls in flight%s did not return within "
+                            "%lld ms; they were cancelled and the enclave was %s",
+                            client->name, finalizing ? "" : " or another thread's finalize",
+                            (long long)wait_ms,
+                            finalizing ? "not finalized" : "torn down during its finalize");
+}
+
 asylo_code asylo__client_destroy(asylo_client *client, const void *final_input,
                                  size_t final_input_size, asylo_status *status) {
-    asylo_code code = asylo_status_ok(status);
-    if (asylo__call_gate_state(&client->gate) == ASYLO_CLIENT_RUNNING) {
-        code = asylo_client_finalize(client, final_input, final_input_size, status);
+    const asylo__backend *backend = client->backend;
+    int64_t wait_ms = -1;
+    if (backend->destroy_begin != NULL && backend->abandon != NULL) {
+        wait_ms = backend->destroy_begin(client->backend_state);
     }
-    /* A concurrent finalize may still be draining: wait until nothing is in flight. */
-    asylo__call_gate_wait_drained(&client->gate);
-    client->backend->unload(client->backend_state);
+    asylo_code code = settle_for_destroy(client, final_input, final_input_size, wait_ms, status);
+    backend->unload(client->backend_state);
     asylo__log(ASYLO_LOG_DEBUG, "host", client->name, 0, "unloaded");
     client_free(client);
     return code;

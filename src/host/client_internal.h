@@ -4,10 +4,10 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "asylo/manager.h"
 #include "backends/backend.h"
-#include "host/call_gate.h"
 #include "host/call_gate.h"
 #include "host/file_table.h"
 
@@ -36,6 +36,10 @@ asylo_code asylo__client_create(asylo_manager *manager, const asylo_load_config 
 /* Loads with the backend and initializes; on failure unloads. */
 asylo_code asylo__client_load(asylo_client *client, const asylo_load_config *config,
                               asylo_status *status);
+/* True while this thread is inside a call on `client` (at any depth, e.g.
+ * in one of its exit handlers): finalize and destroy from here would wait
+ * for themselves. */
+bool asylo__client_is_inside(const asylo_client *client);
 /* Frees a client whose load failed. */
 void asylo__client_discard(asylo_client *client);
 /* Finalizes when running, unloads, frees. */

@@ -2,10 +2,12 @@
  * and destroys run outside it, with the name reserved up front so two loads
  * of one name cannot both proceed. */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "host/client_internal.h"
 
 struct asylo_manager {
@@ -181,9 +183,14 @@ asylo_code asylo_manager_get_client(asylo_manager *manager, const char *name, as
 asylo_code asylo_manager_destroy_client(asylo_manager *manager, asylo_client *client,
                                         const void *final_input, size_t final_input_size,
                                         asylo_status *status) {
-    if (manager == NULL || client == NULL) {
+    if (client == NULL) {
+        /* Like every destroy of ours: NULL is harmless. */
+        return asylo_status_ok(status);
+    }
+    if (manager == NULL) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
-                                "asylo_manager_destroy_client: manager or client is NULL");
+                                "asylo_manager_destroy_client: manager is NULL (client '%s')",
+                                client->name);
     }
     if (final_input == NULL && final_input_size != 0) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
@@ -194,8 +201,14 @@ asylo_code asylo_manager_destroy_client(asylo_manager *manager, asylo_client *cl
     while (found != NULL && found != client) {
         found = found->next;
     }
+    bool inside = false;
     if (found != NULL && asylo__call_gate_state(&found->gate) != ASYLO_CLIENT_UNINITIALIZED) {
-        unlink_locked(manager, client);
+        /* Destroy waits for the calls in flight, this thread's among them
+         * when it is inside one: refuse, and leave the client as it is. */
+        inside = asylo__client_is_inside(found);
+        if (!inside) {
+            unlink_locked(manager, client);
+        }
     } else {
         found = NULL;
     }
@@ -204,11 +217,31 @@ asylo_code asylo_manager_destroy_client(asylo_manager *manager, asylo_client *cl
         return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_API,
                                 "that client is not loaded in this manager (already destroyed?)");
     }
+    if (inside) {
+        return asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                                "cannot destroy enclave '%s' from inside a call on it (an exit "
+                                "handler): destroy it after that call has returned",
+                                client->name);
+    }
     return asylo__client_destroy(client, final_input, final_input_size, status);
 }
 
 void asylo_manager_destroy(asylo_manager *manager) {
     if (manager == NULL) {
+        return;
+    }
+    /* From inside a call on one of its enclaves this would wait for itself
+     * forever: refuse loudly and leave everything loaded instead. */
+    pthread_mutex_lock(&manager->lock);
+    const asylo_client *busy = manager->clients;
+    while (busy != NULL && !asylo__client_is_inside(busy)) {
+        busy = busy->next;
+    }
+    pthread_mutex_unlock(&manager->lock);
+    if (busy != NULL) {
+        asylo__log(ASYLO_LOG_ERROR, "host", busy->name, 0,
+                   "asylo_manager_destroy called from inside a call on this enclave (an exit "
+                   "handler): refused, nothing was destroyed");
         return;
     }
     for (;;) {

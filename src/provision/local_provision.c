@@ -15,7 +15,9 @@
 #include "provision/proxy_process.h"
 
 #define DEFAULT_START_TIMEOUT_MS 10000
-#define EXIT_WAIT_MS 5000
+/* A proxy exits within milliseconds once its streams and pipe close; one that
+ * does not is frozen or stuck and is killed (destroy: docs/remote.md). */
+#define EXIT_WAIT_MS 1000
 
 typedef struct local_provision {
     asylo_remote_provision base; /* first: the interface handed out */

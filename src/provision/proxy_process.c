@@ -18,7 +18,7 @@
 
 extern char **environ;
 
-#define TERM_WAIT_MS 2000
+#define TERM_WAIT_MS 500
 #define CHILD_CONTROL_FD 3
 
 bool asylo__proxy_process_wait(asylo__proxy_process *process, int64_t timeout_ms,

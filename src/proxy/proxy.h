@@ -70,6 +70,16 @@ void asylo__proxy_finish(asylo__proxy *proxy, const char *reason);
  * (then finishes with that reason). Returns true when a LOAD ever came. */
 bool asylo__proxy_wait(asylo__proxy *proxy, int64_t load_timeout_ms);
 
+/* Once finishing (host gone, control stream or fd closed, stop signal, and
+ * any drain), shutdown must end within bound_ms whatever the enclave does:
+ * a call stuck inside it holds a server thread and the enclave's finalize
+ * forever (sim cannot interrupt trusted code). This starts a detached thread
+ * that logs and _exit()s with ASYLO__PROXY_WATCHDOG_EXIT_CODE when the
+ * process is still alive after bound_ms. */
+#define ASYLO__PROXY_EXIT_BOUND_MS 3000
+#define ASYLO__PROXY_WATCHDOG_EXIT_CODE 4
+void asylo__proxy_start_exit_watchdog(asylo__proxy *proxy, int64_t bound_ms);
+
 /* The enclave's name once LOAD came, else NULL (for log lines). */
 const char *asylo__proxy_enclave_name(asylo__proxy *proxy);
 /* "run", "initialize", "log", ... or "user" / "unknown", for log lines. */

@@ -1,9 +1,12 @@
 /* The proxy's life: set up, wait for the control stream to end (or for no
- * LOAD to come in time), tear down. */
+ * LOAD to come in time), tear down, and never outlive its host by more than
+ * a bound (the exit watchdog). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "asylo/selectors.h"
 #include "common/clock.h"
@@ -114,4 +117,40 @@ bool asylo__proxy_wait(asylo__proxy *proxy, int64_t load_timeout_ms) {
                proxy->finish_reason);
     pthread_mutex_unlock(&proxy->lock);
     return loaded;
+}
+
+/* What the watchdog needs, copied: it must not touch the proxy, which the
+ * main thread tears down meanwhile. */
+static char watchdog_name[ASYLO_MAX_ENCLAVE_NAME_SIZE];
+static int64_t watchdog_bound_ms;
+
+static void *exit_watchdog(void *context) {
+    (void)context;
+    struct timespec delay = {(time_t)(watchdog_bound_ms / 1000),
+                             (long)(watchdog_bound_ms % 1000) * 1000000L};
+    while (nanosleep(&delay, &delay) != 0) {
+    }
+    asylo__log(ASYLO_LOG_ERROR, "proxy", watchdog_name[0] ? watchdog_name : NULL, 0,
+               "shutdown did not finish within %lld ms of the host going away (the enclave "
+               "does not return from a call): exiting now without finalizing it",
+               (long long)watchdog_bound_ms);
+    /* _exit: no atexit handlers or library destructors that could wait on
+     * the stuck thread too. */
+    _exit(ASYLO__PROXY_WATCHDOG_EXIT_CODE);
+    return NULL;
+}
+
+void asylo__proxy_start_exit_watchdog(asylo__proxy *proxy, int64_t bound_ms) {
+    const char *name = asylo__proxy_enclave_name(proxy);
+    snprintf(watchdog_name, sizeof watchdog_name, "%s", name != NULL ? name : "");
+    watchdog_bound_ms = bound_ms > 0 ? bound_ms : 1;
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    if (pthread_create(&thread, &attributes, exit_watchdog, NULL) != 0) {
+        asylo__log(ASYLO_LOG_WARNING, "proxy", watchdog_name[0] ? watchdog_name : NULL, 0,
+                   "cannot start the exit watchdog: shutdown is unbounded");
+    }
+    pthread_attr_destroy(&attributes);
 }

@@ -311,6 +311,11 @@ bool asylo__client_stream_is_dead(const asylo__client_stream *stream) {
     return stream->dead;
 }
 
+void asylo__client_stream_cancel(asylo__client_stream *stream, const char *reason) {
+    /* Touches only the call: the owner's thread keeps the rest. */
+    grpc_call_cancel_with_status(stream->call, GRPC_STATUS_CANCELLED, reason, NULL);
+}
+
 /* Collects the final status (waiting at most timeout_ms, then cancelling) and
  * marks the stream dead with it. */
 static asylo_code collect_status(asylo__client_stream *stream, int64_t timeout_ms) {

@@ -100,6 +100,11 @@ void asylo__client_stream_peer(const asylo__client_stream *stream, char *out, si
 /* True once the stream has failed or been cancelled. */
 bool asylo__client_stream_is_dead(const asylo__client_stream *stream);
 
+/* Cancels the stream from any thread (gRPC's cancel is thread-safe): an
+ * exchange waiting on it fails at once with CANCELLED and `reason`, and the
+ * stream is dead from then on. Its owner still closes it. */
+void asylo__client_stream_cancel(asylo__client_stream *stream, const char *reason);
+
 /* Half-closes the stream, waits at most timeout_ms (< 0: 5000) for the server's
  * final status, cancels the call if it does not come, and frees everything.
  * Returns the final status (OK on a clean end; the failure for a dead stream).

@@ -290,6 +290,48 @@ static asylo_code on_output_ignoring_limit(void *context, const uint8_t *input, 
     return asylo_status_ok(status);
 }
 
+/* An exit call, then a read of the config: finalize must not free it meanwhile. */
+static asylo_code on_exit_then_getenv(void *context, const uint8_t *input, size_t input_size,
+                                      asylo_output *output, asylo_status *status) {
+    (void)context;
+    char name[256];
+    if (input_size <= 4 || input_size - 4 >= sizeof name) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
+                                "exit_then_getenv needs a u32 selector and a name");
+    }
+    uint32_t selector;
+    memcpy(&selector, input, 4);
+    memcpy(name, input + 4, input_size - 4);
+    name[input_size - 4] = '\0';
+    asylo_code code = asylo_enclave_exit_call(selector, NULL, 0, NULL, status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    const char *value = asylo_enclave_getenv(name);
+    if (value == NULL) {
+        return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_ENCLAVE, "%s is unset", name);
+    }
+    return asylo_output_write(output, value, strlen(value), status);
+}
+
+/* Never returns: what a destroy must cope with when trusted code hangs.
+ * With a u32 input, exit-calls that selector first (to say "spinning now"). */
+static asylo_code on_spin(void *context, const uint8_t *input, size_t input_size,
+                          asylo_output *output, asylo_status *status) {
+    (void)context, (void)output;
+    if (input_size == 4) {
+        uint32_t selector;
+        memcpy(&selector, input, 4);
+        asylo_enclave_exit_call(selector, NULL, 0, NULL, status);
+    }
+    static volatile unsigned long spins;
+    static volatile int never;
+    while (!never) {
+        spins++;
+    }
+    return asylo_status_ok(status);
+}
+
 static const struct {
     uint32_t selector;
     asylo_entry_handler_fn handler;
@@ -310,6 +352,8 @@ static const struct {
     {TEST_FILE_OPEN, on_file_open},
     {TEST_FILE_UNLINK, on_file_unlink},
     {TEST_OUTPUT_IGNORING_LIMIT, on_output_ignoring_limit},
+    {TEST_EXIT_THEN_GETENV, on_exit_then_getenv},
+    {TEST_SPIN, on_spin},
 };
 
 /* Exit-calls `selector` (named by an environment variable) if set: lets tests

@@ -29,6 +29,13 @@ enum {
     TEST_OUTPUT_IGNORING_LIMIT,
 };
 
+/* Selectors added for the lifecycle tests (0x1200-0x12ff). */
+enum {
+    TEST_EXIT_THEN_GETENV = 0x1200, /* in: u32 exit selector, name; exit call (no input), then
+                                       out: getenv(name) (NOT_FOUND when unset) */
+    TEST_SPIN, /* in: optional u32 exit selector, called first; then spins forever */
+};
+
 /* Exit selectors the tests register on the host. */
 enum {
     TEST_HOST_ECHO = ASYLO_SELECTOR_USER_FIRST + 0x100,

@@ -1,11 +1,30 @@
 /* The client lifecycle on sim: initialize failures, what the host allows
- * from exit handlers during initialize and finalize, finalize misuse, and
- * status codes crossing the boundary unchanged. */
+ * from exit handlers during initialize and finalize, finalize misuse,
+ * destroy racing finalize, and status codes crossing the boundary
+ * unchanged. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <unistd.h>
 
 #include "sim_test_support.h"
+
+/* Host exit selectors only these tests register (0x1280-0x12ff: this file's). */
+enum {
+    HOST_SLOW = 0x1280,       /* says it was entered, sleeps 300 ms, says it is done */
+    HOST_TRY_DESTROY,         /* destroys `target` (or its own client) from inside */
+    HOST_TRY_MANAGER_DESTROY, /* destroys the whole manager from inside */
+    HOST_TRY_FINALIZE_TARGET, /* finalizes `target` from inside */
+    HOST_ENTER_OTHER,         /* in: u32 selector; TEST_EXIT_CALL on `other` with it */
+};
+
+/* What the nesting handlers act on. */
+static asylo_client *target;
+static asylo_client *other;
 
 static asylo_manager *manager;
 
@@ -49,9 +68,78 @@ static asylo_code try_finalize(void *context, asylo_client *client, uint32_t sel
     return asylo_status_ok(status);
 }
 
+static asylo_code try_destroy(void *context, asylo_client *client, uint32_t selector,
+                              const uint8_t *input, size_t input_size, asylo_output *output,
+                              asylo_status *status) {
+    (void)context, (void)selector, (void)input, (void)input_size, (void)output;
+    asylo_status inner;
+    tried_code =
+        asylo_manager_destroy_client(manager, target != NULL ? target : client, NULL, 0, &inner);
+    snprintf(tried_message, sizeof tried_message, "%s", inner.message);
+    return asylo_status_ok(status);
+}
+
+static asylo_code try_manager_destroy(void *context, asylo_client *client, uint32_t selector,
+                                      const uint8_t *input, size_t input_size, asylo_output *output,
+                                      asylo_status *status) {
+    (void)context, (void)client, (void)selector, (void)input, (void)input_size, (void)output;
+    asylo_manager_destroy(manager); /* must refuse (and log), not hang */
+    return asylo_status_ok(status);
+}
+
+static asylo_code try_finalize_target(void *context, asylo_client *client, uint32_t selector,
+                                      const uint8_t *input, size_t input_size, asylo_output *output,
+                                      asylo_status *status) {
+    (void)context, (void)client, (void)selector, (void)input, (void)input_size, (void)output;
+    asylo_status inner;
+    tried_code = asylo_client_finalize(target, NULL, 0, &inner);
+    snprintf(tried_message, sizeof tried_message, "%s", inner.message);
+    return asylo_status_ok(status);
+}
+
+static asylo_code enter_other(void *context, asylo_client *client, uint32_t selector,
+                              const uint8_t *input, size_t input_size, asylo_output *output,
+                              asylo_status *status) {
+    (void)context, (void)client, (void)selector, (void)output;
+    return asylo_client_call(other, TEST_EXIT_CALL, input, input_size, NULL, status);
+}
+
+static atomic_int slow_entered;
+static atomic_int slow_done;
+
+static void sleep_ms(long milliseconds) {
+    struct timespec delay = {milliseconds / 1000, (milliseconds % 1000) * 1000000L};
+    while (nanosleep(&delay, &delay) != 0) {
+    }
+}
+
+/* Waits (bounded) until *flag is set; fails the test otherwise. */
+static void wait_for_flag(atomic_int *flag, const char *what) {
+    for (int i = 0; i < 2000 && !atomic_load(flag); i++) {
+        sleep_ms(5);
+    }
+    if (!atomic_load(flag)) {
+        fail_msg("%s did not happen within 10 s", what);
+    }
+}
+
+static asylo_code slow(void *context, asylo_client *client, uint32_t selector, const uint8_t *input,
+                       size_t input_size, asylo_output *output, asylo_status *status) {
+    (void)context, (void)client, (void)selector, (void)input, (void)input_size, (void)output;
+    atomic_store(&slow_entered, 1);
+    sleep_ms(300);
+    atomic_store(&slow_done, 1);
+    return asylo_status_ok(status);
+}
+
 static const asylo_exit_handler handlers[] = {
     {TEST_HOST_TRY_RUN, try_run, NULL},
     {TEST_HOST_TRY_FINALIZE, try_finalize, NULL},
+    {HOST_SLOW, slow, NULL},
+    {HOST_TRY_DESTROY, try_destroy, NULL},
+    {HOST_TRY_MANAGER_DESTROY, try_manager_destroy, NULL},
+    {HOST_TRY_FINALIZE_TARGET, try_finalize_target, NULL},
+    {HOST_ENTER_OTHER, enter_other, NULL},
 };
 
 static asylo_code load_with(const char *name, const asylo_environment_variable *environment,
@@ -199,6 +287,115 @@ static void test_finalize_failure_from_destroy(void **state) {
     expect_ok("destroy", asylo_manager_destroy_client(manager, client, NULL, 0, &status), &status);
 }
 
+typedef struct finalize_job {
+    asylo_client *client;
+    asylo_code code;
+    asylo_status status;
+} finalize_job;
+
+static void *finalize_in_thread(void *context) {
+    finalize_job *job = context;
+    job->code = asylo_client_finalize(job->client, NULL, 0, &job->status);
+    return NULL;
+}
+
+/* Thread A finalizes; the enclave's finalize makes an exit call that sleeps
+ * 300 ms; meanwhile the main thread destroys. Destroy must wait for that
+ * finalize: unloading under it would return thread A into unmapped code. */
+static void test_destroy_waits_for_a_running_finalize(void **state) {
+    (void)state;
+    char selector[16];
+    snprintf(selector, sizeof selector, "%u", (unsigned)HOST_SLOW);
+    const asylo_environment_variable environment[] = {{"FINALIZE_EXIT_SELECTOR", selector}};
+    asylo_client *client = NULL;
+    asylo_status status;
+    expect_ok("load", load_with("fin-race", environment, 1, &client, &status), &status);
+    atomic_store(&slow_entered, 0);
+    atomic_store(&slow_done, 0);
+    finalize_job job = {.client = client};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, finalize_in_thread, &job), 0);
+    wait_for_flag(&slow_entered, "the finalize's exit call");
+    expect_ok("destroy while another thread finalizes",
+              asylo_manager_destroy_client(manager, client, NULL, 0, &status), &status);
+    /* Destroy returned only once that finalize was over. */
+    assert_int_equal(atomic_load(&slow_done), 1);
+    pthread_join(thread, NULL);
+    expect_ok("the racing finalize", job.code, &job.status);
+    expect_not_loaded("fin-race");
+}
+
+/* Calls TEST_EXIT_CALL on `client` with the u32 selectors given. */
+static void exit_call(asylo_client *client, const uint32_t *selectors, size_t count) {
+    asylo_status status;
+    expect_ok("exit call",
+              asylo_client_call(client, TEST_EXIT_CALL, selectors, 4 * count, NULL, &status),
+              &status);
+}
+
+static void expect_tried(const char *what, asylo_code code, const char *needle) {
+    asylo_status seen = {tried_code, ASYLO_ORIGIN_API, ""};
+    snprintf(seen.message, sizeof seen.message, "%s", tried_message);
+    expect_status(what, tried_code, &seen, code, ANY_ORIGIN, needle);
+}
+
+/* Destroy (of the client or of the whole manager) from inside one of the
+ * client's exit handlers would wait for its own call: FAILED_PRECONDITION
+ * (the manager's destroy refuses and logs), never a hang. The alarm turns a
+ * regression into a failure instead of a hung test. */
+static void test_destroy_from_inside_a_call(void **state) {
+    (void)state;
+    asylo_client *client = NULL;
+    asylo_status status;
+    expect_ok("load", load_with("destroy-inside", NULL, 0, &client, &status), &status);
+    alarm(20);
+    target = NULL;
+    tried_code = ASYLO_OK;
+    exit_call(client, (const uint32_t[]){HOST_TRY_DESTROY}, 1);
+    expect_tried("destroy from inside an exit handler", ASYLO_FAILED_PRECONDITION,
+                 "cannot destroy enclave 'destroy-inside' from inside a call on it");
+    exit_call(client, (const uint32_t[]){HOST_TRY_MANAGER_DESTROY}, 1);
+    alarm(0);
+    /* Nothing changed: the enclave still runs and is still listed. */
+    assert_int_equal(asylo_client_get_state(client), ASYLO_CLIENT_RUNNING);
+    asylo_client *found = NULL;
+    expect_ok("get_client", asylo_manager_get_client(manager, "destroy-inside", &found, &status),
+              &status);
+    assert_ptr_equal(found, client);
+    asylo_buffer output = {0};
+    expect_ok("run", asylo_client_run(client, "x", 1, &output, &status), &status);
+    asylo_buffer_free(&output);
+    expect_ok("destroy", asylo_manager_destroy_client(manager, client, NULL, 0, &status), &status);
+}
+
+/* Nested through another enclave: A's exit handler calls into B, and B's
+ * exit handler finalizes or destroys A. This thread is still inside A. */
+static void test_finalize_and_destroy_nested_through_another_enclave(void **state) {
+    (void)state;
+    asylo_client *outer = NULL;
+    asylo_status status;
+    expect_ok("load A", load_with("nest-a", NULL, 0, &outer, &status), &status);
+    expect_ok("load B", load_with("nest-b", NULL, 0, &other, &status), &status);
+    target = outer;
+    alarm(20);
+    tried_code = ASYLO_OK;
+    exit_call(outer, (const uint32_t[]){HOST_ENTER_OTHER, HOST_TRY_FINALIZE_TARGET}, 2);
+    expect_tried("finalize A from B's handler inside A", ASYLO_FAILED_PRECONDITION,
+                 "cannot finalize enclave 'nest-a' from inside a call on it");
+    tried_code = ASYLO_OK;
+    exit_call(outer, (const uint32_t[]){HOST_ENTER_OTHER, HOST_TRY_DESTROY}, 2);
+    expect_tried("destroy A from B's handler inside A", ASYLO_FAILED_PRECONDITION,
+                 "cannot destroy enclave 'nest-a' from inside a call on it");
+    alarm(0);
+    target = NULL;
+    other = NULL;
+    assert_int_equal(asylo_client_get_state(outer), ASYLO_CLIENT_RUNNING);
+    expect_ok("destroy A", asylo_manager_destroy_client(manager, outer, NULL, 0, &status), &status);
+    asylo_client *b = NULL;
+    expect_ok("get B", asylo_manager_get_client(manager, "nest-b", &b, &status), &status);
+    expect_ok("destroy B", asylo_manager_destroy_client(manager, b, NULL, 0, &status), &status);
+}
+
 static void test_codes_cross_unchanged(void **state) {
     (void)state;
     asylo_client *client = sim_load(manager, "codes");
@@ -227,6 +424,20 @@ static void test_codes_cross_unchanged(void **state) {
     expect_ok("destroy", asylo_manager_destroy_client(manager, client, NULL, 0, &status), &status);
 }
 
+/* Every destroy and free of the public API takes NULL as a no-op. */
+static void test_destroy_functions_accept_null(void **state) {
+    (void)state;
+    asylo_status status;
+    expect_ok("destroy_client(manager, NULL)",
+              asylo_manager_destroy_client(manager, NULL, NULL, 0, &status), &status);
+    expect_ok("destroy_client(NULL, NULL)",
+              asylo_manager_destroy_client(NULL, NULL, "x", 1, &status), &status);
+    assert_int_equal(asylo_manager_destroy_client(manager, NULL, NULL, 0, NULL), ASYLO_OK);
+    asylo_manager_destroy(NULL);
+    asylo_buffer_free(NULL);
+    asylo_remote_provision_destroy(NULL);
+}
+
 static void test_state_names_and_accessors(void **state) {
     (void)state;
     assert_string_equal(asylo_client_state_name(ASYLO_CLIENT_UNINITIALIZED), "uninitialized");
@@ -251,7 +462,11 @@ int main(void) {
         cmocka_unit_test(test_finalize_from_inside_a_call),
         cmocka_unit_test(test_run_from_exit_during_finalize),
         cmocka_unit_test(test_finalize_failure_from_destroy),
+        cmocka_unit_test(test_destroy_waits_for_a_running_finalize),
+        cmocka_unit_test(test_destroy_from_inside_a_call),
+        cmocka_unit_test(test_finalize_and_destroy_nested_through_another_enclave),
         cmocka_unit_test(test_codes_cross_unchanged),
+        cmocka_unit_test(test_destroy_functions_accept_null),
         cmocka_unit_test(test_state_names_and_accessors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

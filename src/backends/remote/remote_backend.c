@@ -3,6 +3,8 @@
  * backend there, and keeps that first stream open for the enclave's life;
  * enter is remote_call.c; unload closes everything and finalizes the
  * provision. */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +16,17 @@
 #include "backends/remote/remote_state.h"
 #include "backends/remote/security_flags.h"
 #include "common/bytes_output.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "transport/grpc_runtime.h"
 
 #define DEFAULT_PROVISION_TIMEOUT_MS 10000
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define CONTROL_CLOSE_TIMEOUT_MS 3000
+#define IDLE_CLOSE_TIMEOUT_MS 2000
+/* How long destroy waits for calls in flight and the finalize when the
+ * config sets no call_timeout_ms (docs/remote.md, "Destroy"). */
+#define DEFAULT_DESTROY_WAIT_MS 5000
 
 void asylo_remote_config_init(asylo_remote_config *config) {
     if (config == NULL) {
@@ -30,8 +37,74 @@ void asylo_remote_config_init(asylo_remote_config *config) {
     config->target_backend = "sim";
 }
 
+/* Provisions in use by an enclave being loaded or loaded, with a count of
+ * those enclaves: the user may destroy a provision before the clients that
+ * use it, and its destroy then waits for the last of them (see remote.h).
+ * The list lives here, not in the provision, because RemoteProvision is an
+ * interface users implement: its struct has no room for a count. */
+typedef struct provision_use {
+    asylo_remote_provision *provision;
+    int users;
+    bool destroy_pending;
+    struct provision_use *next;
+} provision_use;
+
+static pthread_mutex_t uses_lock = PTHREAD_MUTEX_INITIALIZER;
+static provision_use *uses;
+
+static provision_use **find_use_locked(const asylo_remote_provision *provision) {
+    provision_use **link = &uses;
+    while (*link != NULL && (*link)->provision != provision) {
+        link = &(*link)->next;
+    }
+    return link;
+}
+
+static bool provision_acquire(asylo_remote_provision *provision) {
+    pthread_mutex_lock(&uses_lock);
+    provision_use **link = find_use_locked(provision);
+    if (*link == NULL) {
+        *link = calloc(1, sizeof **link);
+        if (*link != NULL) {
+            (*link)->provision = provision;
+        }
+    }
+    bool acquired = *link != NULL;
+    if (acquired) {
+        (*link)->users++;
+    }
+    pthread_mutex_unlock(&uses_lock);
+    return acquired;
+}
+
+/* Drops one use; the last one carries out a destroy asked for meanwhile. */
+static void provision_release(asylo_remote_provision *provision) {
+    bool destroy = false;
+    pthread_mutex_lock(&uses_lock);
+    provision_use **link = find_use_locked(provision);
+    provision_use *use = *link;
+    if (use != NULL && --use->users == 0) {
+        destroy = use->destroy_pending;
+        *link = use->next;
+        free(use);
+    }
+    pthread_mutex_unlock(&uses_lock);
+    if (destroy && provision->destroy != NULL) {
+        provision->destroy(provision);
+    }
+}
+
 void asylo_remote_provision_destroy(asylo_remote_provision *provision) {
-    if (provision != NULL && provision->destroy != NULL) {
+    if (provision == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&uses_lock);
+    provision_use *use = *find_use_locked(provision);
+    if (use != NULL) {
+        use->destroy_pending = true;
+    }
+    pthread_mutex_unlock(&uses_lock);
+    if (use == NULL && provision->destroy != NULL) {
         provision->destroy(provision);
     }
 }
@@ -80,6 +153,14 @@ static asylo_code find_endpoint(remote_state *state, const asylo_remote_config *
     }
     int64_t timeout_ms = config->provision_timeout_ms > 0 ? config->provision_timeout_ms
                                                           : DEFAULT_PROVISION_TIMEOUT_MS;
+    /* Held from here until unload: the provision outlives its destroy while
+     * this enclave uses it. */
+    if (!provision_acquire(config->provision)) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "out of memory tracking the provision of enclave '%s'",
+                                request->name);
+    }
+    state->provision = config->provision;
     asylo_code code =
         config->provision->provision(config->provision, request->enclave_path,
                                      config->target_backend ? config->target_backend : "sim",
@@ -88,7 +169,6 @@ static asylo_code find_endpoint(remote_state *state, const asylo_remote_config *
         asylo_status_prefix(status, "provisioning a proxy for enclave '%s'", request->name);
         return code;
     }
-    state->provision = config->provision;
     state->provisioned = true;
     return ASYLO_OK;
 }
@@ -155,10 +235,12 @@ static void drop_proxy(remote_state *state) {
 }
 
 static void release_all(remote_state *state) {
-    asylo__remote_stream_pool_drain(state);
+    /* A lost or abandoned peer gets no time to answer the closes. */
+    bool hurry = atomic_load(&state->peer_lost) || atomic_load(&state->abandoned);
+    asylo__remote_stream_pool_drain(state, hurry ? 0 : IDLE_CLOSE_TIMEOUT_MS);
     if (state->control != NULL) {
         /* Half-closing the control stream tells the proxy to unload and exit. */
-        asylo__remote_stream_close(state, state->control, CONTROL_CLOSE_TIMEOUT_MS);
+        asylo__remote_stream_close(state, state->control, hurry ? 0 : CONTROL_CLOSE_TIMEOUT_MS);
         state->control = NULL;
     }
     asylo__channel_close(state->channel);
@@ -171,6 +253,10 @@ static void release_all(remote_state *state) {
                        asylo_status_format(&finalize_status, text, sizeof text));
         }
         state->provisioned = false;
+    }
+    if (state->provision != NULL) {
+        provision_release(state->provision);
+        state->provision = NULL;
     }
     if (state->enclave_counted) {
         state->enclave_counted = false;
@@ -249,6 +335,29 @@ fail:
     return code;
 }
 
+static int64_t remote_destroy_begin(void *opaque) {
+    remote_state *state = opaque;
+    int64_t wait_ms = 0;
+    if (!atomic_load(&state->peer_lost)) {
+        wait_ms = state->call_timeout_ms > 0 ? state->call_timeout_ms : DEFAULT_DESTROY_WAIT_MS;
+    }
+    /* At least 1: zero means "no destroy yet". */
+    int64_t deadline_ms = asylo__monotonic_ms() + wait_ms;
+    atomic_store(&state->destroy_deadline_ms, deadline_ms > 0 ? deadline_ms : 1);
+    return wait_ms;
+}
+
+static void remote_abandon(void *opaque) {
+    remote_state *state = opaque;
+    atomic_store(&state->abandoned, true);
+    asylo__log(ASYLO_LOG_WARNING, "remote", state->name, 0,
+               "destroy gave up waiting: cancelling the calls in flight to %s",
+               state->endpoint.address);
+    asylo__remote_stream_pool_cancel_busy(state,
+                                          "the host destroyed the enclave while this call was "
+                                          "in flight");
+}
+
 static void remote_unload(void *opaque) {
     remote_state *state = opaque;
     asylo__log(ASYLO_LOG_INFO, "remote", state->name, 0, "unloading: closing the streams to %s",
@@ -266,4 +375,6 @@ const asylo__backend asylo__remote_backend = {
     .load = remote_load,
     .enter = asylo__remote_enter,
     .unload = remote_unload,
+    .destroy_begin = remote_destroy_begin,
+    .abandon = remote_abandon,
 };

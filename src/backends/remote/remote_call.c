@@ -98,6 +98,11 @@ static asylo_code converse_frames(remote_state *state, active_call *call, uint64
                                   asylo_status *status) {
     int64_t deadline_ms =
         state->call_timeout_ms > 0 ? asylo__monotonic_ms() + state->call_timeout_ms : -1;
+    /* Once destroy began, its deadline bounds this call too (the finalize). */
+    int64_t destroy_deadline_ms = atomic_load(&state->destroy_deadline_ms);
+    if (destroy_deadline_ms > 0 && (deadline_ms < 0 || destroy_deadline_ms < deadline_ms)) {
+        deadline_ms = destroy_deadline_ms;
+    }
     asylo__frame send;
     asylo__frame_init(&send);
     send.call_id = call_id;
@@ -196,6 +201,9 @@ static asylo_code converse(remote_state *state, active_call *call, uint64_t pare
                    output_size);
     }
     if (code != ASYLO_OK && call->stream != NULL && asylo__client_stream_is_dead(call->stream)) {
+        if (code == ASYLO_UNAVAILABLE) {
+            atomic_store(&state->peer_lost, true);
+        }
         asylo__log(ASYLO_LOG_WARNING, "remote", state->name, call_id,
                    "peer gone: the stream to the proxy at %s broke during selector %u (%s)",
                    state->endpoint.address, (unsigned)selector, asylo_code_name(code));
@@ -220,6 +228,17 @@ asylo_code asylo__remote_call_on(remote_state *state, asylo__client_stream *stre
 asylo_code asylo__remote_enter(void *opaque, uint32_t selector, const uint8_t *input,
                                size_t input_size, asylo_output *output, asylo_status *status) {
     remote_state *state = opaque;
+    if (atomic_load(&state->abandoned) ||
+        (atomic_load(&state->destroy_deadline_ms) > 0 && atomic_load(&state->peer_lost))) {
+        /* Destroy needs no round trip to a peer it knows is gone. */
+        return asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
+                                "remote enclave '%s': the proxy at %s is %s; selector %u was not "
+                                "sent",
+                                state->name, state->endpoint.address,
+                                atomic_load(&state->abandoned) ? "abandoned by destroy"
+                                                               : "lost (its stream broke earlier)",
+                                (unsigned)selector);
+    }
     active_call *outer = innermost_call(state);
     if (outer != NULL) {
         /* Nested inside an exit handler: the proxy thread waiting for that

@@ -20,7 +20,9 @@ typedef struct remote_idle_stream {
 
 typedef struct remote_state {
     char name[128];
-    asylo_remote_provision *provision; /* borrowed from the config; NULL: direct */
+    /* From the config, with a use counted (remote_backend.c) until unload;
+     * NULL: direct. */
+    asylo_remote_provision *provision;
     bool provisioned;
     asylo_remote_endpoint endpoint;
     asylo__security_options security; /* paths borrowed from the config */
@@ -30,6 +32,18 @@ typedef struct remote_state {
     asylo__client_stream *control;
     pthread_mutex_t pool_lock;
     remote_idle_stream *idle;
+    /* Streams calling threads hold (under pool_lock): what abandon cancels. */
+    asylo__client_stream **busy;
+    size_t busy_count;
+    size_t busy_capacity;
+    /* A stream to the proxy broke (connection lost, proxy gone): the proxy
+     * finishes when its host's streams end, so the enclave is gone too and
+     * destroy does not wait for it. */
+    atomic_bool peer_lost;
+    /* Set by destroy_begin: calls entered later (the finalize) end by then. */
+    _Atomic int64_t destroy_deadline_ms;
+    /* Destroy gave up waiting: calls in flight were cancelled. */
+    atomic_bool abandoned;
     asylo__exit_dispatcher exits;
     size_t max_output_size;
     size_t max_message_size;
@@ -60,6 +74,9 @@ asylo_code asylo__remote_stream_take(remote_state *state, asylo__client_stream *
                                      asylo_status *status);
 /* Returns a healthy stream to the pool; a dead one is closed. */
 void asylo__remote_stream_give_back(remote_state *state, asylo__client_stream *stream);
-void asylo__remote_stream_pool_drain(remote_state *state);
+/* Closes the idle streams, waiting at most close_timeout_ms for each. */
+void asylo__remote_stream_pool_drain(remote_state *state, int64_t close_timeout_ms);
+/* Cancels every stream a calling thread holds (abandon). */
+void asylo__remote_stream_pool_cancel_busy(remote_state *state, const char *reason);
 
 #endif

@@ -6,7 +6,8 @@
 
 #include "backends/remote/remote_state.h"
 
-/* How long closing waits for the proxy's final status. */
+/* How long closing a stream given back dead waits for the proxy's final
+ * status. */
 #define STREAM_CLOSE_TIMEOUT_MS 2000
 
 asylo_code asylo__remote_stream_open(remote_state *state, asylo__client_stream **stream,
@@ -28,6 +29,30 @@ void asylo__remote_stream_close(remote_state *state, asylo__client_stream *strea
     }
 }
 
+/* Records a stream as held by a calling thread (pool_lock held). */
+static bool track_busy_locked(remote_state *state, asylo__client_stream *stream) {
+    if (state->busy_count == state->busy_capacity) {
+        size_t capacity = state->busy_capacity == 0 ? 8 : 2 * state->busy_capacity;
+        asylo__client_stream **grown = realloc(state->busy, capacity * sizeof *grown);
+        if (grown == NULL) {
+            return false;
+        }
+        state->busy = grown;
+        state->busy_capacity = capacity;
+    }
+    state->busy[state->busy_count++] = stream;
+    return true;
+}
+
+static void untrack_busy_locked(remote_state *state, asylo__client_stream *stream) {
+    for (size_t i = 0; i < state->busy_count; i++) {
+        if (state->busy[i] == stream) {
+            state->busy[i] = state->busy[--state->busy_count];
+            return;
+        }
+    }
+}
+
 asylo_code asylo__remote_stream_take(remote_state *state, asylo__client_stream **stream,
                                      asylo_status *status) {
     pthread_mutex_lock(&state->pool_lock);
@@ -36,21 +61,48 @@ asylo_code asylo__remote_stream_take(remote_state *state, asylo__client_stream *
         state->idle = idle->next;
     }
     pthread_mutex_unlock(&state->pool_lock);
+    asylo_code code = asylo_status_ok(status);
     if (idle != NULL) {
         *stream = idle->stream;
         free(idle);
-        return asylo_status_ok(status);
+    } else {
+        code = asylo__remote_stream_open(state, stream, status);
     }
-    return asylo__remote_stream_open(state, stream, status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    pthread_mutex_lock(&state->pool_lock);
+    bool tracked = track_busy_locked(state, *stream);
+    pthread_mutex_unlock(&state->pool_lock);
+    if (tracked && atomic_load(&state->abandoned)) {
+        /* Abandon sets the flag before it takes the lock to cancel: a stream
+         * tracked too late for it is caught here instead. */
+        asylo__remote_stream_give_back(state, *stream);
+        *stream = NULL;
+        return asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
+                                "remote enclave '%s': abandoned by destroy", state->name);
+    }
+    if (!tracked) {
+        /* An untracked stream could not be cancelled by destroy. */
+        asylo__remote_stream_close(state, *stream, 0);
+        *stream = NULL;
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "out of memory tracking a stream of enclave '%s'", state->name);
+    }
+    return code;
 }
 
 void asylo__remote_stream_give_back(remote_state *state, asylo__client_stream *stream) {
+    pthread_mutex_lock(&state->pool_lock);
+    untrack_busy_locked(state, stream);
+    pthread_mutex_unlock(&state->pool_lock);
     remote_idle_stream *idle = NULL;
-    if (!asylo__client_stream_is_dead(stream)) {
+    if (!asylo__client_stream_is_dead(stream) && !atomic_load(&state->abandoned)) {
         idle = malloc(sizeof *idle);
     }
     if (idle == NULL) {
-        asylo__remote_stream_close(state, stream, STREAM_CLOSE_TIMEOUT_MS);
+        asylo__remote_stream_close(state, stream,
+                                   atomic_load(&state->abandoned) ? 0 : STREAM_CLOSE_TIMEOUT_MS);
         return;
     }
     idle->stream = stream;
@@ -60,15 +112,29 @@ void asylo__remote_stream_give_back(remote_state *state, asylo__client_stream *s
     pthread_mutex_unlock(&state->pool_lock);
 }
 
-void asylo__remote_stream_pool_drain(remote_state *state) {
+void asylo__remote_stream_pool_cancel_busy(remote_state *state, const char *reason) {
+    /* Under the lock: a holder removes its stream before closing it, so
+     * every stream listed here is still alive. */
+    pthread_mutex_lock(&state->pool_lock);
+    for (size_t i = 0; i < state->busy_count; i++) {
+        asylo__client_stream_cancel(state->busy[i], reason);
+    }
+    pthread_mutex_unlock(&state->pool_lock);
+}
+
+void asylo__remote_stream_pool_drain(remote_state *state, int64_t close_timeout_ms) {
     pthread_mutex_lock(&state->pool_lock);
     remote_idle_stream *idle = state->idle;
     state->idle = NULL;
     pthread_mutex_unlock(&state->pool_lock);
     while (idle != NULL) {
         remote_idle_stream *next = idle->next;
-        asylo__remote_stream_close(state, idle->stream, STREAM_CLOSE_TIMEOUT_MS);
+        asylo__remote_stream_close(state, idle->stream, close_timeout_ms);
         free(idle);
         idle = next;
     }
+    free(state->busy);
+    state->busy = NULL;
+    state->busy_count = 0;
+    state->busy_capacity = 0;
 }
