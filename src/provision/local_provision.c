@@ -178,6 +178,7 @@ asylo_code asylo_local_provision_create(const asylo_local_provision_options *opt
     self->start_timeout_ms =
         options->start_timeout_ms > 0 ? options->start_timeout_ms : DEFAULT_START_TIMEOUT_MS;
     self->process.pid = -1;
+    self->process.pidfd = -1;
     self->process.control_fd = -1;
     if (failed) {
         local_provision_destroy(&self->base);

@@ -285,9 +285,15 @@ static void *monitor_proxy(void *opaque) {
     }
     pthread_mutex_lock(&context.server->lock);
     int wait_status = 0;
-    waitpid(proxy->process.pid, &wait_status, 0);
+    pid_t pid = proxy->process.pid;
+    /* Reaps it (it has exited) and closes its pidfd. */
+    if (!asylo__proxy_process_wait(&proxy->process, 1000, &wait_status) &&
+        proxy->process.pidfd >= 0) {
+        close(proxy->process.pidfd);
+        proxy->process.pidfd = -1;
+    }
     asylo__log(ASYLO_LOG_INFO, "provision", NULL, 0, "proxy %s (pid %d) ended with %s %d",
-               proxy->id, (int)proxy->process.pid, WIFSIGNALED(wait_status) ? "signal" : "status",
+               proxy->id, (int)pid, WIFSIGNALED(wait_status) ? "signal" : "status",
                WIFSIGNALED(wait_status) ? WTERMSIG(wait_status) : WEXITSTATUS(wait_status));
     proxy->process.pid = -1;
     if (proxy->process.control_fd >= 0) {
@@ -441,7 +447,7 @@ static void signal_locked(asylo__provisioned_proxy *proxy, int signal_number) {
         proxy->process.control_fd = -1;
     }
     if (signal_number != 0 && proxy->process.pid > 0) {
-        kill(proxy->process.pid, signal_number);
+        asylo__proxy_process_signal(&proxy->process, signal_number);
     }
 }
 

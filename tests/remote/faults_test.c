@@ -20,6 +20,8 @@
  *                 provision_timeout_ms; call_timeout_ms shorter than a
  *                 TEST_SLEEP -> DEADLINE_EXCEEDED and the next call works.
  *   load_timeout  a proxy no host loads exits 3 after --load_timeout_ms.
+ *   proxy_end     the enclave ends its proxy: an enclave thread that becomes
+ *                 the host's tracee (PTRACE_TRACEME) does not hang destroy.
  *
  * Every status is printed with its code and message. */
 #include <netinet/in.h>
@@ -27,6 +29,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -446,6 +449,93 @@ static void test_call_timeout(void **state) {
     assert_int_equal(util_children_report("after the call timeout"), 0);
 }
 
+/* ---- (f) how the proxy ends ---------------------------------------------- */
+
+typedef struct destroyer {
+    asylo_manager *manager;
+    asylo_client *client;
+    asylo_code code;
+    asylo_status status;
+    atomic_bool done;
+} destroyer;
+
+static void *destroy_client(void *context) {
+    destroyer *job = context;
+    job->code = asylo_manager_destroy_client(job->manager, job->client, NULL, 0, &job->status);
+    atomic_store(&job->done, true);
+    return NULL;
+}
+
+/* Destroys on another thread; a destroy still running after bound_ms is a
+ * hang: reported, and the process ends there (the stuck thread cannot be
+ * joined). */
+static asylo_code destroy_bounded(asylo_manager *manager, asylo_client *client, int64_t bound_ms,
+                                  asylo_status *status) {
+    destroyer *job = calloc(1, sizeof *job);
+    assert_non_null(job);
+    job->manager = manager;
+    job->client = client;
+    atomic_init(&job->done, false);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, destroy_client, job), 0);
+    int64_t start = util_now_ms();
+    while (!atomic_load(&job->done) && util_now_ms() - start < bound_ms) {
+        util_sleep_ms(20);
+    }
+    if (!atomic_load(&job->done)) {
+        fprintf(stderr, "FAIL: destroy still blocked after %lld ms\n", (long long)bound_ms);
+        fflush(NULL);
+        _exit(1);
+    }
+    pthread_join(thread, NULL);
+    asylo_code code = job->code;
+    *status = job->status;
+    printf("destroy: %s (%lld ms)\n", code == ASYLO_OK ? "OK" : util_status_text(status),
+           (long long)(util_now_ms() - start));
+    free(job);
+    return code;
+}
+
+/* An enclave thread that makes itself the host's tracee (PTRACE_TRACEME)
+ * must not make destroy hang: the provision reaps the traced thread too,
+ * within its bounds. */
+static void test_ptrace_traceme(void **state) {
+    (void)state;
+    util_remote remote;
+    asylo_status status;
+    assert_true(util_remote_setup(&remote, ASYLO_PROXY_PATH, "127.0.0.1:0", false, NULL, &status));
+    asylo_manager *manager;
+    assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
+    asylo_client *client = load_remote(manager, "traced", &remote.config);
+    pid_t proxy;
+    assert_int_equal(util_children(&proxy, 1), 1);
+    /* Several calls: whichever proxy threads serve them become tracees. */
+    int traced = 0;
+    for (int i = 0; i < 4; i++) {
+        int32_t result[2] = {-1, 0};
+        asylo_buffer output = {0};
+        assert_int_equal(asylo_client_call(client, TEST_PTRACE_TRACEME, NULL, 0, &output, &status),
+                         ASYLO_OK);
+        assert_int_equal(output.size, sizeof result);
+        memcpy(result, output.data, sizeof result);
+        asylo_buffer_free(&output);
+        traced += result[0] == 0;
+        if (i == 0) {
+            printf("PTRACE_TRACEME in the enclave: %d (%s)\n", (int)result[0],
+                   result[0] == 0 ? "now our tracee" : strerror(result[1]));
+        }
+    }
+    if (traced == 0) {
+        printf("SKIP-like: no enclave thread could become our tracee here\n");
+    }
+    asylo_code code = destroy_bounded(manager, client, 20000, &status);
+    (void)code;
+    assert_false(util_process_exists(proxy));
+    asylo_manager_destroy(manager);
+    util_remote_teardown(&remote);
+    assert_int_equal(util_children_report("after the traced proxy"), 0);
+}
+
 /* ---- (e) no host ever loads ---------------------------------------------- */
 
 static void test_load_timeout(void **state) {
@@ -468,7 +558,8 @@ static void test_load_timeout(void **state) {
 
 int main(int argc, char **argv) {
     if (argc != 2) {
-        fprintf(stderr, "usage: %s proxy_kill|host_kill|size|deadlines|load_timeout\n", argv[0]);
+        fprintf(stderr, "usage: %s proxy_kill|host_kill|size|deadlines|load_timeout|proxy_end\n",
+                argv[0]);
         return 2;
     }
     asylo_log_set_level(ASYLO_LOG_ERROR);
@@ -486,6 +577,7 @@ int main(int argc, char **argv) {
                                            cmocka_unit_test(test_proxy_never_ready),
                                            cmocka_unit_test(test_call_timeout)};
     const struct CMUnitTest load_timeout[] = {cmocka_unit_test(test_load_timeout)};
+    const struct CMUnitTest proxy_end[] = {cmocka_unit_test(test_ptrace_traceme)};
     int failed;
     if (strcmp(argv[1], "proxy_kill") == 0) {
         failed = cmocka_run_group_tests_name("proxy_kill", proxy_kill, NULL, NULL);
@@ -495,6 +587,8 @@ int main(int argc, char **argv) {
         failed = cmocka_run_group_tests_name("size", size, NULL, NULL);
     } else if (strcmp(argv[1], "deadlines") == 0) {
         failed = cmocka_run_group_tests_name("deadlines", deadlines, NULL, NULL);
+    } else if (strcmp(argv[1], "proxy_end") == 0) {
+        failed = cmocka_run_group_tests_name("proxy_end", proxy_end, NULL, NULL);
     } else if (strcmp(argv[1], "load_timeout") == 0) {
         failed = cmocka_run_group_tests_name("load_timeout", load_timeout, NULL, NULL);
     } else {
