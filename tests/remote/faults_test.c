@@ -21,7 +21,10 @@
  *                 TEST_SLEEP -> DEADLINE_EXCEEDED and the next call works.
  *   load_timeout  a proxy no host loads exits 3 after --load_timeout_ms.
  *   proxy_end     the enclave ends its proxy: an enclave thread that becomes
- *                 the host's tracee (PTRACE_TRACEME) does not hang destroy.
+ *                 the host's tracee (PTRACE_TRACEME) does not hang destroy;
+ *                 an enclave that crashes (SIGSEGV) or calls exit(42): the
+ *                 statuses of the call, of a call in flight and of destroy
+ *                 name the signal or the exit status.
  *
  * Every status is printed with its code and message. */
 #include <netinet/in.h>
@@ -536,6 +539,47 @@ static void test_ptrace_traceme(void **state) {
     assert_int_equal(util_children_report("after the traced proxy"), 0);
 }
 
+/* The enclave ends its proxy (selector with no input): the call that did
+ * it, a call in flight on another thread and destroy all say how, in their
+ * status, not only that the peer is unreachable. */
+static void expect_proxy_end_named(uint32_t selector, const char *what, const char *expected) {
+    util_remote remote;
+    asylo_status status;
+    assert_true(util_remote_setup(&remote, ASYLO_PROXY_PATH, "127.0.0.1:0", false, NULL, &status));
+    asylo_manager *manager;
+    assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
+    asylo_client *client = load_remote(manager, what, &remote.config);
+    pthread_t thread;
+    sleeper job = {.client = client};
+    assert_int_equal(pthread_create(&thread, NULL, sleep_in_enclave, &job), 0);
+    util_sleep_ms(300); /* usually inside its sleep by now; either way its status must say */
+    asylo_buffer output = {0};
+    asylo_code code = asylo_client_call(client, selector, NULL, 0, &output, &status);
+    printf("%s: the call: %s\n", what, util_status_text(&status));
+    assert_int_equal(code, ASYLO_UNAVAILABLE);
+    assert_non_null(strstr(status.message, expected));
+    pthread_join(thread, NULL);
+    printf("%s: the call in flight: %s\n", what, util_status_text(&job.status));
+    assert_int_equal(job.code, ASYLO_UNAVAILABLE);
+    assert_non_null(strstr(job.status.message, expected));
+    code = destroy_bounded(manager, client, 20000, &status);
+    assert_int_equal(code, ASYLO_UNAVAILABLE);
+    assert_non_null(strstr(status.message, expected));
+    asylo_manager_destroy(manager);
+    util_remote_teardown(&remote);
+    assert_int_equal(util_children_report(what), 0);
+}
+
+static void test_enclave_crash(void **state) {
+    (void)state;
+    expect_proxy_end_named(TEST_CRASH_SEGV, "crash", "ended by signal 11 (SIGSEGV)");
+}
+
+static void test_enclave_exit(void **state) {
+    (void)state;
+    expect_proxy_end_named(TEST_EXIT_42, "exit42", "exited with status 42");
+}
+
 /* ---- (e) no host ever loads ---------------------------------------------- */
 
 static void test_load_timeout(void **state) {
@@ -577,7 +621,9 @@ int main(int argc, char **argv) {
                                            cmocka_unit_test(test_proxy_never_ready),
                                            cmocka_unit_test(test_call_timeout)};
     const struct CMUnitTest load_timeout[] = {cmocka_unit_test(test_load_timeout)};
-    const struct CMUnitTest proxy_end[] = {cmocka_unit_test(test_ptrace_traceme)};
+    const struct CMUnitTest proxy_end[] = {cmocka_unit_test(test_ptrace_traceme),
+                                           cmocka_unit_test(test_enclave_crash),
+                                           cmocka_unit_test(test_enclave_exit)};
     int failed;
     if (strcmp(argv[1], "proxy_kill") == 0) {
         failed = cmocka_run_group_tests_name("proxy_kill", proxy_kill, NULL, NULL);

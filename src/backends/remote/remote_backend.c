@@ -15,11 +15,14 @@
 #include "backends/remote/security_flags.h"
 #include "common/bytes_output.h"
 #include "common/log.h"
+#include "provision/local_provision.h"
 #include "transport/grpc_runtime.h"
 
 #define DEFAULT_PROVISION_TIMEOUT_MS 10000
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define CONTROL_CLOSE_TIMEOUT_MS 3000
+/* A crashed proxy's sockets close a moment before it can be reaped. */
+#define PROXY_END_WAIT_MS 500
 
 void asylo_remote_config_init(asylo_remote_config *config) {
     if (config == NULL) {
@@ -91,6 +94,25 @@ static asylo_code find_endpoint(remote_state *state, const asylo_remote_config *
     state->provision = config->provision;
     state->provisioned = true;
     return ASYLO_OK;
+}
+
+void asylo__remote_add_proxy_end(remote_state *state, asylo_code code, asylo_status *status) {
+    if (code != ASYLO_UNAVAILABLE || status == NULL || !state->provisioned) {
+        return;
+    }
+    char text[128];
+    switch (
+        asylo__local_provision_proxy_end(state->provision, PROXY_END_WAIT_MS, text, sizeof text)) {
+    case ASYLO__PROXY_END_DESCRIBED:
+        asylo_status_prefix(status, "%s", text);
+        break;
+    case ASYLO__PROXY_END_UNKNOWN:
+        asylo_status_prefix(status, "the provision cannot tell whether or how the proxy ended "
+                                    "(see the proxy's log)");
+        break;
+    case ASYLO__PROXY_END_RUNNING:
+        break;
+    }
 }
 
 /* Sends LOAD on the control stream: which image and which local backend. */
