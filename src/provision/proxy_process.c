@@ -391,7 +391,8 @@ asylo_code asylo__proxy_process_start(const asylo__proxy_process_options *option
     if (code == ASYLO_OK) {
         snprintf(line, sizeof line, "token %s\n", process->token);
         size_t length = strlen(line);
-        if (write(process->control_fd, line, length) != (ssize_t)length) {
+        /* MSG_NOSIGNAL: a proxy that already died must not SIGPIPE us. */
+        if (send(process->control_fd, line, length, MSG_NOSIGNAL) != (ssize_t)length) {
             code =
                 asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_BACKEND,
                                  "proxy '%s' exited before taking its token", options->proxy_path);
