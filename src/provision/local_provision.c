@@ -94,6 +94,9 @@ static asylo_code local_provision_run(asylo_remote_provision *base, const char *
         .backend = target_backend,
         .log_level = self->log_level,
         .security = &self->security.options,
+        /* The proxy removes its directory when it exits, also when this
+         * host was killed and cannot. */
+        .owns_socket_dir = self->socket_directory[0] != '\0',
         .deadline_ms =
             asylo__monotonic_ms() + (timeout_ms > 0 ? timeout_ms : self->start_timeout_ms),
     };

@@ -331,6 +331,9 @@ static void build_arguments(const asylo__proxy_process_options *options,
             add_argument(arguments, "--ssl_root_certs", security->root_certs);
         }
     }
+    if (options->owns_socket_dir) {
+        add_argument(arguments, "--owns_socket_dir", NULL);
+    }
     if (security != NULL && security->allow_insecure_non_local) {
         add_argument(arguments, "--allow_insecure_non_local", NULL);
     }

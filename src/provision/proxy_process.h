@@ -26,7 +26,8 @@ typedef struct asylo__proxy_process_options {
     const char *log_level;                  /* NULL: the proxy's default */
     const asylo_security_options *security; /* the proxy's (server) side; NULL: local */
     int64_t load_timeout_ms;                /* 0: the proxy's default */
-    int64_t deadline_ms; /* absolute (asylo__monotonic_ms, common/clock.h) bound on start */
+    int64_t deadline_ms;  /* absolute (asylo__monotonic_ms, common/clock.h) bound on start */
+    bool owns_socket_dir; /* address is unix:DIR/NAME and DIR was made for it */
 } asylo__proxy_process_options;
 
 typedef struct asylo__proxy_process {

@@ -11,6 +11,7 @@
  *                 the proxy exits within 2 s and logs "finishing". This test
  *                 is the proxy's subreaper (PR_SET_CHILD_SUBREAPER), so the
  *                 orphaned proxy becomes our child and is reaped here.
+ *                 Listening on "unix:", it also removes its socket directory.
  *   size          a 2 MiB input with max_message_size 1 MiB gives
  *                 RESOURCE_EXHAUSTED and the next call on the enclave works;
  *                 a 2 MiB enclave output (TEST_BIG_OUTPUT) the same, and a
@@ -27,6 +28,7 @@
  *                 name the signal or the exit status.
  *
  * Every status is printed with its code and message. */
+#include <dirent.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -200,10 +202,12 @@ static void test_proxy_hang(void **state) {
 
 /* ---- (b) kill -9 of the host -------------------------------------------- */
 
-static void kill_host_and_watch_proxy(const char *mode, int64_t proxy_exit_bound_ms) {
+/* With tmpdir the proxy listens on "unix:", its socket directory under it. */
+static void kill_host_and_watch_proxy(const char *mode, int64_t proxy_exit_bound_ms,
+                                      const char *tmpdir) {
     char log_path[UTIL_PATH_SIZE + 32];
-    snprintf(log_path, sizeof log_path, "%s/host_%s.log", dir, mode);
-    const char *arguments[] = {ASYLO_PROXY_PATH, TEST_ENCLAVE_PATH, mode, NULL};
+    snprintf(log_path, sizeof log_path, "%s/host_%s%s.log", dir, mode, tmpdir ? "_unix" : "");
+    const char *arguments[] = {ASYLO_PROXY_PATH, TEST_ENCLAVE_PATH, mode, tmpdir, NULL};
     util_proxy host; /* the helper; its stderr (and its proxy's) goes to log_path */
     assert_true(util_proxy_spawn(&host, HOST_HELPER_PATH, arguments, NULL, log_path, false, 0));
     FILE *out = fdopen(dup(host.stdout_fd), "r");
@@ -254,16 +258,42 @@ static void kill_host_and_watch_proxy(const char *mode, int64_t proxy_exit_bound
     assert_int_equal(util_children_report("after the host kill"), 0);
 }
 
+static int count_socket_directories(const char *tmpdir) {
+    DIR *directory = opendir(tmpdir);
+    assert_non_null(directory);
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(directory)) != NULL) {
+        count += strncmp(entry->d_name, "asylo-proxy-", 12) == 0;
+    }
+    closedir(directory);
+    return count;
+}
+
+/* The proxy owns its unix socket directory: a host killed with SIGKILL
+ * cannot remove it, so the proxy does when it exits. */
+static void test_host_kill_unix_socket_dir(void **state) {
+    (void)state;
+    char tmpdir[UTIL_PATH_SIZE + 32];
+    snprintf(tmpdir, sizeof tmpdir, "%s/unix_tmp", dir);
+    assert_int_equal(mkdir(tmpdir, 0700), 0);
+    kill_host_and_watch_proxy("exit", 2000, tmpdir);
+    /* The proxy was reaped: whatever it removes is removed by now. */
+    int left = count_socket_directories(tmpdir);
+    printf("socket directories left under %s after the host's kill -9: %d\n", tmpdir, left);
+    assert_int_equal(left, 0);
+}
+
 static void test_host_kill_blocked_in_exit(void **state) {
     (void)state;
-    kill_host_and_watch_proxy("exit", 2000);
+    kill_host_and_watch_proxy("exit", 2000, NULL);
 }
 
 /* The enclave itself is busy for 1.5 s: the proxy finalizes it when the call
  * returns, then exits (the sim backend cannot interrupt trusted code). */
 static void test_host_kill_busy_enclave(void **state) {
     (void)state;
-    kill_host_and_watch_proxy("sleep", 1500 + 2000);
+    kill_host_and_watch_proxy("sleep", 1500 + 2000, NULL);
 }
 
 /* ---- (c) size limits ------------------------------------------------------ */
@@ -615,7 +645,8 @@ int main(int argc, char **argv) {
     const struct CMUnitTest proxy_kill[] = {cmocka_unit_test(test_proxy_kill),
                                             cmocka_unit_test(test_proxy_hang)};
     const struct CMUnitTest host_kill[] = {cmocka_unit_test(test_host_kill_blocked_in_exit),
-                                           cmocka_unit_test(test_host_kill_busy_enclave)};
+                                           cmocka_unit_test(test_host_kill_busy_enclave),
+                                           cmocka_unit_test(test_host_kill_unix_socket_dir)};
     const struct CMUnitTest size[] = {cmocka_unit_test(test_size_limits)};
     const struct CMUnitTest deadlines[] = {cmocka_unit_test(test_nothing_listening),
                                            cmocka_unit_test(test_proxy_never_ready),
