@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,15 +91,22 @@ static void stop_stale_proxies(asylo__provision_server *server) {
             }
             fclose(file);
         }
-        if (pid > 1 && is_our_proxy(server, (pid_t)pid)) {
+        /* The pidfd pins one process: the check and the signals below all
+         * reach it, never another process that has reused the pid since. */
+        int pidfd = pid > 1 ? asylo__pidfd_open((pid_t)pid) : -1;
+        if (pidfd >= 0 && is_our_proxy(server, (pid_t)pid)) {
             asylo__log(ASYLO_LOG_WARNING, "provision", NULL, 0,
                        "stopping proxy %ld left by an earlier run", pid);
-            kill((pid_t)pid, SIGTERM);
-            for (int waited = 0; waited < KILL_WAIT_MS / 10 && kill((pid_t)pid, 0) == 0; waited++) {
-                struct timespec pause = {0, 10 * 1000000L};
-                nanosleep(&pause, NULL);
+            asylo__pidfd_send_signal(pidfd, SIGTERM);
+            struct pollfd exited = {.fd = pidfd, .events = POLLIN};
+            while (poll(&exited, 1, KILL_WAIT_MS) < 0 && errno == EINTR) {
             }
-            kill((pid_t)pid, SIGKILL);
+            if (!(exited.revents & POLLIN)) {
+                asylo__pidfd_send_signal(pidfd, SIGKILL);
+            }
+        }
+        if (pidfd >= 0) {
+            close(pidfd);
         }
         unlink(path);
     }

@@ -30,7 +30,7 @@ extern char **environ;
 #endif
 
 /* The pidfd calls through syscall(): not every libc wraps them. */
-static int open_pidfd(pid_t pid) {
+int asylo__pidfd_open(pid_t pid) {
 #ifdef SYS_pidfd_open
     return (int)syscall(SYS_pidfd_open, pid, 0);
 #else
@@ -40,7 +40,7 @@ static int open_pidfd(pid_t pid) {
 #endif
 }
 
-static int send_through_pidfd(int pidfd, int signal_number) {
+int asylo__pidfd_send_signal(int pidfd, int signal_number) {
 #ifdef SYS_pidfd_send_signal
     return (int)syscall(SYS_pidfd_send_signal, pidfd, signal_number, NULL, 0);
 #else
@@ -150,7 +150,7 @@ int asylo__proxy_process_signal(asylo__proxy_process *process, int signal_number
         return -1;
     }
     if (process->pidfd >= 0) {
-        return send_through_pidfd(process->pidfd, signal_number);
+        return asylo__pidfd_send_signal(process->pidfd, signal_number);
     }
     /* No pidfd (an old kernel): the pid is still our unreaped child unless
      * the application reaped it behind our back; ask the kernel first. */
@@ -386,7 +386,7 @@ asylo_code asylo__proxy_process_start(const asylo__proxy_process_options *option
     process->pid = pid;
     /* Our unreaped child cannot have been replaced yet: from here on every
      * signal and wait goes through this pidfd. */
-    process->pidfd = open_pidfd(pid); /* close-on-exec by itself */
+    process->pidfd = asylo__pidfd_open(pid); /* close-on-exec by itself */
     process->control_fd = pair[0];
 
     char line[ASYLO_REMOTE_ADDRESS_SIZE + ASYLO_STATUS_MESSAGE_SIZE];

@@ -63,6 +63,11 @@ bool asylo__proxy_process_wait(asylo__proxy_process *process, int64_t timeout_ms
  * errno. */
 int asylo__proxy_process_signal(asylo__proxy_process *process, int signal_number);
 
+/* pidfd_open / pidfd_send_signal through syscall() (not every libc wraps
+ * them); -1 with errno (ENOSYS on kernels before 5.3). */
+int asylo__pidfd_open(pid_t pid);
+int asylo__pidfd_send_signal(int pidfd, int signal_number);
+
 /* How the proxy ended, for statuses: "proxy 123 ended by signal 11
  * (SIGSEGV)", "proxy 123 exited with status 42", or that its end is not
  * known. False (text untouched) while it has not ended. */
