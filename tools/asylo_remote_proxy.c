@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -325,6 +326,10 @@ static void own_socket_dir(const proxy_flags *flags) {
 }
 
 int main(int argc, char **argv) {
+    /* Before anything else: no ptrace attach, no /proc/PID/mem or environ by
+     * other processes of the same user (the host included), no core dump of
+     * an enclave's secrets. A later issue puts the enclave in a sandbox. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     asylo__tune_server_memory();
     proxy_flags flags;
     int parsed = parse_flags(argc, argv, &flags);

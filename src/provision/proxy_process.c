@@ -369,9 +369,17 @@ asylo_code asylo__proxy_process_start(const asylo__proxy_process_options *option
     /* dup2 onto fd 3 clears close-on-exec there; every other fd of ours is
      * close-on-exec and stays behind. */
     posix_spawn_file_actions_adddup2(&actions, pair[1], CHILD_CONTROL_FD);
+    /* Its own session (so its own process group): signals to the host's
+     * group (a terminal's Ctrl-C, kill(0, ...)) do not reach it and its own
+     * kill(0, ...) does not reach the host. It stays our child and the same
+     * user, so kill(getppid(), ...) is still allowed by the kernel. */
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID);
     pid_t pid = -1;
     int spawn_error =
-        posix_spawn(&pid, options->proxy_path, &actions, NULL, arguments.argv, environ);
+        posix_spawn(&pid, options->proxy_path, &actions, &attributes, arguments.argv, environ);
+    posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);
     close(pair[1]);
     if (spawn_error != 0) {
