@@ -2,13 +2,15 @@
  * parallel:
  *
  *   proxy_kill    kill -9 of the proxy while 8 host threads are inside
- *                 TEST_SLEEP 5000: every call returns UNAVAILABLE within 2 s
- *                 of the kill, the host lives on, destroy returns, the
- *                 provision reaps the proxy (no zombie in /proc), and a new
- *                 remote enclave loads and works afterwards. Also a frozen
- *                 proxy (SIGSTOP): keepalive fails the call with UNAVAILABLE.
+ *                 TEST_SLEEP 5000: every call returns UNAVAILABLE (at once
+ *                 here; the test allows 4 s for a loaded machine), the host
+ *                 lives on, destroy returns, the provision reaps the proxy
+ *                 (no zombie in /proc), and a new remote enclave loads and
+ *                 works afterwards. Also a frozen proxy (SIGSTOP): keepalive
+ *                 fails the call with UNAVAILABLE.
  *   host_kill     kill -9 of a host (remote_host_helper) blocked in a call:
- *                 the proxy exits within 2 s and logs "finishing". This test
+ *                 the proxy exits (at once: its sockets close; the test allows
+ *                 6 s for a loaded machine) and logs "finishing". This test
  *                 is the proxy's subreaper (PR_SET_CHILD_SUBREAPER), so the
  *                 orphaned proxy becomes our child and is reaped here.
  *                 Listening on "unix:", it also removes its socket directory.
@@ -138,7 +140,9 @@ static void test_proxy_kill(void **state) {
     }
     printf("all %d calls returned UNAVAILABLE within %lld ms of the kill\n", THREADS,
            (long long)slowest);
-    assert_true(slowest <= 2000);
+    /* On one machine the socket closes at once (milliseconds); the bound
+     * leaves a loaded machine room and stays below the sleeps' own end. */
+    assert_true(slowest <= 4000);
 
     /* Later calls fail fast too. */
     asylo_buffer output = {0};
@@ -146,13 +150,13 @@ static void test_proxy_kill(void **state) {
     assert_int_equal(asylo_client_run(client, "x", 1, &output, &status), ASYLO_UNAVAILABLE);
     printf("call after the kill: %s (%lld ms)\n", util_status_text(&status),
            (long long)(util_now_ms() - start));
-    assert_true(util_now_ms() - start <= 2000);
+    assert_true(util_now_ms() - start <= 4000);
 
     start = util_now_ms();
     asylo_code code = asylo_manager_destroy_client(manager, client, NULL, 0, &status);
     printf("destroy after the kill: %s (%lld ms)\n",
            code == ASYLO_OK ? "OK" : util_status_text(&status), (long long)(util_now_ms() - start));
-    assert_true(util_now_ms() - start <= 5000);
+    assert_true(util_now_ms() - start <= 10000);
     /* The provision reaped its proxy: no zombie, no child. */
     assert_false(util_process_exists(proxy));
     assert_int_equal(util_children_report("after destroy"), 0);
@@ -191,7 +195,10 @@ static void test_proxy_hang(void **state) {
     /* The proxy is ours to end: it would thaw into a dead connection. */
     kill(proxy, SIGKILL);
     assert_int_equal(job.code, ASYLO_UNAVAILABLE);
-    assert_true(took <= 3500);
+    /* Keepalive needs about 2 s (plus up to 0.5 s asking the provision how
+     * the proxy ended); without it the call would wait forever. The bound
+     * leaves a loaded machine room. */
+    assert_true(took <= 8000);
     asylo_code code = asylo_manager_destroy_client(manager, client, NULL, 0, &status);
     printf("destroy after the freeze: %s\n", code == ASYLO_OK ? "OK" : util_status_text(&status));
     asylo_manager_destroy(manager);
@@ -277,7 +284,7 @@ static void test_host_kill_unix_socket_dir(void **state) {
     char tmpdir[UTIL_PATH_SIZE + 32];
     snprintf(tmpdir, sizeof tmpdir, "%s/unix_tmp", dir);
     assert_int_equal(mkdir(tmpdir, 0700), 0);
-    kill_host_and_watch_proxy("exit", 2000, tmpdir);
+    kill_host_and_watch_proxy("exit", 6000, tmpdir);
     /* The proxy was reaped: whatever it removes is removed by now. */
     int left = count_socket_directories(tmpdir);
     printf("socket directories left under %s after the host's kill -9: %d\n", tmpdir, left);
@@ -286,14 +293,14 @@ static void test_host_kill_unix_socket_dir(void **state) {
 
 static void test_host_kill_blocked_in_exit(void **state) {
     (void)state;
-    kill_host_and_watch_proxy("exit", 2000, NULL);
+    kill_host_and_watch_proxy("exit", 6000, NULL);
 }
 
 /* The enclave itself is busy for 1.5 s: the proxy finalizes it when the call
  * returns, then exits (the sim backend cannot interrupt trusted code). */
 static void test_host_kill_busy_enclave(void **state) {
     (void)state;
-    kill_host_and_watch_proxy("sleep", 1500 + 2000, NULL);
+    kill_host_and_watch_proxy("sleep", 1500 + 6000, NULL);
 }
 
 /* ---- (c) size limits ------------------------------------------------------ */
@@ -412,18 +419,19 @@ static void test_nothing_listening(void **state) {
     snprintf(target, sizeof target, "127.0.0.1:%d", ntohs(address.sin_port));
     /* The transport retries a refused connection until connect_timeout_ms (the
      * server may still be starting; default 5000 ms), then reports the refusal
-     * as UNAVAILABLE: bound it to 1 s here. */
+     * as UNAVAILABLE: bound it to 1 s here (checked below the default 5 s,
+     * with room for a loaded machine). */
     asylo_remote_config remote;
     asylo_remote_config_init(&remote);
     remote.address = target;
     remote.connect_timeout_ms = 1000;
-    expect_load_failure(&remote, "nothing listening on 127.0.0.1", ASYLO_UNAVAILABLE, 1500);
+    expect_load_failure(&remote, "nothing listening on 127.0.0.1", ASYLO_UNAVAILABLE, 4000);
     close(fd);
 
     char socket_path[UTIL_PATH_SIZE + 32];
     snprintf(socket_path, sizeof socket_path, "unix:%s/nobody.sock", dir);
     remote.address = socket_path;
-    expect_load_failure(&remote, "no unix socket", ASYLO_UNAVAILABLE, 1500);
+    expect_load_failure(&remote, "no unix socket", ASYLO_UNAVAILABLE, 4000);
 }
 
 static void test_proxy_never_ready(void **state) {
@@ -443,8 +451,9 @@ static void test_proxy_never_ready(void **state) {
     asylo_remote_config_init(&remote);
     remote.provision = provision;
     remote.provision_timeout_ms = 1000;
+    /* Below the default 10 s, with room for a loaded machine. */
     expect_load_failure(&remote, "proxy never reports (provision_timeout_ms 1000)",
-                        ASYLO_DEADLINE_EXCEEDED, 1800);
+                        ASYLO_DEADLINE_EXCEEDED, 5000);
     asylo_remote_provision_destroy(provision);
     assert_int_equal(util_children_report("after the silent proxy"), 0);
 }
@@ -458,25 +467,28 @@ static void test_call_timeout(void **state) {
     asylo_manager *manager;
     assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
     asylo_client *client = load_remote(manager, "hurried", &remote.config);
-    uint32_t milliseconds = 2500;
+    uint32_t milliseconds = 5000;
     asylo_buffer output = {0};
     int64_t start = util_now_ms();
     assert_int_equal(asylo_client_call(client, TEST_SLEEP, &milliseconds, 4, &output, &status),
                      ASYLO_DEADLINE_EXCEEDED);
     int64_t took = util_now_ms() - start;
-    printf("TEST_SLEEP 2500 with call_timeout_ms 800: %s (%lld ms)\n", util_status_text(&status),
+    printf("TEST_SLEEP 5000 with call_timeout_ms 800: %s (%lld ms)\n", util_status_text(&status),
            (long long)took);
-    assert_true(took >= 700 && took <= 1800);
+    /* The code says the deadline ended it; it cannot fire early, and it
+     * fired well before the sleep's end (room for a loaded machine). */
+    assert_true(took >= 790 && took <= 4500);
     /* The next call goes on a fresh stream and works. */
     expect_echo(client, "after a deadline");
     /* Destroy finalizes; the proxy's finalize waits for the enclave's sleep
-     * (1.7 s more), longer than the call timeout: DEADLINE_EXCEEDED is the
-     * honest answer then, and the proxy is still stopped and reaped. */
+     * (about 4 s more), and the finalize call has the same 800 ms
+     * call_timeout_ms as every call (docs/remote.md): DEADLINE_EXCEEDED, and
+     * the proxy is still stopped and reaped. */
     start = util_now_ms();
     asylo_code code = asylo_manager_destroy_client(manager, client, NULL, 0, &status);
     printf("destroy while the timed-out call still sleeps on the proxy: %s (%lld ms)\n",
            code == ASYLO_OK ? "OK" : util_status_text(&status), (long long)(util_now_ms() - start));
-    assert_true(code == ASYLO_OK || code == ASYLO_DEADLINE_EXCEEDED);
+    assert_int_equal(code, ASYLO_DEADLINE_EXCEEDED);
     asylo_manager_destroy(manager);
     util_remote_teardown(&remote);
     assert_int_equal(util_children_report("after the call timeout"), 0);
@@ -626,7 +638,7 @@ static void test_load_timeout(void **state) {
            WEXITSTATUS(proxy.wait_status), (long long)took);
     assert_true(WIFEXITED(proxy.wait_status));
     assert_int_equal(WEXITSTATUS(proxy.wait_status), 3);
-    assert_true(took >= 500 && took <= 3000);
+    assert_true(took >= 500 && took <= 10000); /* room for a loaded machine */
     assert_true(util_file_contains(log_path, "no host loaded an enclave within 500 ms"));
 }
 
