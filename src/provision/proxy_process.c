@@ -50,11 +50,30 @@ int asylo__pidfd_send_signal(int pidfd, int signal_number) {
 #endif
 }
 
+/* True when thread tid of process pid is traced by this process. */
+static bool traced_by_us(pid_t pid, long tid) {
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%d/task/%ld/status", (int)pid, tid);
+    FILE *file = fopen(path, "re");
+    if (file == NULL) {
+        return false;
+    }
+    char line[128];
+    long tracer = 0;
+    while (fgets(line, sizeof line, file) != NULL) {
+        if (sscanf(line, "TracerPid: %ld", &tracer) == 1) {
+            break;
+        }
+    }
+    fclose(file);
+    return tracer == (long)getpid();
+}
+
 /* A thread of the proxy that called PTRACE_TRACEME is our tracee: once it
  * exits it stays a zombie until we reap it by its tid (__WALL), and until
- * then the proxy's leader cannot be reaped. waitid on a tid that is not our
- * tracee fails with ECHILD and changes nothing, and the tids are those of
- * our own unreaped child, so no other process is touched. */
+ * then the proxy's leader cannot be reaped. Only threads that name us as
+ * their tracer are waited for: such a tid stays allocated until we reap it,
+ * so no other child of this process can be reaped by mistake. */
 static void reap_traced_threads(pid_t pid) {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
@@ -65,7 +84,7 @@ static void reap_traced_threads(pid_t pid) {
     struct dirent *entry;
     while ((entry = readdir(directory)) != NULL) {
         long tid = strtol(entry->d_name, NULL, 10);
-        if (tid <= 0 || tid == pid) {
+        if (tid <= 0 || tid == pid || !traced_by_us(pid, tid)) {
             continue;
         }
         siginfo_t info;
