@@ -2,12 +2,14 @@
  * Thin main(): flags, then src/proxy does the work. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +36,7 @@ typedef struct proxy_flags {
     int64_t control_fd;
     int64_t load_timeout_ms;
     int64_t drain_ms;
+    bool owns_socket_dir;
     asylo_security_options security;
     asylo__observability_flags observability;
 } proxy_flags;
@@ -65,6 +68,10 @@ static void usage(FILE *out) {
             "                          health checks say NOT_SERVING, running calls go on,\n"
             "                          new streams are refused (default 0; a second signal\n"
             "                          cuts it short)\n"
+            "  --owns_socket_dir       with --address=unix:DIR/NAME: DIR was made for this\n"
+            "                          proxy; remove the socket and DIR when exiting, on\n"
+            "                          every exit path except a crash (local provisioning\n"
+            "                          passes it, as its host may die without cleaning up)\n"
             "  --log_level=LEVEL       error, warning, info (default) or debug\n"
             "%s"
             "%s"
@@ -107,6 +114,8 @@ static int parse_flags(int argc, char **argv, proxy_flags *flags) {
             return 1;
         } else if ((value = asylo__flag_value(argc, argv, &i, "--address")) != NULL) {
             flags->address = value;
+        } else if (strcmp(argument, "--owns_socket_dir") == 0) {
+            flags->owns_socket_dir = true;
         } else if ((value = asylo__flag_value(argc, argv, &i, "--enclave_path")) != NULL) {
             flags->enclave_path = value;
         } else if ((value = asylo__flag_value(argc, argv, &i, "--backend")) != NULL) {
@@ -296,13 +305,42 @@ static void *wait_for_signal(void *context) {
     return NULL;
 }
 
+/* The unix socket directory this proxy owns (--owns_socket_dir), removed
+ * at exit: a return from main, exit() (also from an enclave), the host gone. */
+static char owned_socket_path[PATH_MAX];
+static char owned_socket_dir[PATH_MAX];
+
+static void remove_owned_socket_dir(void) {
+    if (owned_socket_dir[0] != '\0') {
+        unlink(owned_socket_path);
+        rmdir(owned_socket_dir);
+    }
+}
+
+static void own_socket_dir(const proxy_flags *flags) {
+    const char *path = strncmp(flags->address, "unix:", 5) == 0 ? flags->address + 5 : NULL;
+    const char *slash = path != NULL ? strrchr(path, '/') : NULL;
+    if (!flags->owns_socket_dir || slash == NULL || slash == path ||
+        strlen(path) >= sizeof owned_socket_path) {
+        return;
+    }
+    snprintf(owned_socket_path, sizeof owned_socket_path, "%s", path);
+    snprintf(owned_socket_dir, sizeof owned_socket_dir, "%.*s", (int)(slash - path), path);
+    atexit(remove_owned_socket_dir);
+}
+
 int main(int argc, char **argv) {
+    /* Before anything else: no ptrace attach, no /proc/PID/mem or environ by
+     * other processes of the same user (the host included), no core dump of
+     * an enclave's secrets. A later issue puts the enclave in a sandbox. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     asylo__tune_server_memory();
     proxy_flags flags;
     int parsed = parse_flags(argc, argv, &flags);
     if (parsed != 0) {
         return parsed == 1 ? 0 : 2;
     }
+    own_socket_dir(&flags);
     /* Block the stop signals before gRPC starts threads, so only the waiter
      * thread receives them; a dead provisioning pipe must not kill us. */
     sigset_t signals;

@@ -1,6 +1,7 @@
 /* The stderr log sink: timestamps in UTC, one write(2) per line so lines from
  * concurrent threads and processes never interleave mid-line. */
 #include "common/log.h"
+#include "common/nosigpipe.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -111,6 +112,6 @@ void asylo__log(asylo_log_level level, const char *component, const char *enclav
         }
     }
     line[length++] = '\n';
-    ssize_t ignored = write(STDERR_FILENO, line, length);
+    ssize_t ignored = asylo__write_nosigpipe(STDERR_FILENO, line, length);
     (void)ignored;
 }

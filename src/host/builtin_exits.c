@@ -11,6 +11,7 @@
 
 #include "asylo/trusted.h" /* shared constants: file flags and size limits */
 #include "common/builtins.h"
+#include "common/nosigpipe.h"
 #include "common/bytes.h"
 #include "common/log.h"
 #include "host/client_internal.h"
@@ -205,9 +206,7 @@ static asylo_code builtin_file_write(asylo_client *client, asylo__reader *reader
         return code;
     }
     ssize_t written;
-    do {
-        written = write(fd, data, size);
-    } while (written < 0 && errno == EINTR);
+    written = asylo__write_nosigpipe(fd, data, size); /* the file may be a FIFO */
     int error = errno;
     close(fd);
     if (written < 0) {

@@ -1,12 +1,16 @@
 /* The local RemoteProvision: starts asylo-remote-proxy on this machine
  * (proxy_process.c does the spawning and the handshake). */
+#include "provision/local_provision.h"
+
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "asylo/remote.h"
@@ -27,6 +31,10 @@ typedef struct local_provision {
     asylo__owned_security security; /* the proxy's (server) side */
     int64_t start_timeout_ms;
     bool provisioned;
+    /* Guards process: calls that fail on several threads ask how it ended
+     * while finalize may stop it. */
+    pthread_mutex_t lock;
+    int64_t end_wait_deadline_ms; /* the shared wait for its end; 0: none */
     asylo__proxy_process process;
     char socket_directory[PATH_MAX];
 } local_provision;
@@ -88,10 +96,16 @@ static asylo_code local_provision_run(asylo_remote_provision *base, const char *
         .backend = target_backend,
         .log_level = self->log_level,
         .security = &self->security.options,
+        /* The proxy removes its directory when it exits, also when this
+         * host was killed and cannot. */
+        .owns_socket_dir = self->socket_directory[0] != '\0',
         .deadline_ms =
             asylo__monotonic_ms() + (timeout_ms > 0 ? timeout_ms : self->start_timeout_ms),
     };
+    pthread_mutex_lock(&self->lock);
+    self->end_wait_deadline_ms = 0;
     code = asylo__proxy_process_start(&options, &self->process, status);
+    pthread_mutex_unlock(&self->lock);
     if (code != ASYLO_OK) {
         remove_socket_directory(self);
         return code;
@@ -111,9 +125,44 @@ static asylo_code local_provision_finalize(asylo_remote_provision *base, asylo_s
         return asylo_status_ok(status);
     }
     self->provisioned = false;
+    pthread_mutex_lock(&self->lock);
     asylo_code code = asylo__proxy_process_stop(&self->process, EXIT_WAIT_MS, status);
+    pthread_mutex_unlock(&self->lock);
     remove_socket_directory(self);
     return code;
+}
+
+static void local_provision_destroy(asylo_remote_provision *base);
+
+asylo__proxy_end asylo__local_provision_proxy_end(asylo_remote_provision *base, int64_t wait_ms,
+                                                  char *text, size_t size) {
+    if (base == NULL || base->destroy != local_provision_destroy) {
+        return ASYLO__PROXY_END_UNKNOWN;
+    }
+    local_provision *self = (local_provision *)base;
+    pthread_mutex_lock(&self->lock);
+    int64_t now = asylo__monotonic_ms();
+    if (self->end_wait_deadline_ms == 0 || now > self->end_wait_deadline_ms + wait_ms) {
+        self->end_wait_deadline_ms = now + wait_ms;
+    }
+    asylo__proxy_end end = ASYLO__PROXY_END_RUNNING;
+    for (;;) {
+        asylo__proxy_process_wait(&self->process, 0, NULL);
+        if (asylo__proxy_process_describe_end(&self->process, text, size)) {
+            end = ASYLO__PROXY_END_DESCRIBED;
+            break;
+        }
+        if (self->process.pid < 0 || asylo__monotonic_ms() >= self->end_wait_deadline_ms) {
+            break;
+        }
+        /* Others may look meanwhile: the lock is not held while sleeping. */
+        pthread_mutex_unlock(&self->lock);
+        struct timespec pause = {0, 10 * 1000000L};
+        nanosleep(&pause, NULL);
+        pthread_mutex_lock(&self->lock);
+    }
+    pthread_mutex_unlock(&self->lock);
+    return end;
 }
 
 static void local_provision_destroy(asylo_remote_provision *base) {
@@ -123,6 +172,7 @@ static void local_provision_destroy(asylo_remote_provision *base) {
     free(self->listen_address);
     free(self->log_level);
     asylo__owned_security_fini(&self->security);
+    pthread_mutex_destroy(&self->lock);
     free(self);
 }
 
@@ -175,6 +225,7 @@ asylo_code asylo_local_provision_create(const asylo_local_provision_options *opt
                                 "out of memory for a local provision");
     }
     bool failed = false;
+    pthread_mutex_init(&self->lock, NULL);
     self->base.provision = local_provision_run;
     self->base.finalize = local_provision_finalize;
     self->base.destroy = local_provision_destroy;
@@ -186,6 +237,7 @@ asylo_code asylo_local_provision_create(const asylo_local_provision_options *opt
     self->start_timeout_ms =
         options->start_timeout_ms > 0 ? options->start_timeout_ms : DEFAULT_START_TIMEOUT_MS;
     self->process.pid = -1;
+    self->process.pidfd = -1;
     self->process.control_fd = -1;
     if (failed) {
         local_provision_destroy(&self->base);

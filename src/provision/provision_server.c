@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,15 +91,22 @@ static void stop_stale_proxies(asylo__provision_server *server) {
             }
             fclose(file);
         }
-        if (pid > 1 && is_our_proxy(server, (pid_t)pid)) {
+        /* The pidfd pins one process: the check and the signals below all
+         * reach it, never another process that has reused the pid since. */
+        int pidfd = pid > 1 ? asylo__pidfd_open((pid_t)pid) : -1;
+        if (pidfd >= 0 && is_our_proxy(server, (pid_t)pid)) {
             asylo__log(ASYLO_LOG_WARNING, "provision", NULL, 0,
                        "stopping proxy %ld left by an earlier run", pid);
-            kill((pid_t)pid, SIGTERM);
-            for (int waited = 0; waited < KILL_WAIT_MS / 10 && kill((pid_t)pid, 0) == 0; waited++) {
-                struct timespec pause = {0, 10 * 1000000L};
-                nanosleep(&pause, NULL);
+            asylo__pidfd_send_signal(pidfd, SIGTERM);
+            struct pollfd exited = {.fd = pidfd, .events = POLLIN};
+            while (poll(&exited, 1, KILL_WAIT_MS) < 0 && errno == EINTR) {
             }
-            kill((pid_t)pid, SIGKILL);
+            if (!(exited.revents & POLLIN)) {
+                asylo__pidfd_send_signal(pidfd, SIGKILL);
+            }
+        }
+        if (pidfd >= 0) {
+            close(pidfd);
         }
         unlink(path);
     }
@@ -285,9 +293,15 @@ static void *monitor_proxy(void *opaque) {
     }
     pthread_mutex_lock(&context.server->lock);
     int wait_status = 0;
-    waitpid(proxy->process.pid, &wait_status, 0);
+    pid_t pid = proxy->process.pid;
+    /* Reaps it (it has exited) and closes its pidfd. */
+    if (!asylo__proxy_process_wait(&proxy->process, 1000, &wait_status) &&
+        proxy->process.pidfd >= 0) {
+        close(proxy->process.pidfd);
+        proxy->process.pidfd = -1;
+    }
     asylo__log(ASYLO_LOG_INFO, "provision", NULL, 0, "proxy %s (pid %d) ended with %s %d",
-               proxy->id, (int)proxy->process.pid, WIFSIGNALED(wait_status) ? "signal" : "status",
+               proxy->id, (int)pid, WIFSIGNALED(wait_status) ? "signal" : "status",
                WIFSIGNALED(wait_status) ? WTERMSIG(wait_status) : WEXITSTATUS(wait_status));
     proxy->process.pid = -1;
     if (proxy->process.control_fd >= 0) {
@@ -441,7 +455,7 @@ static void signal_locked(asylo__provisioned_proxy *proxy, int signal_number) {
         proxy->process.control_fd = -1;
     }
     if (signal_number != 0 && proxy->process.pid > 0) {
-        kill(proxy->process.pid, signal_number);
+        asylo__proxy_process_signal(&proxy->process, signal_number);
     }
 }
 

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <grpc/grpc.h>
 
@@ -16,24 +17,60 @@
 
 static pthread_mutex_t runtime_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long runtime_references;
-static int backup_poll_ms; /* 0 until the first acquire */
+static int backup_poll_ms;            /* 0 until the first acquire */
+static bool backup_poll_set_at_start; /* the constructor set the variable */
 
-/* Decides the backup poll interval before gRPC reads it. gRPC reads it once,
- * in its one-time basic init, which even grpc_is_initialized() runs: so the
- * variable is set first and asked about after. */
-static void choose_backup_poll(void) {
+/* True when this process has one thread (/proc/self/stat, field 20). */
+static bool single_threaded(void) {
+    FILE *file = fopen("/proc/self/stat", "re");
+    if (file == NULL) {
+        return false;
+    }
+    char text[1024];
+    size_t got = fread(text, 1, sizeof text - 1, file);
+    fclose(file);
+    text[got] = '\0';
+    const char *after_name = strrchr(text, ')'); /* the name may hold spaces */
+    long threads = 0;
+    if (after_name == NULL ||
+        sscanf(after_name + 1,
+               " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+               "%*d %ld",
+               &threads) != 1) {
+        return false;
+    }
+    return threads == 1;
+}
+
+/* gRPC reads GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS once, in its
+ * one-time basic init, and only from the environment (its own setter calls
+ * setenv too). setenv while other threads may call getenv is undefined
+ * behaviour, so the library sets it only here: when the library is loaded
+ * with the program (before main) or later while the process still has a
+ * single thread. Loaded into a process that already runs threads, it leaves
+ * the environment alone and gRPC keeps its default (reported by
+ * asylo__grpc_backup_poll_ms, which clients size their keepalive by). */
+__attribute__((constructor)) static void set_backup_poll_before_threads(void) {
     const char *value = getenv(BACKUP_POLL_VARIABLE);
-    bool ours = value == NULL || atoi(value) <= 0;
-    if (ours) {
+    if ((value == NULL || atoi(value) <= 0) && single_threaded()) {
         char text[16];
         snprintf(text, sizeof text, "%d", ASYLO__BACKUP_POLL_MS);
-        setenv(BACKUP_POLL_VARIABLE, text, 1);
+        backup_poll_set_at_start = setenv(BACKUP_POLL_VARIABLE, text, 1) == 0;
     }
-    if (grpc_is_initialized()) {
-        /* Someone else started gRPC first: its setting is fixed already. */
-        backup_poll_ms = ours ? GRPC_DEFAULT_BACKUP_POLL_MS : atoi(value);
+}
+
+/* The interval gRPC uses: ours when the constructor set it before gRPC read
+ * it, else the environment's or gRPC's default. Never writes the
+ * environment (other threads may be reading it now). */
+static void choose_backup_poll(void) {
+    const char *value = getenv(BACKUP_POLL_VARIABLE);
+    int configured = value != NULL ? atoi(value) : 0;
+    if (grpc_is_initialized() && backup_poll_set_at_start) {
+        /* Someone started gRPC before us, perhaps before the constructor
+         * ran: its setting is not known for sure; assume the default. */
+        backup_poll_ms = GRPC_DEFAULT_BACKUP_POLL_MS;
     } else {
-        backup_poll_ms = ours ? ASYLO__BACKUP_POLL_MS : atoi(value);
+        backup_poll_ms = configured > 0 ? configured : GRPC_DEFAULT_BACKUP_POLL_MS;
     }
 }
 

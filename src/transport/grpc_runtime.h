@@ -18,11 +18,14 @@ void asylo__grpc_release(void);
  * so while no call is in flight nobody polls a client channel, and a
  * keepalive ping's answer is read only by gRPC's backup poller (every 5 s by
  * default). A keepalive timeout shorter than that drops every idle
- * connection ("keepalive watchdog timeout"). The first acquire therefore sets
- * GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS to ASYLO__BACKUP_POLL_MS unless
- * the environment already sets it; this reports the interval actually in
- * force (gRPC's default when it was initialized before us), so clients can
- * keep their keepalive timeout above it. */
+ * connection ("keepalive watchdog timeout"). The library's constructor
+ * therefore sets GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS to
+ * ASYLO__BACKUP_POLL_MS unless the environment already sets it, and only
+ * while the process has a single thread (setenv races getenv on other
+ * threads; nothing later writes the environment). This reports the interval
+ * actually in force (gRPC's default when it was initialized before us or
+ * the variable could not be set), so clients can keep their keepalive
+ * timeout above it. */
 #define ASYLO__BACKUP_POLL_MS 200
 int asylo__grpc_backup_poll_ms(void);
 

@@ -1,9 +1,12 @@
 /* An enclave that exercises every feature of the trusted runtime, one user
  * selector each (test_enclave_selectors.h). */
+#include <errno.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <time.h>
 
 #include "asylo/trusted.h"
@@ -332,6 +335,33 @@ static asylo_code on_spin(void *context, const uint8_t *input, size_t input_size
     return asylo_status_ok(status);
 }
 
+/* The enclave crashes its whole process (the proxy, under remote). */
+static asylo_code on_crash_segv(void *context, const uint8_t *input, size_t input_size,
+                                asylo_output *output, asylo_status *status) {
+    (void)context, (void)input, (void)input_size, (void)output, (void)status;
+    signal(SIGSEGV, SIG_DFL);
+    raise(SIGSEGV);
+    abort();
+}
+
+static asylo_code on_exit_42(void *context, const uint8_t *input, size_t input_size,
+                             asylo_output *output, asylo_status *status) {
+    (void)context, (void)input, (void)input_size, (void)output, (void)status;
+    exit(42);
+}
+
+/* Makes the calling thread a tracee of its process's parent (the host, with
+ * local provisioning), as a hostile enclave could. */
+static asylo_code on_ptrace_traceme(void *context, const uint8_t *input, size_t input_size,
+                                    asylo_output *output, asylo_status *status) {
+    (void)context, (void)input, (void)input_size;
+    int32_t result[2];
+    errno = 0;
+    result[0] = (int32_t)ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+    result[1] = errno;
+    return asylo_output_write(output, result, sizeof result, status);
+}
+
 static const struct {
     uint32_t selector;
     asylo_entry_handler_fn handler;
@@ -354,6 +384,9 @@ static const struct {
     {TEST_OUTPUT_IGNORING_LIMIT, on_output_ignoring_limit},
     {TEST_EXIT_THEN_GETENV, on_exit_then_getenv},
     {TEST_SPIN, on_spin},
+    {TEST_CRASH_SEGV, on_crash_segv},
+    {TEST_EXIT_42, on_exit_42},
+    {TEST_PTRACE_TRACEME, on_ptrace_traceme},
 };
 
 /* Exit-calls `selector` (named by an environment variable) if set: lets tests

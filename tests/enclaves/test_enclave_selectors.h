@@ -36,6 +36,13 @@ enum {
     TEST_SPIN, /* in: optional u32 exit selector, called first; then spins forever */
 };
 
+/* Misbehaving enclaves, for the remote proxy's fault tests (0x1400-0x14ff). */
+enum {
+    TEST_CRASH_SEGV = ASYLO_SELECTOR_USER_FIRST + 0x400, /* raises SIGSEGV in its process */
+    TEST_EXIT_42,                                        /* calls exit(42) in its process */
+    TEST_PTRACE_TRACEME, /* ptrace(PTRACE_TRACEME) on its thread; out: i32 result, i32 errno */
+};
+
 /* Exit selectors the tests register on the host. */
 enum {
     TEST_HOST_ECHO = ASYLO_SELECTOR_USER_FIRST + 0x100,

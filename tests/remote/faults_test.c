@@ -2,15 +2,18 @@
  * parallel:
  *
  *   proxy_kill    kill -9 of the proxy while 8 host threads are inside
- *                 TEST_SLEEP 5000: every call returns UNAVAILABLE within 2 s
- *                 of the kill, the host lives on, destroy returns, the
- *                 provision reaps the proxy (no zombie in /proc), and a new
- *                 remote enclave loads and works afterwards. Also a frozen
- *                 proxy (SIGSTOP): keepalive fails the call with UNAVAILABLE.
+ *                 TEST_SLEEP 5000: every call returns UNAVAILABLE (at once
+ *                 here; the test allows 4 s for a loaded machine), the host
+ *                 lives on, destroy returns, the provision reaps the proxy
+ *                 (no zombie in /proc), and a new remote enclave loads and
+ *                 works afterwards. Also a frozen proxy (SIGSTOP): keepalive
+ *                 fails the call with UNAVAILABLE.
  *   host_kill     kill -9 of a host (remote_host_helper) blocked in a call:
- *                 the proxy exits within 2 s and logs "finishing". This test
+ *                 the proxy exits (at once: its sockets close; the test allows
+ *                 6 s for a loaded machine) and logs "finishing". This test
  *                 is the proxy's subreaper (PR_SET_CHILD_SUBREAPER), so the
  *                 orphaned proxy becomes our child and is reaped here.
+ *                 Listening on "unix:", it also removes its socket directory.
  *   size          a 2 MiB input with max_message_size 1 MiB gives
  *                 RESOURCE_EXHAUSTED and the next call on the enclave works;
  *                 a 2 MiB enclave output (TEST_BIG_OUTPUT) the same, and a
@@ -24,13 +27,20 @@
  *                 provision_timeout_ms; call_timeout_ms shorter than a
  *                 TEST_SLEEP -> DEADLINE_EXCEEDED and the next call works.
  *   load_timeout  a proxy no host loads exits 3 after --load_timeout_ms.
+ *   proxy_end     the enclave ends its proxy: an enclave thread that becomes
+ *                 the host's tracee (PTRACE_TRACEME) does not hang destroy;
+ *                 an enclave that crashes (SIGSEGV) or calls exit(42): the
+ *                 statuses of the call, of a call in flight and of destroy
+ *                 name the signal or the exit status.
  *
  * Every status is printed with its code and message. */
+#include <dirent.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -134,7 +144,9 @@ static void test_proxy_kill(void **state) {
     }
     printf("all %d calls returned UNAVAILABLE within %lld ms of the kill\n", THREADS,
            (long long)slowest);
-    assert_true(slowest <= 2000);
+    /* On one machine the socket closes at once (milliseconds); the bound
+     * leaves a loaded machine room and stays below the sleeps' own end. */
+    assert_true(slowest <= 4000);
 
     /* Later calls fail fast too. */
     asylo_buffer output = {0};
@@ -142,13 +154,13 @@ static void test_proxy_kill(void **state) {
     assert_int_equal(asylo_client_run(client, "x", 1, &output, &status), ASYLO_UNAVAILABLE);
     printf("call after the kill: %s (%lld ms)\n", util_status_text(&status),
            (long long)(util_now_ms() - start));
-    assert_true(util_now_ms() - start <= 2000);
+    assert_true(util_now_ms() - start <= 4000);
 
     start = util_now_ms();
     asylo_code code = asylo_manager_destroy_client(manager, client, NULL, 0, &status);
     printf("destroy after the kill: %s (%lld ms)\n",
            code == ASYLO_OK ? "OK" : util_status_text(&status), (long long)(util_now_ms() - start));
-    assert_true(util_now_ms() - start <= 5000);
+    assert_true(util_now_ms() - start <= 10000);
     /* The provision reaped its proxy: no zombie, no child. */
     assert_false(util_process_exists(proxy));
     assert_int_equal(util_children_report("after destroy"), 0);
@@ -187,7 +199,10 @@ static void test_proxy_hang(void **state) {
     /* The proxy is ours to end: it would thaw into a dead connection. */
     kill(proxy, SIGKILL);
     assert_int_equal(job.code, ASYLO_UNAVAILABLE);
-    assert_true(took <= 3500);
+    /* Keepalive needs about 2 s (plus up to 0.5 s asking the provision how
+     * the proxy ended); without it the call would wait forever. The bound
+     * leaves a loaded machine room. */
+    assert_true(took <= 8000);
     asylo_code code = asylo_manager_destroy_client(manager, client, NULL, 0, &status);
     printf("destroy after the freeze: %s\n", code == ASYLO_OK ? "OK" : util_status_text(&status));
     asylo_manager_destroy(manager);
@@ -198,10 +213,12 @@ static void test_proxy_hang(void **state) {
 
 /* ---- (b) kill -9 of the host -------------------------------------------- */
 
-static void kill_host_and_watch_proxy(const char *mode, int64_t proxy_exit_bound_ms) {
+/* With tmpdir the proxy listens on "unix:", its socket directory under it. */
+static void kill_host_and_watch_proxy(const char *mode, int64_t proxy_exit_bound_ms,
+                                      const char *tmpdir) {
     char log_path[UTIL_PATH_SIZE + 32];
-    snprintf(log_path, sizeof log_path, "%s/host_%s.log", dir, mode);
-    const char *arguments[] = {ASYLO_PROXY_PATH, TEST_ENCLAVE_PATH, mode, NULL};
+    snprintf(log_path, sizeof log_path, "%s/host_%s%s.log", dir, mode, tmpdir ? "_unix" : "");
+    const char *arguments[] = {ASYLO_PROXY_PATH, TEST_ENCLAVE_PATH, mode, tmpdir, NULL};
     util_proxy host; /* the helper; its stderr (and its proxy's) goes to log_path */
     assert_true(util_proxy_spawn(&host, HOST_HELPER_PATH, arguments, NULL, log_path, false, 0));
     FILE *out = fdopen(dup(host.stdout_fd), "r");
@@ -252,16 +269,42 @@ static void kill_host_and_watch_proxy(const char *mode, int64_t proxy_exit_bound
     assert_int_equal(util_children_report("after the host kill"), 0);
 }
 
+static int count_socket_directories(const char *tmpdir) {
+    DIR *directory = opendir(tmpdir);
+    assert_non_null(directory);
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(directory)) != NULL) {
+        count += strncmp(entry->d_name, "asylo-proxy-", 12) == 0;
+    }
+    closedir(directory);
+    return count;
+}
+
+/* The proxy owns its unix socket directory: a host killed with SIGKILL
+ * cannot remove it, so the proxy does when it exits. */
+static void test_host_kill_unix_socket_dir(void **state) {
+    (void)state;
+    char tmpdir[UTIL_PATH_SIZE + 32];
+    snprintf(tmpdir, sizeof tmpdir, "%s/unix_tmp", dir);
+    assert_int_equal(mkdir(tmpdir, 0700), 0);
+    kill_host_and_watch_proxy("exit", 6000, tmpdir);
+    /* The proxy was reaped: whatever it removes is removed by now. */
+    int left = count_socket_directories(tmpdir);
+    printf("socket directories left under %s after the host's kill -9: %d\n", tmpdir, left);
+    assert_int_equal(left, 0);
+}
+
 static void test_host_kill_blocked_in_exit(void **state) {
     (void)state;
-    kill_host_and_watch_proxy("exit", 2000);
+    kill_host_and_watch_proxy("exit", 6000, NULL);
 }
 
 /* The enclave itself is busy for 1.5 s: the proxy finalizes it when the call
  * returns, then exits (the sim backend cannot interrupt trusted code). */
 static void test_host_kill_busy_enclave(void **state) {
     (void)state;
-    kill_host_and_watch_proxy("sleep", 1500 + 2000);
+    kill_host_and_watch_proxy("sleep", 1500 + 6000, NULL);
 }
 
 /* ---- (c) size limits ------------------------------------------------------ */
@@ -538,18 +581,19 @@ static void test_nothing_listening(void **state) {
     snprintf(target, sizeof target, "127.0.0.1:%d", ntohs(address.sin_port));
     /* The transport retries a refused connection until connect_timeout_ms (the
      * server may still be starting; default 5000 ms), then reports the refusal
-     * as UNAVAILABLE: bound it to 1 s here. */
+     * as UNAVAILABLE: bound it to 1 s here (checked below the default 5 s,
+     * with room for a loaded machine). */
     asylo_remote_config remote;
     asylo_remote_config_init(&remote);
     remote.address = target;
     remote.connect_timeout_ms = 1000;
-    expect_load_failure(&remote, "nothing listening on 127.0.0.1", ASYLO_UNAVAILABLE, 1500);
+    expect_load_failure(&remote, "nothing listening on 127.0.0.1", ASYLO_UNAVAILABLE, 4000);
     close(fd);
 
     char socket_path[UTIL_PATH_SIZE + 32];
     snprintf(socket_path, sizeof socket_path, "unix:%s/nobody.sock", dir);
     remote.address = socket_path;
-    expect_load_failure(&remote, "no unix socket", ASYLO_UNAVAILABLE, 1500);
+    expect_load_failure(&remote, "no unix socket", ASYLO_UNAVAILABLE, 4000);
 }
 
 static void test_proxy_never_ready(void **state) {
@@ -569,8 +613,9 @@ static void test_proxy_never_ready(void **state) {
     asylo_remote_config_init(&remote);
     remote.provision = provision;
     remote.provision_timeout_ms = 1000;
+    /* Below the default 10 s, with room for a loaded machine. */
     expect_load_failure(&remote, "proxy never reports (provision_timeout_ms 1000)",
-                        ASYLO_DEADLINE_EXCEEDED, 1800);
+                        ASYLO_DEADLINE_EXCEEDED, 5000);
     asylo_remote_provision_destroy(provision);
     assert_int_equal(util_children_report("after the silent proxy"), 0);
 }
@@ -584,28 +629,159 @@ static void test_call_timeout(void **state) {
     asylo_manager *manager;
     assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
     asylo_client *client = load_remote(manager, "hurried", &remote.config);
-    uint32_t milliseconds = 2500;
+    uint32_t milliseconds = 5000;
     asylo_buffer output = {0};
     int64_t start = util_now_ms();
     assert_int_equal(asylo_client_call(client, TEST_SLEEP, &milliseconds, 4, &output, &status),
                      ASYLO_DEADLINE_EXCEEDED);
     int64_t took = util_now_ms() - start;
-    printf("TEST_SLEEP 2500 with call_timeout_ms 800: %s (%lld ms)\n", util_status_text(&status),
+    printf("TEST_SLEEP 5000 with call_timeout_ms 800: %s (%lld ms)\n", util_status_text(&status),
            (long long)took);
-    assert_true(took >= 700 && took <= 1800);
+    /* The code says the deadline ended it; it cannot fire early, and it
+     * fired well before the sleep's end (room for a loaded machine). */
+    assert_true(took >= 790 && took <= 4500);
     /* The next call goes on a fresh stream and works. */
     expect_echo(client, "after a deadline");
     /* Destroy finalizes; the proxy's finalize waits for the enclave's sleep
-     * (1.7 s more), longer than the call timeout: DEADLINE_EXCEEDED is the
-     * honest answer then, and the proxy is still stopped and reaped. */
+     * (about 4 s more), and the finalize call has the same 800 ms
+     * call_timeout_ms as every call (docs/remote.md): DEADLINE_EXCEEDED, and
+     * the proxy is still stopped and reaped. */
     start = util_now_ms();
     asylo_code code = asylo_manager_destroy_client(manager, client, NULL, 0, &status);
     printf("destroy while the timed-out call still sleeps on the proxy: %s (%lld ms)\n",
            code == ASYLO_OK ? "OK" : util_status_text(&status), (long long)(util_now_ms() - start));
-    assert_true(code == ASYLO_OK || code == ASYLO_DEADLINE_EXCEEDED);
+    assert_int_equal(code, ASYLO_DEADLINE_EXCEEDED);
     asylo_manager_destroy(manager);
     util_remote_teardown(&remote);
     assert_int_equal(util_children_report("after the call timeout"), 0);
+}
+
+/* ---- (f) how the proxy ends ---------------------------------------------- */
+
+typedef struct destroyer {
+    asylo_manager *manager;
+    asylo_client *client;
+    asylo_code code;
+    asylo_status status;
+    atomic_bool done;
+} destroyer;
+
+static void *destroy_client(void *context) {
+    destroyer *job = context;
+    job->code = asylo_manager_destroy_client(job->manager, job->client, NULL, 0, &job->status);
+    atomic_store(&job->done, true);
+    return NULL;
+}
+
+/* Destroys on another thread; a destroy still running after bound_ms is a
+ * hang: reported, and the process ends there (the stuck thread cannot be
+ * joined). */
+static asylo_code destroy_bounded(asylo_manager *manager, asylo_client *client, int64_t bound_ms,
+                                  asylo_status *status) {
+    destroyer *job = calloc(1, sizeof *job);
+    assert_non_null(job);
+    job->manager = manager;
+    job->client = client;
+    atomic_init(&job->done, false);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, destroy_client, job), 0);
+    int64_t start = util_now_ms();
+    while (!atomic_load(&job->done) && util_now_ms() - start < bound_ms) {
+        util_sleep_ms(20);
+    }
+    if (!atomic_load(&job->done)) {
+        fprintf(stderr, "FAIL: destroy still blocked after %lld ms\n", (long long)bound_ms);
+        fflush(NULL);
+        _exit(1);
+    }
+    pthread_join(thread, NULL);
+    asylo_code code = job->code;
+    *status = job->status;
+    printf("destroy: %s (%lld ms)\n", code == ASYLO_OK ? "OK" : util_status_text(status),
+           (long long)(util_now_ms() - start));
+    free(job);
+    return code;
+}
+
+/* An enclave thread that makes itself the host's tracee (PTRACE_TRACEME)
+ * must not make destroy hang: the provision reaps the traced thread too,
+ * within its bounds. */
+static void test_ptrace_traceme(void **state) {
+    (void)state;
+    util_remote remote;
+    asylo_status status;
+    assert_true(util_remote_setup(&remote, ASYLO_PROXY_PATH, "127.0.0.1:0", false, NULL, &status));
+    asylo_manager *manager;
+    assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
+    asylo_client *client = load_remote(manager, "traced", &remote.config);
+    pid_t proxy;
+    assert_int_equal(util_children(&proxy, 1), 1);
+    /* Several calls: whichever proxy threads serve them become tracees. */
+    int traced = 0;
+    for (int i = 0; i < 4; i++) {
+        int32_t result[2] = {-1, 0};
+        asylo_buffer output = {0};
+        assert_int_equal(asylo_client_call(client, TEST_PTRACE_TRACEME, NULL, 0, &output, &status),
+                         ASYLO_OK);
+        assert_int_equal(output.size, sizeof result);
+        memcpy(result, output.data, sizeof result);
+        asylo_buffer_free(&output);
+        traced += result[0] == 0;
+        if (i == 0) {
+            printf("PTRACE_TRACEME in the enclave: %d (%s)\n", (int)result[0],
+                   result[0] == 0 ? "now our tracee" : strerror(result[1]));
+        }
+    }
+    if (traced == 0) {
+        printf("SKIP-like: no enclave thread could become our tracee here\n");
+    }
+    asylo_code code = destroy_bounded(manager, client, 20000, &status);
+    (void)code;
+    assert_false(util_process_exists(proxy));
+    asylo_manager_destroy(manager);
+    util_remote_teardown(&remote);
+    assert_int_equal(util_children_report("after the traced proxy"), 0);
+}
+
+/* The enclave ends its proxy (selector with no input): the call that did
+ * it, a call in flight on another thread and destroy all say how, in their
+ * status, not only that the peer is unreachable. */
+static void expect_proxy_end_named(uint32_t selector, const char *what, const char *expected) {
+    util_remote remote;
+    asylo_status status;
+    assert_true(util_remote_setup(&remote, ASYLO_PROXY_PATH, "127.0.0.1:0", false, NULL, &status));
+    asylo_manager *manager;
+    assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
+    asylo_client *client = load_remote(manager, what, &remote.config);
+    pthread_t thread;
+    sleeper job = {.client = client};
+    assert_int_equal(pthread_create(&thread, NULL, sleep_in_enclave, &job), 0);
+    util_sleep_ms(300); /* usually inside its sleep by now; either way its status must say */
+    asylo_buffer output = {0};
+    asylo_code code = asylo_client_call(client, selector, NULL, 0, &output, &status);
+    printf("%s: the call: %s\n", what, util_status_text(&status));
+    assert_int_equal(code, ASYLO_UNAVAILABLE);
+    assert_non_null(strstr(status.message, expected));
+    pthread_join(thread, NULL);
+    printf("%s: the call in flight: %s\n", what, util_status_text(&job.status));
+    assert_int_equal(job.code, ASYLO_UNAVAILABLE);
+    assert_non_null(strstr(job.status.message, expected));
+    code = destroy_bounded(manager, client, 20000, &status);
+    assert_int_equal(code, ASYLO_UNAVAILABLE);
+    assert_non_null(strstr(status.message, expected));
+    asylo_manager_destroy(manager);
+    util_remote_teardown(&remote);
+    assert_int_equal(util_children_report(what), 0);
+}
+
+static void test_enclave_crash(void **state) {
+    (void)state;
+    expect_proxy_end_named(TEST_CRASH_SEGV, "crash", "ended by signal 11 (SIGSEGV)");
+}
+
+static void test_enclave_exit(void **state) {
+    (void)state;
+    expect_proxy_end_named(TEST_EXIT_42, "exit42", "exited with status 42");
 }
 
 /* ---- (e) no host ever loads ---------------------------------------------- */
@@ -624,7 +800,7 @@ static void test_load_timeout(void **state) {
            WEXITSTATUS(proxy.wait_status), (long long)took);
     assert_true(WIFEXITED(proxy.wait_status));
     assert_int_equal(WEXITSTATUS(proxy.wait_status), 3);
-    assert_true(took >= 500 && took <= 3000);
+    assert_true(took >= 500 && took <= 10000); /* room for a loaded machine */
     assert_true(util_file_contains(log_path, "no host loaded an enclave within 500 ms"));
 }
 
@@ -632,7 +808,7 @@ int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr,
                 "usage: %s proxy_kill|host_kill|size|output_limit|deadlines|"
-                "load_timeout\n",
+                "load_timeout|proxy_end\n",
                 argv[0]);
         return 2;
     }
@@ -645,7 +821,8 @@ int main(int argc, char **argv) {
     const struct CMUnitTest proxy_kill[] = {cmocka_unit_test(test_proxy_kill),
                                             cmocka_unit_test(test_proxy_hang)};
     const struct CMUnitTest host_kill[] = {cmocka_unit_test(test_host_kill_blocked_in_exit),
-                                           cmocka_unit_test(test_host_kill_busy_enclave)};
+                                           cmocka_unit_test(test_host_kill_busy_enclave),
+                                           cmocka_unit_test(test_host_kill_unix_socket_dir)};
     const struct CMUnitTest size[] = {cmocka_unit_test(test_size_limits)};
     const struct CMUnitTest output_limit[] = {cmocka_unit_test(test_output_limit_enforced),
                                               cmocka_unit_test(test_payload_limits_are_exact)};
@@ -653,6 +830,9 @@ int main(int argc, char **argv) {
                                            cmocka_unit_test(test_proxy_never_ready),
                                            cmocka_unit_test(test_call_timeout)};
     const struct CMUnitTest load_timeout[] = {cmocka_unit_test(test_load_timeout)};
+    const struct CMUnitTest proxy_end[] = {cmocka_unit_test(test_ptrace_traceme),
+                                           cmocka_unit_test(test_enclave_crash),
+                                           cmocka_unit_test(test_enclave_exit)};
     int failed;
     if (strcmp(argv[1], "proxy_kill") == 0) {
         failed = cmocka_run_group_tests_name("proxy_kill", proxy_kill, NULL, NULL);
@@ -664,6 +844,8 @@ int main(int argc, char **argv) {
         failed = cmocka_run_group_tests_name("output_limit", output_limit, NULL, NULL);
     } else if (strcmp(argv[1], "deadlines") == 0) {
         failed = cmocka_run_group_tests_name("deadlines", deadlines, NULL, NULL);
+    } else if (strcmp(argv[1], "proxy_end") == 0) {
+        failed = cmocka_run_group_tests_name("proxy_end", proxy_end, NULL, NULL);
     } else if (strcmp(argv[1], "load_timeout") == 0) {
         failed = cmocka_run_group_tests_name("load_timeout", load_timeout, NULL, NULL);
     } else {

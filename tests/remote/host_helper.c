@@ -2,12 +2,15 @@
  * with local provisioning, prints "proxy PID" and "calling", then blocks in a
  * call until it is killed.
  *
- *   remote_host_helper PROXY ENCLAVE exit|sleep
+ *   remote_host_helper PROXY ENCLAVE exit|sleep [TMPDIR]
  *     exit   the call is an exit call whose host handler never returns (the
  *            proxy's thread waits on the network)
  *     sleep  the call is TEST_SLEEP 1500 ms (the proxy's thread is busy inside
- *            the enclave) */
+ *            the enclave)
+ *     TMPDIR given: the proxy listens on "unix:" (a socket directory made
+ *            under TMPDIR) */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -30,9 +33,12 @@ static asylo_code block_forever(void *context, asylo_client *client, uint32_t se
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s PROXY ENCLAVE exit|sleep\n", argv[0]);
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: %s PROXY ENCLAVE exit|sleep [TMPDIR]\n", argv[0]);
         return 2;
+    }
+    if (argc == 5) {
+        setenv("TMPDIR", argv[4], 1); /* before any thread */
     }
     asylo_status status;
     asylo_remote_provision *provision;
@@ -40,6 +46,9 @@ int main(int argc, char **argv) {
     asylo_local_provision_options_init(&local);
     local.proxy_path = argv[1];
     local.log_level = "info";
+    if (argc == 5) {
+        local.listen_address = "unix:";
+    }
     if (asylo_local_provision_create(&local, &provision, &status) != ASYLO_OK) {
         fprintf(stderr, "helper: %s\n", util_status_text(&status));
         return 1;

@@ -18,6 +18,7 @@
 #include "common/bytes_output.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "provision/local_provision.h"
 #include "transport/grpc_runtime.h"
 
 #define DEFAULT_PROVISION_TIMEOUT_MS 10000
@@ -27,6 +28,8 @@
 /* How long destroy waits for calls in flight and the finalize when the
  * config sets no call_timeout_ms (docs/remote.md, "Destroy"). */
 #define DEFAULT_DESTROY_WAIT_MS 5000
+/* A crashed proxy's sockets close a moment before it can be reaped. */
+#define PROXY_END_WAIT_MS 500
 
 void asylo_remote_config_init(asylo_remote_config *config) {
     if (config == NULL) {
@@ -171,6 +174,25 @@ static asylo_code find_endpoint(remote_state *state, const asylo_remote_config *
     }
     state->provisioned = true;
     return ASYLO_OK;
+}
+
+void asylo__remote_add_proxy_end(remote_state *state, asylo_code code, asylo_status *status) {
+    if (code != ASYLO_UNAVAILABLE || status == NULL || !state->provisioned) {
+        return;
+    }
+    char text[128];
+    switch (
+        asylo__local_provision_proxy_end(state->provision, PROXY_END_WAIT_MS, text, sizeof text)) {
+    case ASYLO__PROXY_END_DESCRIBED:
+        asylo_status_prefix(status, "%s", text);
+        break;
+    case ASYLO__PROXY_END_UNKNOWN:
+        asylo_status_prefix(status, "the provision cannot tell whether or how the proxy ended "
+                                    "(see the proxy's log)");
+        break;
+    case ASYLO__PROXY_END_RUNNING:
+        break;
+    }
 }
 
 /* Sends LOAD on the control stream: which image and which local backend. */

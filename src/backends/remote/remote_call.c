@@ -208,6 +208,7 @@ static asylo_code converse(remote_state *state, active_call *call, uint64_t pare
                    "peer gone: the stream to the proxy at %s broke during selector %u (%s)",
                    state->endpoint.address, (unsigned)selector, asylo_code_name(code));
     }
+    asylo__remote_add_proxy_end(state, code, status);
     return code;
 }
 
@@ -265,6 +266,7 @@ asylo_code asylo__remote_enter(void *opaque, uint32_t selector, const uint8_t *i
     asylo__client_stream *stream;
     asylo_code code = asylo__remote_stream_take(state, &stream, status);
     if (code != ASYLO_OK) {
+        asylo__remote_add_proxy_end(state, code, status);
         return code;
     }
     active_call *call = &active_calls[active_depth++];

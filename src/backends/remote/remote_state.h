@@ -64,6 +64,10 @@ asylo_code asylo__remote_call_on(remote_state *state, asylo__client_stream *stre
                                  uint32_t selector, const uint8_t *input, size_t input_size,
                                  asylo_output *output, asylo_status *status);
 
+/* remote_backend.c: when a call failed with UNAVAILABLE, puts how the proxy
+ * ended (asked of the provision, waiting briefly) in front of the message. */
+void asylo__remote_add_proxy_end(remote_state *state, asylo_code code, asylo_status *status);
+
 /* stream_pool.c. Every stream this enclave opens or closes goes through
  * these two, which keep asylo_active_streams. */
 asylo_code asylo__remote_stream_open(remote_state *state, asylo__client_stream **stream,
