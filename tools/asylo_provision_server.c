@@ -199,6 +199,7 @@ static void *wait_for_signal(void *context) {
 
 int main(int argc, char **argv) {
     asylo__tune_server_memory();
+    asylo__raise_fd_limit();
     server_flags flags;
     int parsed = parse_flags(argc, argv, &flags);
     if (parsed != 0) {

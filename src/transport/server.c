@@ -1,16 +1,37 @@
 /* Generic gRPC server with one thread per call (see server.h).
  *
  * One accept thread keeps exactly one grpc_server_request_call outstanding
- * (MACHINE-NOTES 5) on the server's notification queue; each call is bound to
- * its own pluck queue, created before the request, so the handler thread
- * waits for its own completions without any hand-off. */
+ * (MACHINE-NOTES 5) per generation of the gRPC server on the shared
+ * notification queue, and blocks on that queue without a deadline: an idle
+ * server makes no wake-ups of its own; every state change (a call, a
+ * withdrawn request, a shutdown tag) is an event on the queue. Each call is
+ * bound to its own pluck queue, created before the request, so the handler
+ * thread waits for its own completions without any hand-off.
+ *
+ * Listener recovery: gRPC 1.51 stops accepting for good when accept4 fails
+ * once (EMFILE after a burst of connections), while the process lives on. A
+ * watchdog thread blocks in poll() on gRPC's listening sockets; a connection
+ * that stays queued for STUCK_SAMPLES * STUCK_SAMPLE_MS means nobody accepts
+ * it. The watchdog then stops that listening socket, binds a new gRPC server
+ * (a new generation) to the same address, and lets the old one finish its
+ * calls: a live stream (a proxy's host) is not cut. */
 #include "transport/server.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 #include <grpc/grpc.h>
 #include <grpc/support/alloc.h>
@@ -26,12 +47,43 @@
 /* How long a receive that saw the stream end waits to learn whether it was a
  * cancel rather than a half-close (both completions come from one event). */
 #define CANCEL_CHECK_MS 5
+/* gRPC binds at most one socket per address family. */
+#define MAX_LISTEN_FDS 4
+/* Generations kept at once: a unix: listener's old generations live until
+ * shutdown (destroying one would unlink the socket path the new one uses). */
+#define MAX_GENERATIONS 32
+/* A live gRPC listener takes a queued connection within microseconds: one
+ * still queued at five samples 100 ms apart means nobody accepts. */
+#define STUCK_SAMPLES 5
+#define STUCK_SAMPLE_MS 100
+/* Between attempts to bind a new listener (file descriptors may still be
+ * exhausted by the burst). */
+#define REBUILD_RETRY_MS 200
+/* A connection that has not finished its TLS and HTTP/2 handshake in this
+ * time is dropped (gRPC's default is 120 s: bare connections held fds). */
+#define HANDSHAKE_TIMEOUT_MS 10000
 
 typedef struct method_route {
     char *name;
     asylo__server_handler handler;
     void *context;
 } method_route;
+
+/* One gRPC server bound to the address. The newest serves; older ones
+ * (whose listener died) only finish their calls. */
+typedef struct generation {
+    grpc_server *server;
+    /* gRPC's own listening fds, found by address; watched only while this
+     * generation is current (it owns them until it is destroyed). */
+    int listen_fds[MAX_LISTEN_FDS];
+    size_t listen_count;
+    bool listen_stopped; /* we shut its listening sockets down */
+    struct asylo__server_call *pending;
+    bool shutdown_started;
+    bool notified;
+    struct generation *next;
+    char shutdown_tag;
+} generation;
 
 typedef struct metadata_entry {
     char *key;
@@ -40,6 +92,7 @@ typedef struct metadata_entry {
 
 struct asylo__server_call {
     asylo__server *server;
+    generation *generation; /* the one whose request it answers */
     grpc_call *call;
     grpc_completion_queue *cq;
     grpc_call_details details;
@@ -66,7 +119,15 @@ struct asylo__server_call {
 };
 
 struct asylo__server {
-    grpc_server *server;
+    generation *generations; /* newest (serving) first */
+    size_t generation_count;
+    grpc_server_credentials *credentials; /* kept to bind new generations */
+    asylo__channel_args args;
+    DIR *fd_dir; /* /proc/self/fd, opened at create: scanning needs no new fd */
+    int wake[2]; /* a byte stops the watchdog */
+    pthread_t watchdog;
+    bool watchdog_started;
+    uint64_t recoveries;
     grpc_completion_queue *accept_cq;
     asylo__address address;
     size_t max_message_size;
@@ -83,8 +144,6 @@ struct asylo__server {
     size_t active_calls;
     uint64_t total_calls;
     bool shutting_down;
-    bool shutdown_notified;
-    char shutdown_tag;
 };
 
 /* ---- per-call plumbing ---- */
@@ -546,64 +605,354 @@ static void start_call(asylo__server *server, asylo__server_call *call) {
     pthread_mutex_unlock(&server->lock);
 }
 
-static void *accept_thread(void *argument) {
-    asylo__server *server = argument;
-    asylo__server_call *pending = NULL;
-    for (;;) {
-        pthread_mutex_lock(&server->lock);
-        bool shutting_down = server->shutting_down;
-        bool notified = server->shutdown_notified;
-        pthread_mutex_unlock(&server->lock);
-        if (notified && pending == NULL) {
-            break;
+/* True when every generation has delivered its shutdown tag (lock held). */
+static bool all_notified(const asylo__server *server) {
+    for (const generation *g = server->generations; g != NULL; g = g->next) {
+        if (!g->notified) {
+            return false;
         }
-        if (!shutting_down && pending == NULL) {
-            pending = call_new(server);
-            if (pending != NULL &&
-                grpc_server_request_call(server->server, &pending->call, &pending->details,
-                                         &pending->request_metadata, pending->cq, server->accept_cq,
-                                         pending) != GRPC_CALL_OK) {
-                call_free(pending);
-                pending = NULL;
-            }
+    }
+    return true;
+}
+
+static bool any_pending(const asylo__server *server) {
+    for (const generation *g = server->generations; g != NULL; g = g->next) {
+        if (g->pending != NULL) {
+            return true;
         }
-        grpc_event event =
-            grpc_completion_queue_next(server->accept_cq, asylo__deadline_after_ms(1000), NULL);
-        if (event.type == GRPC_QUEUE_TIMEOUT) {
+    }
+    return false;
+}
+
+/* Keeps one request outstanding on every generation still serving (lock
+ * held; grpc_server_request_call does not block). */
+static void arm_requests(asylo__server *server) {
+    for (generation *g = server->generations; g != NULL; g = g->next) {
+        if (g->shutdown_started || g->pending != NULL) {
             continue;
         }
+        asylo__server_call *call = call_new(server);
+        if (call == NULL) {
+            asylo__log(ASYLO_LOG_ERROR, "transport", NULL, 0,
+                       "server %s: out of memory for a call request", server->address.target);
+            continue;
+        }
+        call->generation = g;
+        if (grpc_server_request_call(g->server, &call->call, &call->details,
+                                     &call->request_metadata, call->cq, server->accept_cq,
+                                     call) != GRPC_CALL_OK) {
+            call_free(call);
+            continue;
+        }
+        g->pending = call;
+    }
+}
+
+static void *accept_thread(void *argument) {
+    asylo__server *server = argument;
+    for (;;) {
+        pthread_mutex_lock(&server->lock);
+        if (server->shutting_down && all_notified(server) && !any_pending(server)) {
+            pthread_mutex_unlock(&server->lock);
+            break;
+        }
+        if (!server->shutting_down) {
+            arm_requests(server);
+        }
+        pthread_mutex_unlock(&server->lock);
+        /* No deadline: an idle server sleeps here until a call or a
+         * shutdown tag arrives (both are events on this queue). */
+        grpc_event event = grpc_completion_queue_next(server->accept_cq,
+                                                      gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
         if (event.type == GRPC_QUEUE_SHUTDOWN) {
             break;
         }
-        if (event.tag == &server->shutdown_tag) {
-            pthread_mutex_lock(&server->lock);
-            server->shutdown_notified = true;
-            pthread_cond_broadcast(&server->changed);
-            pthread_mutex_unlock(&server->lock);
+        if (event.type != GRPC_OP_COMPLETE) {
             continue;
         }
-        if (event.tag == pending && pending != NULL) {
-            asylo__server_call *call = pending;
-            pending = NULL;
+        generation *retired = NULL;
+        asylo__server_call *started = NULL;
+        bool is_shutdown_tag = false;
+        pthread_mutex_lock(&server->lock);
+        for (generation **link = &server->generations; *link != NULL; link = &(*link)->next) {
+            generation *g = *link;
+            if (event.tag != &g->shutdown_tag) {
+                continue;
+            }
+            is_shutdown_tag = true;
+            g->notified = true;
+            if (!server->shutting_down && g != server->generations) {
+                /* A retired generation whose calls all ended. */
+                *link = g->next;
+                server->generation_count--;
+                retired = g;
+            }
+            pthread_cond_broadcast(&server->changed);
+            break;
+        }
+        if (!is_shutdown_tag && event.tag != NULL) {
+            asylo__server_call *call = event.tag;
+            call->generation->pending = NULL;
             if (event.success && call->call != NULL) {
-                start_call(server, call);
+                started = call;
             } else {
-                /* The request was withdrawn by the shutdown. */
+                /* The request was withdrawn by a shutdown. */
                 call_free(call);
             }
+        }
+        pthread_mutex_unlock(&server->lock);
+        if (retired != NULL) {
+            grpc_server_destroy(retired->server);
+            free(retired);
+        }
+        if (started != NULL) {
+            start_call(server, started);
         }
     }
     return NULL;
 }
 
+/* ---- listener recovery ---- */
+
+static bool is_our_address(const asylo__server *server, const struct sockaddr_storage *bound) {
+    if (server->address.family == ASYLO__ADDRESS_UNIX) {
+        const struct sockaddr_un *local = (const struct sockaddr_un *)bound;
+        return bound->ss_family == AF_UNIX &&
+               strncmp(local->sun_path, server->address.host, sizeof local->sun_path) == 0;
+    }
+    if (bound->ss_family == AF_INET) {
+        return ntohs(((const struct sockaddr_in *)bound)->sin_port) == server->address.port;
+    }
+    if (bound->ss_family == AF_INET6) {
+        return ntohs(((const struct sockaddr_in6 *)bound)->sin6_port) == server->address.port;
+    }
+    return false;
+}
+
+static bool fd_known(const asylo__server *server, int fd) {
+    for (const generation *g = server->generations; g != NULL; g = g->next) {
+        for (size_t i = 0; i < g->listen_count; i++) {
+            if (g->listen_fds[i] == fd) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Finds the listening sockets gRPC bound for generation g: listening, bound
+ * to our address, not another generation's (lock held). */
+static void find_listeners(asylo__server *server, generation *g) {
+    g->listen_count = 0;
+    if (server->fd_dir == NULL) {
+        return;
+    }
+    rewinddir(server->fd_dir);
+    struct dirent *entry;
+    while ((entry = readdir(server->fd_dir)) != NULL && g->listen_count < MAX_LISTEN_FDS) {
+        char *end = NULL;
+        long fd = strtol(entry->d_name, &end, 10);
+        if (end == entry->d_name || *end != '\0' || fd < 0 || fd == dirfd(server->fd_dir) ||
+            fd_known(server, (int)fd)) {
+            continue;
+        }
+        struct stat info;
+        int listening = 0;
+        socklen_t length = sizeof listening;
+        struct sockaddr_storage bound;
+        socklen_t bound_length = sizeof bound;
+        memset(&bound, 0, sizeof bound);
+        if (fstat((int)fd, &info) != 0 || !S_ISSOCK(info.st_mode) ||
+            getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0 ||
+            listening == 0 || getsockname((int)fd, (struct sockaddr *)&bound, &bound_length) != 0 ||
+            !is_our_address(server, &bound)) {
+            continue;
+        }
+        g->listen_fds[g->listen_count++] = (int)fd;
+    }
+}
+
+/* Waits up to ms for the wake byte: true when woken (stop). */
+static bool watchdog_sleep(asylo__server *server, int ms) {
+    struct pollfd wake = {.fd = server->wake[0], .events = POLLIN};
+    int ready = poll(&wake, 1, ms);
+    return ready != 0 && !(ready < 0 && errno == EINTR);
+}
+
+/* True when a connection stays queued on the listener: nobody accepts. */
+static bool listener_stuck(asylo__server *server, const int *fds, size_t count) {
+    for (int sample = 0; sample < STUCK_SAMPLES; sample++) {
+        if (watchdog_sleep(server, STUCK_SAMPLE_MS)) {
+            return false;
+        }
+        struct pollfd polled[MAX_LISTEN_FDS];
+        for (size_t i = 0; i < count; i++) {
+            polled[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+        }
+        if (poll(polled, count, 0) <= 0) {
+            return false;
+        }
+        bool queued = false;
+        for (size_t i = 0; i < count; i++) {
+            queued = queued || (polled[i].revents & POLLIN) != 0;
+        }
+        if (!queued) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Binds a new generation to the address and retires the current one. False
+ * when it could not (no fd free yet, address taken): the caller retries. */
+static bool rebuild_listener(asylo__server *server) {
+    pthread_mutex_lock(&server->lock);
+    generation *old = server->generations;
+    bool unix_socket = server->address.family == ASYLO__ADDRESS_UNIX;
+    bool full = server->generation_count >= MAX_GENERATIONS;
+    pthread_mutex_unlock(&server->lock);
+    if (full) {
+        asylo__log(ASYLO_LOG_ERROR, "transport", NULL, 0,
+                   "server %s: %d listener generations still finish calls; not restarting "
+                   "the listener again before one ends",
+                   server->address.target, MAX_GENERATIONS);
+        return false;
+    }
+    generation *fresh = calloc(1, sizeof *fresh);
+    if (fresh == NULL) {
+        return false;
+    }
+    /* The dead listener still holds the port: stop it (its queued
+     * connections are reset and reconnect to the new one). */
+    if (!old->listen_stopped) {
+        for (size_t i = 0; i < old->listen_count; i++) {
+            shutdown(old->listen_fds[i], SHUT_RDWR);
+        }
+        old->listen_stopped = true;
+    }
+    fresh->server = grpc_server_create(&server->args.list, NULL);
+    grpc_server_register_completion_queue(fresh->server, server->accept_cq, NULL);
+    if (grpc_server_add_http2_port(fresh->server, server->address.target, server->credentials) ==
+        0) {
+        grpc_server_destroy(fresh->server);
+        free(fresh);
+        return false;
+    }
+    grpc_server_start(fresh->server);
+    pthread_mutex_lock(&server->lock);
+    find_listeners(server, fresh);
+    fresh->next = server->generations;
+    server->generations = fresh;
+    server->generation_count++;
+    server->recoveries++;
+    uint64_t recoveries = server->recoveries;
+    /* Armed here: the accept thread sleeps until an event. */
+    arm_requests(server);
+    if (!unix_socket) {
+        /* Graceful: its running calls go on; its idle connections get
+         * GOAWAY. A unix: generation is kept: destroying it would unlink the
+         * path the new one is bound to. */
+        old->shutdown_started = true;
+        grpc_server_shutdown_and_notify(old->server, server->accept_cq, &old->shutdown_tag);
+    }
+    pthread_mutex_unlock(&server->lock);
+    asylo__log(ASYLO_LOG_WARNING, "transport", NULL, 0,
+               "server %s: listening again (restart %llu of the listener)", server->address.target,
+               (unsigned long long)recoveries);
+    return true;
+}
+
+static void *watchdog_thread(void *argument) {
+    asylo__server *server = argument;
+    for (;;) {
+        struct pollfd polled[1 + MAX_LISTEN_FDS];
+        int fds[MAX_LISTEN_FDS];
+        pthread_mutex_lock(&server->lock);
+        size_t count = server->generations->listen_count;
+        memcpy(fds, server->generations->listen_fds, count * sizeof fds[0]);
+        pthread_mutex_unlock(&server->lock);
+        polled[0] = (struct pollfd){.fd = server->wake[0], .events = POLLIN};
+        for (size_t i = 0; i < count; i++) {
+            polled[1 + i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+        }
+        /* No timeout: idle, this thread sleeps until a connection arrives. */
+        if (poll(polled, 1 + count, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;
+        }
+        if (polled[0].revents != 0) {
+            break;
+        }
+        bool broken = false;
+        for (size_t i = 0; i < count; i++) {
+            broken = broken || (polled[1 + i].revents & (POLLNVAL | POLLERR | POLLHUP)) != 0;
+        }
+        if (!broken && !listener_stuck(server, fds, count)) {
+            continue;
+        }
+        asylo__log(ASYLO_LOG_WARNING, "transport", NULL, 0,
+                   "server %s: gRPC stopped accepting connections (file descriptors exhausted "
+                   "by a burst?); restarting the listener",
+                   server->address.target);
+        bool stop = false;
+        while (!stop && !rebuild_listener(server)) {
+            stop = watchdog_sleep(server, REBUILD_RETRY_MS);
+        }
+        if (stop) {
+            break;
+        }
+    }
+    return NULL;
+}
+
+uint64_t asylo__server_listener_restarts(asylo__server *server) {
+    pthread_mutex_lock(&server->lock);
+    uint64_t restarts = server->recoveries;
+    pthread_mutex_unlock(&server->lock);
+    return restarts;
+}
+
 /* ---- the server ---- */
+
+/* Frees what create built when it fails half-way (no thread started). */
+static void server_free_unstarted(asylo__server *server) {
+    generation *g = server->generations;
+    if (g != NULL) {
+        grpc_server_destroy(g->server);
+        free(g);
+    }
+    if (server->accept_cq != NULL) {
+        grpc_completion_queue_shutdown(server->accept_cq);
+        while (grpc_completion_queue_next(server->accept_cq,
+                                          asylo__deadline_after_ms(ASYLO__CLEANUP_WAIT_MS), NULL)
+                   .type == GRPC_OP_COMPLETE) {
+        }
+        grpc_completion_queue_destroy(server->accept_cq);
+    }
+    if (server->credentials != NULL) {
+        grpc_server_credentials_release(server->credentials);
+    }
+    if (server->fd_dir != NULL) {
+        closedir(server->fd_dir);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (server->wake[i] >= 0) {
+            close(server->wake[i]);
+        }
+    }
+    asylo__client_verifier_destroy(server->verifier);
+    pthread_mutex_destroy(&server->lock);
+    pthread_cond_destroy(&server->changed);
+    free(server);
+}
 
 asylo_code asylo__server_create(const asylo__server_options *options, asylo__server **out,
                                 asylo_status *status) {
     static const asylo__security_options default_security = {.type = ASYLO__SECURITY_LOCAL};
     const asylo__security_options *security =
         options->security != NULL ? options->security : &default_security;
-    grpc_server_credentials *credentials = NULL;
     asylo__server *server = NULL;
     asylo_code code;
     bool acquired = false;
@@ -614,6 +963,7 @@ asylo_code asylo__server_create(const asylo__server_options *options, asylo__ser
                                 "out of memory");
         goto out;
     }
+    server->wake[0] = server->wake[1] = -1;
     pthread_mutex_init(&server->lock, NULL);
     pthread_cond_init(&server->changed, NULL);
     server->on_call_end = options->on_call_end;
@@ -625,9 +975,17 @@ asylo_code asylo__server_create(const asylo__server_options *options, asylo__ser
     if (code != ASYLO_OK) {
         goto out;
     }
+    if (pipe2(server->wake, O_CLOEXEC) != 0) {
+        code = asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_TRANSPORT,
+                                "cannot create a pipe for server '%s': %s", requested.target,
+                                strerror(errno));
+        goto out;
+    }
+    /* Without it the listener is not watched (logged below), nothing else. */
+    server->fd_dir = opendir("/proc/self/fd");
     asylo__grpc_acquire();
     acquired = true;
-    code = asylo__security_server_credentials(security, &requested, &credentials, status);
+    code = asylo__security_server_credentials(security, &requested, &server->credentials, status);
     if (code != ASYLO_OK) {
         goto out;
     }
@@ -635,13 +993,26 @@ asylo_code asylo__server_create(const asylo__server_options *options, asylo__ser
     if (code != ASYLO_OK) {
         goto out;
     }
-    asylo__channel_args args;
-    asylo__channel_args_build(&args, true, server->max_message_size, options->keepalive_time_ms,
-                              options->keepalive_timeout_ms);
-    server->server = grpc_server_create(&args.list, NULL);
+    asylo__channel_args_build(&server->args, true, server->max_message_size,
+                              options->keepalive_time_ms, options->keepalive_timeout_ms);
+    if (server->args.list.num_args < sizeof server->args.args / sizeof server->args.args[0]) {
+        grpc_arg *timeout = &server->args.args[server->args.list.num_args++];
+        timeout->type = GRPC_ARG_INTEGER;
+        timeout->key = (char *)GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS;
+        timeout->value.integer = HANDSHAKE_TIMEOUT_MS;
+    }
+    generation *first = calloc(1, sizeof *first);
+    if (first == NULL) {
+        code = asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_TRANSPORT,
+                                "out of memory");
+        goto out;
+    }
+    server->generations = first;
+    server->generation_count = 1;
+    first->server = grpc_server_create(&server->args.list, NULL);
     server->accept_cq = grpc_completion_queue_create_for_next(NULL);
-    grpc_server_register_completion_queue(server->server, server->accept_cq, NULL);
-    int port = grpc_server_add_http2_port(server->server, requested.target, credentials);
+    grpc_server_register_completion_queue(first->server, server->accept_cq, NULL);
+    int port = grpc_server_add_http2_port(first->server, requested.target, server->credentials);
     if (port == 0) {
         code = asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
                                 "cannot listen on '%s' (in use, or no such local address?)",
@@ -649,45 +1020,43 @@ asylo_code asylo__server_create(const asylo__server_options *options, asylo__ser
         goto out;
     }
     asylo__address_with_port(&requested, (uint16_t)port, &server->address);
-    grpc_server_start(server->server);
+    find_listeners(server, first);
+    if (first->listen_count == 0) {
+        asylo__log(ASYLO_LOG_WARNING, "transport", NULL, 0,
+                   "server %s: cannot find its listening socket; it will not be restarted if "
+                   "gRPC stops accepting",
+                   server->address.target);
+    }
+    grpc_server_start(first->server);
     if (pthread_create(&server->accept_thread, NULL, accept_thread, server) != 0) {
         code = asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_TRANSPORT,
                                 "cannot start the server's accept thread");
         /* Started but not serving: the full shutdown path cleans up. */
-        grpc_server_shutdown_and_notify(server->server, server->accept_cq, &server->shutdown_tag);
-        grpc_server_cancel_all_calls(server->server);
+        grpc_server_shutdown_and_notify(first->server, server->accept_cq, &first->shutdown_tag);
+        grpc_server_cancel_all_calls(first->server);
         grpc_event event;
         do {
             event = grpc_completion_queue_next(
                 server->accept_cq, asylo__deadline_after_ms(ASYLO__CLEANUP_WAIT_MS), NULL);
-        } while (event.type == GRPC_OP_COMPLETE && event.tag != &server->shutdown_tag);
+        } while (event.type == GRPC_OP_COMPLETE && event.tag != &first->shutdown_tag);
         goto out;
     }
     server->accept_thread_started = true;
+    if (pthread_create(&server->watchdog, NULL, watchdog_thread, server) == 0) {
+        server->watchdog_started = true;
+    } else {
+        asylo__log(ASYLO_LOG_WARNING, "transport", NULL, 0,
+                   "server %s: no thread to watch the listener; it will not be restarted if "
+                   "gRPC stops accepting",
+                   server->address.target);
+    }
     *out = server;
     server = NULL;
     acquired = false;
     code = asylo_status_ok(status);
 out:
-    if (credentials != NULL) {
-        grpc_server_credentials_release(credentials);
-    }
     if (server != NULL) {
-        if (server->server != NULL) {
-            grpc_server_destroy(server->server);
-        }
-        if (server->accept_cq != NULL) {
-            grpc_completion_queue_shutdown(server->accept_cq);
-            while (grpc_completion_queue_next(
-                       server->accept_cq, asylo__deadline_after_ms(ASYLO__CLEANUP_WAIT_MS), NULL)
-                       .type == GRPC_OP_COMPLETE) {
-            }
-            grpc_completion_queue_destroy(server->accept_cq);
-        }
-        asylo__client_verifier_destroy(server->verifier);
-        pthread_mutex_destroy(&server->lock);
-        pthread_cond_destroy(&server->changed);
-        free(server);
+        server_free_unstarted(server);
     }
     if (acquired) {
         asylo__grpc_release();
@@ -748,17 +1117,18 @@ uint64_t asylo__server_total_calls(asylo__server *server) {
     return total;
 }
 
-/* Waits (lock held) until the shutdown tag arrived or the deadline passed. */
+/* Waits (lock held) until every generation's shutdown tag arrived or the
+ * deadline passed. */
 static bool wait_notified(asylo__server *server, int64_t timeout_ms) {
     gpr_timespec deadline =
         gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
     struct timespec until = {.tv_sec = deadline.tv_sec, .tv_nsec = deadline.tv_nsec};
-    while (!server->shutdown_notified) {
+    while (!all_notified(server)) {
         if (pthread_cond_timedwait(&server->changed, &server->lock, &until) != 0) {
             break;
         }
     }
-    return server->shutdown_notified;
+    return all_notified(server);
 }
 
 void asylo__server_shutdown(asylo__server *server, int64_t grace_ms) {
@@ -768,18 +1138,29 @@ void asylo__server_shutdown(asylo__server *server, int64_t grace_ms) {
     pthread_mutex_lock(&server->lock);
     server->shutting_down = true;
     pthread_mutex_unlock(&server->lock);
-    grpc_server_shutdown_and_notify(server->server, server->accept_cq, &server->shutdown_tag);
-
+    /* No new generation after this. */
+    if (server->watchdog_started) {
+        char stop = 1;
+        while (write(server->wake[1], &stop, 1) < 0 && errno == EINTR) {
+        }
+        pthread_join(server->watchdog, NULL);
+    }
     pthread_mutex_lock(&server->lock);
+    for (generation *g = server->generations; g != NULL; g = g->next) {
+        if (!g->shutdown_started) {
+            g->shutdown_started = true;
+            grpc_server_shutdown_and_notify(g->server, server->accept_cq, &g->shutdown_tag);
+        }
+    }
     bool graceful = wait_notified(server, grace_ms > 0 ? grace_ms : 0);
-    pthread_mutex_unlock(&server->lock);
     if (!graceful) {
         /* Open streams would otherwise hold the shutdown forever
          * (MACHINE-NOTES 11); their handlers now see UNAVAILABLE. */
-        grpc_server_cancel_all_calls(server->server);
+        for (generation *g = server->generations; g != NULL; g = g->next) {
+            grpc_server_cancel_all_calls(g->server);
+        }
     }
     /* Handler threads end once their calls fail; join them all. */
-    pthread_mutex_lock(&server->lock);
     while (server->calls != NULL) {
         reap_calls(server);
         if (server->calls != NULL) {
@@ -803,12 +1184,23 @@ void asylo__server_shutdown(asylo__server *server, int64_t grace_ms) {
                                       asylo__deadline_after_ms(ASYLO__CLEANUP_WAIT_MS), NULL)
                .type == GRPC_OP_COMPLETE) {
     }
-    grpc_server_destroy(server->server);
+    while (server->generations != NULL) {
+        generation *g = server->generations;
+        server->generations = g->next;
+        grpc_server_destroy(g->server);
+        free(g);
+    }
     grpc_completion_queue_destroy(server->accept_cq);
+    grpc_server_credentials_release(server->credentials);
     asylo__client_verifier_destroy(server->verifier);
     for (size_t i = 0; i < server->method_count; i++) {
         free(server->methods[i].name);
     }
+    if (server->fd_dir != NULL) {
+        closedir(server->fd_dir);
+    }
+    close(server->wake[0]);
+    close(server->wake[1]);
     pthread_mutex_destroy(&server->lock);
     pthread_cond_destroy(&server->changed);
     free(server);
