@@ -46,6 +46,9 @@ static void usage(FILE *out) {
             "                              line) is listed\n"
             "  --proxy_load_timeout_ms=MS  a proxy no host loads from exits (default 15000)\n"
             "  --upload_timeout_ms=MS      longest wait for the next chunk (default 10000)\n"
+            "  --max_chunk_size=BYTES      largest image chunk in one message (default\n"
+            "                              1048576, at most 16777216): larger messages are\n"
+            "                              refused with RESOURCE_EXHAUSTED\n"
             "  --log_level=LEVEL           error, warning, info (default) or debug\n"
             "%s"
             "%s"
@@ -91,6 +94,7 @@ static int parse_flags(int argc, char **argv, server_flags *flags) {
     options->max_proxies_per_client = 4;
     options->proxy_load_timeout_ms = 15000;
     options->upload_timeout_ms = 10000;
+    options->max_chunk_size = ASYLO__PROVISION_DEFAULT_CHUNK;
     char self[PATH_MAX];
     ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
     if (length > 0) {
@@ -154,6 +158,10 @@ static int parse_flags(int argc, char **argv, server_flags *flags) {
         } else if ((value = asylo__flag_value(argc, argv, &i, "--proxy_load_timeout_ms")) != NULL) {
             code = asylo__flag_integer("--proxy_load_timeout_ms", value, 100, 86400000,
                                        &options->proxy_load_timeout_ms, &status);
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--max_chunk_size")) != NULL) {
+            code = asylo__flag_integer("--max_chunk_size", value, 4096,
+                                       (int64_t)ASYLO__PROVISION_MAX_CHUNK, &number, &status);
+            options->max_chunk_size = (size_t)number;
         } else if ((value = asylo__flag_value(argc, argv, &i, "--upload_timeout_ms")) != NULL) {
             code = asylo__flag_integer("--upload_timeout_ms", value, 100, 3600000,
                                        &options->upload_timeout_ms, &status);
@@ -233,6 +241,7 @@ int main(int argc, char **argv) {
     asylo__security_from_public(&flags.options.security, &security);
     asylo__server_options server_options = {.address = flags.options.address,
                                             .security = &security};
+    asylo__provision_server_transport_options(&flags.options, &server_options);
     if (asylo__server_create(&server_options, &transport, &status) != ASYLO_OK ||
         asylo__provision_server_add_methods(&server, transport, &status) != ASYLO_OK ||
         asylo__observability_add_health(&observability, transport,

@@ -195,7 +195,11 @@ static void serve_release(asylo__server_call *call, void *context) {
     asylo_code code = asylo__server_call_receive_bytes(call, &data, &size,
                                                        server->options.upload_timeout_ms, &status);
     Asylo__Remote__ReleaseRequest *request = NULL;
-    if (code == ASYLO_OK) {
+    if (code == ASYLO_OK && size > ASYLO__PROVISION_MESSAGE_OVERHEAD) {
+        code = asylo_status_set(&status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "a ReleaseRequest of %zu bytes is over its limit of %d bytes", size,
+                                ASYLO__PROVISION_MESSAGE_OVERHEAD);
+    } else if (code == ASYLO_OK) {
         request = asylo__remote__release_request__unpack(NULL, size, data);
         if (request == NULL) {
             code = asylo_status_set(&status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
@@ -216,6 +220,16 @@ static void serve_release(asylo__server_call *call, void *context) {
     if (request != NULL) {
         asylo__remote__release_request__free_unpacked(request, NULL);
     }
+}
+
+void asylo__provision_server_transport_options(const asylo__provision_server_options *options,
+                                               asylo__server_options *transport) {
+    size_t chunk =
+        options->max_chunk_size > 0 ? options->max_chunk_size : ASYLO__PROVISION_DEFAULT_CHUNK;
+    transport->max_message_size = chunk + ASYLO__PROVISION_MESSAGE_OVERHEAD;
+    transport->memory_quota = 2 * transport->max_message_size > ASYLO__PROVISION_MEMORY_QUOTA
+                                  ? 2 * transport->max_message_size
+                                  : ASYLO__PROVISION_MEMORY_QUOTA;
 }
 
 asylo_code asylo__provision_server_add_methods(asylo__provision_server *server,

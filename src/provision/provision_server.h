@@ -19,6 +19,15 @@
 
 #define ASYLO__MAX_ALLOWLIST_ENTRIES 4096
 #define ASYLO__IDENTITY_SIZE 256
+/* A message's fields besides its image bytes (header, hash, names), with
+ * room to spare; a ReleaseRequest is at most this. */
+#define ASYLO__PROVISION_MESSAGE_OVERHEAD 4096
+#define ASYLO__PROVISION_DEFAULT_CHUNK ((size_t)1 << 20)
+#define ASYLO__PROVISION_MAX_CHUNK ((size_t)16 << 20)
+/* What gRPC may buffer for all connections together (see
+ * asylo__server_options.memory_quota): this, or two of the largest messages
+ * if more. 16 concurrent 64 MiB messages then peak at ~100 MB RSS. */
+#define ASYLO__PROVISION_MEMORY_QUOTA ((size_t)16 << 20)
 
 typedef struct asylo__provision_server_options {
     const char *address;    /* where the server listens */
@@ -33,6 +42,7 @@ typedef struct asylo__provision_server_options {
     const char *allowlist_path;    /* NULL: any image */
     int64_t proxy_load_timeout_ms; /* a proxy nobody loads from exits after this */
     int64_t upload_timeout_ms;     /* longest wait for the next chunk */
+    size_t max_chunk_size;         /* largest image bytes in one message */
     const char *log_level;         /* for the proxies */
     asylo_security_options security;
 } asylo__provision_server_options;
@@ -70,6 +80,10 @@ typedef struct asylo__provision_server {
 asylo_code asylo__provision_server_init(asylo__provision_server *server,
                                         const asylo__provision_server_options *options,
                                         asylo_status *status);
+/* The transport options the server needs: its largest message (a chunk and
+ * its framing) and a memory quota. */
+void asylo__provision_server_transport_options(const asylo__provision_server_options *options,
+                                               asylo__server_options *transport);
 /* Registers Provision and Release on a transport server. */
 asylo_code asylo__provision_server_add_methods(asylo__provision_server *server,
                                                asylo__server *transport, asylo_status *status);

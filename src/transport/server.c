@@ -122,6 +122,7 @@ struct asylo__server {
     generation *generations; /* newest (serving) first */
     size_t generation_count;
     grpc_server_credentials *credentials; /* kept to bind new generations */
+    grpc_resource_quota *quota;           /* NULL: none */
     asylo__channel_args args;
     DIR *fd_dir; /* /proc/self/fd, opened at create: scanning needs no new fd */
     int wake[2]; /* a byte stops the watchdog */
@@ -934,6 +935,9 @@ static void server_free_unstarted(asylo__server *server) {
     if (server->credentials != NULL) {
         grpc_server_credentials_release(server->credentials);
     }
+    if (server->quota != NULL) {
+        grpc_resource_quota_unref(server->quota);
+    }
     if (server->fd_dir != NULL) {
         closedir(server->fd_dir);
     }
@@ -1000,6 +1004,19 @@ asylo_code asylo__server_create(const asylo__server_options *options, asylo__ser
         timeout->type = GRPC_ARG_INTEGER;
         timeout->key = (char *)GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS;
         timeout->value.integer = HANDSHAKE_TIMEOUT_MS;
+    }
+    if (options->memory_quota > 0 &&
+        server->args.list.num_args < sizeof server->args.args / sizeof server->args.args[0]) {
+        /* gRPC 1.51 buffers a whole message before checking its size; its
+         * memory quota is what bounds the buffers: over it, the transport
+         * cancels streams ("Buffers full") instead of growing. */
+        server->quota = grpc_resource_quota_create(requested.target);
+        grpc_resource_quota_resize(server->quota, options->memory_quota);
+        grpc_arg *arg = &server->args.args[server->args.list.num_args++];
+        arg->type = GRPC_ARG_POINTER;
+        arg->key = (char *)GRPC_ARG_RESOURCE_QUOTA;
+        arg->value.pointer.p = server->quota;
+        arg->value.pointer.vtable = grpc_resource_quota_arg_vtable();
     }
     generation *first = calloc(1, sizeof *first);
     if (first == NULL) {
@@ -1192,6 +1209,9 @@ void asylo__server_shutdown(asylo__server *server, int64_t grace_ms) {
     }
     grpc_completion_queue_destroy(server->accept_cq);
     grpc_server_credentials_release(server->credentials);
+    if (server->quota != NULL) {
+        grpc_resource_quota_unref(server->quota);
+    }
     asylo__client_verifier_destroy(server->verifier);
     for (size_t i = 0; i < server->method_count; i++) {
         free(server->methods[i].name);
