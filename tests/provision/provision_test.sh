@@ -438,6 +438,52 @@ big_messages)
     expect_nothing_stored 5
     stop_server
     ;;
+slowloris)
+    # 16 uploads sending one byte every 1.8 s held every slot: the upload
+    # timeout bounded only the gap between messages, and uploads counted
+    # against --max_proxies.
+    tricklers() { # tricklers N FLAGS...: N slow uploads in the background
+        local n=$1 i
+        shift
+        for ((i = 0; i < n; i++)); do
+            "$PROVISION_TOOL" upload --server="$server_address" --image="$TEST_ENCLAVE" \
+                --chunk=1 --trickle_ms=1800 --expect=OK "$@" >/dev/null 2>&1 &
+            background+=($!)
+        done
+    }
+    kill_tricklers() {
+        local pid
+        for pid in "${background[@]}"; do
+            kill -KILL "$pid" 2>/dev/null
+            wait "$pid" 2>/dev/null
+        done
+        background=()
+    }
+    # Mutual TLS: one client's 16 tricklers cannot take the last slot.
+    start_server server 127.0.0.1:0 "${mtls_server[@]}" --max_proxies_per_client=16
+    # shellcheck disable=SC2046
+    tricklers 16 $(client_cert client)
+    sleep 1
+    # shellcheck disable=SC2046
+    upload OK $(client_cert client2) --release=right
+    kill_tricklers
+    stop_server
+    # Without client identities: the tricklers are cut off once an upload of
+    # this size should have ended at --min_upload_rate (5 s + 2 s here).
+    start_server server 127.0.0.1:0
+    tricklers 16
+    sleep 1
+    started=$SECONDS
+    until "$PROVISION_TOOL" upload --server="$server_address" --image="$TEST_ENCLAVE" \
+        --release=right >"$tmp/upload.txt" 2>&1; do
+        [ $((SECONDS - started)) -lt 20 ] || fail "no provision within 20 s: $(cat "$tmp/upload.txt")"
+        sleep 0.5
+    done
+    note "a provision got through after $((SECONDS - started)) s"
+    grep -q 'the upload did not finish in time' "$server_log" || fail "no trickler was cut off"
+    kill_tricklers
+    stop_server
+    ;;
 release_token)
     start_server server 127.0.0.1:0 --proxy_load_timeout_ms=60000
     upload OK --release=wrong
