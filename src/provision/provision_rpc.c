@@ -17,6 +17,7 @@
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "provision/image_verify.h"
 #include "provision/provision_server.h"
 
 static double seconds_since(int64_t start_ms) {
@@ -191,6 +192,14 @@ static void serve_provision(asylo__server_call *call, void *context) {
     }
     if (code == ASYLO_OK) {
         code = asylo__image_upload_commit(&upload, &server->store, sha256_hex, &status);
+    }
+    if (code == ASYLO_OK) {
+        /* The loader's own check, before any process runs the image; on
+         * failure the slot's release removes the image. */
+        char name[ASYLO__SHA256_HEX_SIZE + 32];
+        snprintf(name, sizeof name, "the uploaded image %.16s...", sha256_hex);
+        asylo__image_store_path(&server->store, sha256_hex, image_path);
+        code = asylo__image_verify_enclave(image_path, name, &status);
     }
     if (code == ASYLO_OK) {
         code = asylo__provision_start(server, slot, first->header->backend, &status);

@@ -484,6 +484,22 @@ slowloris)
     kill_tricklers
     stop_server
     ;;
+not_enclave)
+    # An image with the right hash that is no enclave got a proxy.
+    start_server server 127.0.0.1:0
+    printf 'not an ELF file at all\n' >"$tmp/text.so"
+    upload INVALID_ARGUMENT --image="$tmp/text.so"
+    expect_message "is not an enclave image"
+    expect_message "not an ELF file"
+    expect_nothing_stored 3
+    upload INVALID_ARGUMENT --image="$NOT_AN_ENCLAVE"
+    expect_message "exports no asylo_enclave_abi symbol"
+    expect_nothing_stored 3
+    grep -q 'serves image' "$server_log" && fail "a proxy was started for a non-enclave image"
+    upload OK --release=right
+    expect_nothing_stored 5
+    stop_server
+    ;;
 release_token)
     start_server server 127.0.0.1:0 --proxy_load_timeout_ms=60000
     upload OK --release=wrong
