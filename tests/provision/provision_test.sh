@@ -500,6 +500,26 @@ not_enclave)
     expect_nothing_stored 5
     stop_server
     ;;
+proxy_any_enclave)
+    # A hand-started proxy with neither --token_file nor --enclave_path
+    # loaded any path any local client named.
+    "$REMOTE_PROXY" --address=127.0.0.1:0 >"$tmp/proxy.out" 2>"$tmp/proxy.err" &
+    server_pid=$!
+    wait_for 10 gone "$server_pid" || fail "the proxy started without a token or an enclave path"
+    wait "$server_pid"
+    code=$?
+    server_pid=
+    [ $code -eq 2 ] || fail "exit $code, not 2"
+    grep -q 'refusing to start.*--allow_any_enclave' "$tmp/proxy.err" || fail "no reason given"
+    "$REMOTE_PROXY" --help | grep -q -- '--allow_any_enclave' || fail "--help does not say"
+    "$REMOTE_PROXY" --address=127.0.0.1:0 --allow_any_enclave --load_timeout_ms=60000 \
+        >"$tmp/proxy.out" 2>"$tmp/proxy.err" &
+    server_pid=$!
+    wait_for 15 grep -q 'listening on' "$tmp/proxy.out" || fail "--allow_any_enclave did not start"
+    kill -TERM "$server_pid"
+    wait "$server_pid"
+    server_pid=
+    ;;
 release_token)
     start_server server 127.0.0.1:0 --proxy_load_timeout_ms=60000
     upload OK --release=wrong
