@@ -500,6 +500,40 @@ not_enclave)
     expect_nothing_stored 5
     stop_server
     ;;
+idle)
+    # The accept loop polled its queue every second. Our own threads (named
+    # after the program; gRPC names its threads, whose timers may wake) must
+    # not wake at all while nothing happens: 4 s, at most 1 wake-up in all.
+    our_wakeups() { # our_wakeups PID: voluntary context switches of our threads
+        local pid=$1 comm total=0 task
+        comm=$(cat "/proc/$pid/comm")
+        for task in /proc/"$pid"/task/*; do
+            [ "$(cat "$task/comm" 2>/dev/null)" = "$comm" ] || continue
+            total=$((total + $(sed -n 's/^voluntary_ctxt_switches:[[:space:]]*//p' "$task/status")))
+        done
+        echo "$total"
+    }
+    idle_check() { # idle_check NAME PID
+        sleep 0.5
+        local before after
+        before=$(our_wakeups "$2")
+        sleep 4
+        after=$(our_wakeups "$2")
+        note "$1: $((after - before)) wake-ups of its own threads in 4 s"
+        [ $((after - before)) -le 1 ] || fail "$1 is not idle: $((after - before)) wake-ups in 4 s"
+    }
+    start_server server 127.0.0.1:0
+    idle_check asylo-provision-server "$server_pid"
+    stop_server
+    "$REMOTE_PROXY" --address=127.0.0.1:0 --enclave_path="$TEST_ENCLAVE" \
+        --load_timeout_ms=60000 >"$tmp/proxy.out" 2>"$tmp/proxy.err" &
+    server_pid=$!
+    wait_for 15 grep -q 'listening on' "$tmp/proxy.out" || fail "the proxy did not start"
+    idle_check asylo-remote-proxy "$server_pid"
+    kill -TERM "$server_pid"
+    wait "$server_pid"
+    server_pid=
+    ;;
 proxy_any_enclave)
     # A hand-started proxy with neither --token_file nor --enclave_path
     # loaded any path any local client named.
