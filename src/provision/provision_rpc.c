@@ -224,8 +224,9 @@ static void serve_provision(asylo__server_call *call, void *context) {
         asylo__image_upload_abort(&upload);
         asylo__provision_unreserve(server, slot);
         char text[ASYLO_STATUS_MESSAGE_SIZE + 64];
-        asylo__log(ASYLO_LOG_WARNING, "provision", NULL, 0, "provision from %s refused: %s",
-                   asylo__server_call_peer(call), asylo_status_format(&status, text, sizeof text));
+        ASYLO__LOG_LIMITED(ASYLO_LOG_WARNING, "provision", NULL, 0, "provision from %s refused: %s",
+                           asylo__server_call_peer(call),
+                           asylo_status_format(&status, text, sizeof text));
         asylo__server_call_finish(call, code, status.message, NULL);
     }
     if (first != NULL) {

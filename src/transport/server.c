@@ -512,8 +512,8 @@ static void *call_thread(void *argument) {
         asylo__client_verifier_check(server->verifier, call->call, call->identity,
                                      sizeof call->identity, &status) != ASYLO_OK) {
         /* Refused before routing: the handler never sees this client. */
-        asylo__log(ASYLO_LOG_WARNING, "transport", NULL, 0, "refused a call from %s: %s",
-                   asylo__server_call_peer(call), status.message);
+        ASYLO__LOG_LIMITED(ASYLO_LOG_WARNING, "transport", NULL, 0, "refused a call from %s: %s",
+                           asylo__server_call_peer(call), status.message);
         send_status(call, status.code, status.message, NULL);
         goto out;
     }
