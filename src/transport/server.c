@@ -52,9 +52,10 @@
 /* Generations kept at once: a unix: listener's old generations live until
  * shutdown (destroying one would unlink the socket path the new one uses). */
 #define MAX_GENERATIONS 32
-/* A live gRPC listener takes a queued connection within microseconds: one
- * still queued at five samples 100 ms apart means nobody accepts. */
-#define STUCK_SAMPLES 5
+/* A live gRPC listener takes a queued connection within microseconds, even on a loaded
+ * machine within milliseconds: one still queued at eight samples 100 ms apart
+ * (0.8 s) means nobody accepts. */
+#define STUCK_SAMPLES 8
 #define STUCK_SAMPLE_MS 100
 /* Between attempts to bind a new listener (file descriptors may still be
  * exhausted by the burst). */
