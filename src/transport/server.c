@@ -11,10 +11,11 @@
  * Listener recovery: gRPC 1.51 stops accepting for good when accept4 fails
  * once (EMFILE after a burst of connections), while the process lives on. A
  * watchdog thread blocks in poll() on gRPC's listening sockets; a connection
- * that stays queued for STUCK_SAMPLES * STUCK_SAMPLE_MS means nobody accepts
- * it. The watchdog then stops that listening socket, binds a new gRPC server
- * (a new generation) to the same address, and lets the old one finish its
- * calls: a live stream (a proxy's host) is not cut. */
+ * that stays queued for STUCK_SAMPLES * STUCK_SAMPLE_MS, and then a probe
+ * connection of its own that gRPC does not accept within PROBE_WAIT_MS (or no
+ * fd left for a probe), means nobody accepts. The watchdog then stops that listening socket, binds
+ * a new gRPC server (a new generation) to the same address, and lets the old one finish its calls:
+ * a live stream (a proxy's host) is not cut. */
 #include "transport/server.h"
 
 #include <dirent.h>
@@ -22,6 +23,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,11 +55,15 @@
 /* Generations kept at once: a unix: listener's old generations live until
  * shutdown (destroying one would unlink the socket path the new one uses). */
 #define MAX_GENERATIONS 32
-/* A live gRPC listener takes a queued connection within microseconds, even on a loaded
- * machine within milliseconds: one still queued at eight samples 100 ms apart
- * (0.8 s) means nobody accepts. */
-#define STUCK_SAMPLES 8
+/* A live gRPC listener takes a queued connection within microseconds: one
+ * still queued at five samples 100 ms apart (0.5 s) is suspect. A loaded
+ * machine can be that slow, so the suspicion is then checked: a probe
+ * connection must be accepted (show up as an fd of ours) within
+ * PROBE_WAIT_MS. */
+#define STUCK_SAMPLES 5
 #define STUCK_SAMPLE_MS 100
+#define PROBE_WAIT_MS 1000
+#define PROBE_STEP_MS 20
 /* Between attempts to bind a new listener (file descriptors may still be
  * exhausted by the burst). */
 #define REBUILD_RETRY_MS 200
@@ -805,6 +812,126 @@ static bool listener_stuck(asylo__server *server, const int *fds, size_t count) 
     return true;
 }
 
+static bool same_address(const struct sockaddr_storage *a, socklen_t a_length,
+                         const struct sockaddr_storage *b, socklen_t b_length) {
+    if (a->ss_family != b->ss_family) {
+        return false;
+    }
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const struct sockaddr_in *)a;
+        const struct sockaddr_in *y = (const struct sockaddr_in *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
+        const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)b;
+        return x->sin6_port == y->sin6_port &&
+               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+    }
+    return a_length == b_length && memcmp(a, b, a_length) == 0;
+}
+
+/* True when some fd of this process is the accepted end of a connection
+ * from `local` (the probe's own address). */
+static bool accepted_here(asylo__server *server, int probe, const struct sockaddr_storage *local,
+                          socklen_t local_length) {
+    rewinddir(server->fd_dir);
+    struct dirent *entry;
+    while ((entry = readdir(server->fd_dir)) != NULL) {
+        char *end = NULL;
+        long fd = strtol(entry->d_name, &end, 10);
+        if (end == entry->d_name || *end != '\0' || fd < 0 || fd == probe ||
+            fd == dirfd(server->fd_dir)) {
+            continue;
+        }
+        struct stat info;
+        struct sockaddr_storage peer;
+        socklen_t peer_length = sizeof peer;
+        memset(&peer, 0, sizeof peer);
+        if (fstat((int)fd, &info) == 0 && S_ISSOCK(info.st_mode) &&
+            getpeername((int)fd, (struct sockaddr *)&peer, &peer_length) == 0 &&
+            same_address(&peer, peer_length, local, local_length)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Connects to the listener and watches whether gRPC accepts the connection
+ * (an fd of ours whose peer is the probe): the proof a queue that looked
+ * stuck is only slow. False when it does not within PROBE_WAIT_MS, or when
+ * this process has no fd left (then gRPC's accept4 failed too). */
+static bool listener_accepts(asylo__server *server, int listen_fd) {
+    struct sockaddr_storage target;
+    socklen_t target_length = sizeof target;
+    memset(&target, 0, sizeof target);
+    if (server->fd_dir == NULL ||
+        getsockname(listen_fd, (struct sockaddr *)&target, &target_length) != 0) {
+        return true; /* cannot tell: leave it */
+    }
+    if (target.ss_family == AF_INET) {
+        struct sockaddr_in *ipv4 = (struct sockaddr_in *)&target;
+        if (ipv4->sin_addr.s_addr == htonl(INADDR_ANY)) {
+            ipv4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        }
+    } else if (target.ss_family == AF_INET6) {
+        struct sockaddr_in6 *ipv6 = (struct sockaddr_in6 *)&target;
+        if (IN6_IS_ADDR_UNSPECIFIED(&ipv6->sin6_addr)) {
+            ipv6->sin6_addr = in6addr_loopback;
+        }
+    }
+    int probe = socket(target.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (probe < 0) {
+        return !(errno == EMFILE || errno == ENFILE);
+    }
+    bool accepts = false;
+    if (target.ss_family == AF_UNIX) {
+        /* An abstract name, so the accepted end can tell us apart. */
+        static atomic_uint probes;
+        struct sockaddr_un name = {.sun_family = AF_UNIX};
+        int length = snprintf(name.sun_path + 1, sizeof name.sun_path - 1, "asylo-probe-%d-%u",
+                              (int)getpid(), atomic_fetch_add(&probes, 1));
+        if (bind(probe, (struct sockaddr *)&name,
+                 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)length)) != 0) {
+            accepts = true; /* cannot tell */
+            goto out;
+        }
+    }
+    if (connect(probe, (struct sockaddr *)&target, target_length) != 0 && errno != EINPROGRESS) {
+        accepts = false; /* refused: nobody listens */
+        goto out;
+    }
+    /* A full backlog leaves the connect pending: nobody accepts. */
+    struct pollfd connected = {.fd = probe, .events = POLLOUT};
+    int error = 0;
+    socklen_t error_length = sizeof error;
+    if (poll(&connected, 1, PROBE_WAIT_MS) <= 0 ||
+        getsockopt(probe, SOL_SOCKET, SO_ERROR, &error, &error_length) != 0 || error != 0) {
+        accepts = false;
+        goto out;
+    }
+    struct sockaddr_storage local;
+    socklen_t local_length = sizeof local;
+    memset(&local, 0, sizeof local);
+    if (getsockname(probe, (struct sockaddr *)&local, &local_length) != 0) {
+        accepts = true;
+        goto out;
+    }
+    for (int waited = 0; waited <= PROBE_WAIT_MS; waited += PROBE_STEP_MS) {
+        if (accepted_here(server, probe, &local, local_length)) {
+            accepts = true;
+            goto out;
+        }
+        if (watchdog_sleep(server, PROBE_STEP_MS)) {
+            accepts = true; /* stopping: leave it */
+            goto out;
+        }
+    }
+out:
+    close(probe);
+    return accepts;
+}
+
 /* Binds a new generation to the address and retires the current one. False
  * when it could not (no fd free yet, address taken): the caller retries. */
 static bool rebuild_listener(asylo__server *server) {
@@ -891,7 +1018,7 @@ static void *watchdog_thread(void *argument) {
         for (size_t i = 0; i < count; i++) {
             broken = broken || (polled[1 + i].revents & (POLLNVAL | POLLERR | POLLHUP)) != 0;
         }
-        if (!broken && !listener_stuck(server, fds, count)) {
+        if (!broken && (!listener_stuck(server, fds, count) || listener_accepts(server, fds[0]))) {
             continue;
         }
         asylo__log(ASYLO_LOG_WARNING, "transport", NULL, 0,
