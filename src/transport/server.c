@@ -683,30 +683,38 @@ static void *accept_thread(void *argument) {
         asylo__server_call *started = NULL;
         bool is_shutdown_tag = false;
         pthread_mutex_lock(&server->lock);
-        for (generation **link = &server->generations; *link != NULL; link = &(*link)->next) {
-            generation *g = *link;
-            if (event.tag != &g->shutdown_tag) {
-                continue;
+        generation *touched = NULL;
+        for (generation *g = server->generations; g != NULL; g = g->next) {
+            if (event.tag == &g->shutdown_tag) {
+                is_shutdown_tag = true;
+                g->notified = true;
+                touched = g;
+                pthread_cond_broadcast(&server->changed);
+                break;
             }
-            is_shutdown_tag = true;
-            g->notified = true;
-            if (!server->shutting_down && g != server->generations) {
-                /* A retired generation whose calls all ended. */
-                *link = g->next;
-                server->generation_count--;
-                retired = g;
-            }
-            pthread_cond_broadcast(&server->changed);
-            break;
         }
         if (!is_shutdown_tag && event.tag != NULL) {
             asylo__server_call *call = event.tag;
-            call->generation->pending = NULL;
+            touched = call->generation;
+            touched->pending = NULL;
             if (event.success && call->call != NULL) {
                 started = call;
             } else {
                 /* The request was withdrawn by a shutdown. */
                 call_free(call);
+            }
+        }
+        /* A retired generation goes once its calls ended and its withdrawn
+         * request came back (its calls point at it until then). */
+        if (touched != NULL && touched->notified && touched->pending == NULL &&
+            !server->shutting_down && touched != server->generations) {
+            for (generation **link = &server->generations; *link != NULL; link = &(*link)->next) {
+                if (*link == touched) {
+                    *link = touched->next;
+                    server->generation_count--;
+                    retired = touched;
+                    break;
+                }
             }
         }
         pthread_mutex_unlock(&server->lock);
