@@ -65,7 +65,8 @@ size_t asylo__server_active_calls(asylo__server *server);
 uint64_t asylo__server_total_calls(asylo__server *server);
 /* How often the listener was restarted: gRPC 1.51 stops accepting for good
  * once accept4 fails (EMFILE after a burst of connections); a watchdog thread
- * notices a connection nobody accepts within ~0.8 s, binds a new gRPC server
+ * notices a connection nobody accepts (queued 0.5 s, then a probe connection
+ * of its own not accepted within 1 s), binds a new gRPC server
  * to the same address and lets the old one finish its calls. */
 uint64_t asylo__server_listener_restarts(asylo__server *server);
 
