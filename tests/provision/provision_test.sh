@@ -400,7 +400,7 @@ fd_burst)
         fail "soft fd limit not raised to the hard one: $(grep 'open files' /proc/$server_pid/limits)"
     stop_server
     server_prefix=(prlimit --nofile=64:64)
-    start_server server 127.0.0.1:0
+    start_server limited 127.0.0.1:0
     burst "${server_address##*:}"
     upload OK --release=right
     expect_nothing_stored 5
@@ -479,7 +479,7 @@ slowloris)
     stop_server
     # Without client identities: the tricklers are cut off once an upload of
     # this size should have ended at --min_upload_rate (5 s + 2 s here).
-    start_server server 127.0.0.1:0
+    start_server plain 127.0.0.1:0
     tricklers 16
     sleep 1
     started=$SECONDS
