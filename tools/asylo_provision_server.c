@@ -40,13 +40,22 @@ static void usage(FILE *out) {
             "  --proxy_ports=LOW-HIGH      ports proxies listen on (default 4400-4499)\n"
             "  --backend=NAME              local backend for enclaves (default sim)\n"
             "  --max_image_size=BYTES      largest image accepted (default 67108864)\n"
-            "  --max_proxies=N             most proxies at once (default 16)\n"
+            "  --max_proxies=N             most running proxies at once (default 16)\n"
+            "  --max_uploads=N             most uploads in progress at once (default 8);\n"
+            "                              under mutual TLS a client already uploading\n"
+            "                              cannot take the last one\n"
             "  --max_proxies_per_client=N  most per client certificate (default 4;\n"
             "                              mutual TLS only)\n"
             "  --allowlist=FILE            accept only images whose SHA-256 (hex, one per\n"
             "                              line) is listed\n"
             "  --proxy_load_timeout_ms=MS  a proxy no host loads from exits (default 15000)\n"
             "  --upload_timeout_ms=MS      longest wait for the next chunk (default 10000)\n"
+            "  --upload_deadline_ms=MS     longest time for a whole upload (default 300000)\n"
+            "  --min_upload_rate=BYTES_S   an upload must also end within 5 s plus its size\n"
+            "                              at this rate (default 65536; 0: no rate bound)\n"
+            "  --max_chunk_size=BYTES      largest image chunk in one message (default\n"
+            "                              1048576, at most 16777216): larger messages are\n"
+            "                              refused with RESOURCE_EXHAUSTED\n"
             "  --log_level=LEVEL           error, warning, info (default) or debug\n"
             "  --advertise_address=HOST    host name or IP clients dial proxies at (NAT,\n"
             "                              Kubernetes pods); default: the --address host,\n"
@@ -100,6 +109,10 @@ static int parse_flags(int argc, char **argv, server_flags *flags) {
     options->max_proxies_per_client = 4;
     options->proxy_load_timeout_ms = 15000;
     options->upload_timeout_ms = 10000;
+    options->max_chunk_size = ASYLO__PROVISION_DEFAULT_CHUNK;
+    options->max_uploads = 8;
+    options->upload_deadline_ms = 300000;
+    options->min_upload_rate = 65536;
     char self[PATH_MAX];
     ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
     if (length > 0) {
@@ -163,6 +176,20 @@ static int parse_flags(int argc, char **argv, server_flags *flags) {
         } else if ((value = asylo__flag_value(argc, argv, &i, "--proxy_load_timeout_ms")) != NULL) {
             code = asylo__flag_integer("--proxy_load_timeout_ms", value, 100, 86400000,
                                        &options->proxy_load_timeout_ms, &status);
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--max_uploads")) != NULL) {
+            code = asylo__flag_integer("--max_uploads", value, 1, 4096, &number, &status);
+            options->max_uploads = (size_t)number;
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--upload_deadline_ms")) != NULL) {
+            code = asylo__flag_integer("--upload_deadline_ms", value, 1000, 86400000,
+                                       &options->upload_deadline_ms, &status);
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--min_upload_rate")) != NULL) {
+            code = asylo__flag_integer("--min_upload_rate", value, 0, (int64_t)1 << 40, &number,
+                                       &status);
+            options->min_upload_rate = (uint64_t)number;
+        } else if ((value = asylo__flag_value(argc, argv, &i, "--max_chunk_size")) != NULL) {
+            code = asylo__flag_integer("--max_chunk_size", value, 4096,
+                                       (int64_t)ASYLO__PROVISION_MAX_CHUNK, &number, &status);
+            options->max_chunk_size = (size_t)number;
         } else if ((value = asylo__flag_value(argc, argv, &i, "--upload_timeout_ms")) != NULL) {
             code = asylo__flag_integer("--upload_timeout_ms", value, 100, 3600000,
                                        &options->upload_timeout_ms, &status);
@@ -228,6 +255,7 @@ static void *wait_for_signal(void *context) {
 
 int main(int argc, char **argv) {
     asylo__tune_server_memory();
+    asylo__raise_fd_limit();
     server_flags flags;
     int parsed = parse_flags(argc, argv, &flags);
     if (parsed != 0) {
@@ -261,6 +289,7 @@ int main(int argc, char **argv) {
     asylo__security_from_public(&flags.options.security, &security);
     asylo__server_options server_options = {.address = flags.options.address,
                                             .security = &security};
+    asylo__provision_server_transport_options(&flags.options, &server_options);
     if (asylo__server_create(&server_options, &transport, &status) != ASYLO_OK ||
         asylo__provision_server_add_methods(&server, transport, &status) != ASYLO_OK ||
         asylo__observability_add_health(&observability, transport,

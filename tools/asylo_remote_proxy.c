@@ -37,6 +37,7 @@ typedef struct proxy_flags {
     int64_t load_timeout_ms;
     int64_t drain_ms;
     bool owns_socket_dir;
+    bool allow_any_enclave;
     asylo_security_options security;
     asylo__observability_flags observability;
 } proxy_flags;
@@ -57,6 +58,9 @@ static void usage(FILE *out) {
             "  --address=ADDR          where to listen (default 127.0.0.1:0 = a free port):\n"
             "                          IPv4 a.b.c.d:PORT, IPv6 [::1]:PORT, unix:/path\n"
             "  --enclave_path=PATH     serve only this enclave image\n"
+            "  --allow_any_enclave     without --enclave_path and --token_file, load any\n"
+            "                          image path a client names; the proxy refuses to start\n"
+            "                          that way unless this flag is given (or --control_fd)\n"
             "  --backend=NAME          local backend for the enclave (default sim)\n"
             "  --token_file=PATH       require this one-time token (file content) on every\n"
             "                          stream\n"
@@ -120,6 +124,8 @@ static int parse_flags(int argc, char **argv, proxy_flags *flags) {
             flags->enclave_path = value;
         } else if ((value = asylo__flag_value(argc, argv, &i, "--backend")) != NULL) {
             flags->backend = value;
+        } else if (strcmp(argument, "--allow_any_enclave") == 0) {
+            flags->allow_any_enclave = true;
         } else if ((value = asylo__flag_value(argc, argv, &i, "--token_file")) != NULL) {
             flags->token_file = value;
         } else if ((value = asylo__flag_value(argc, argv, &i, "--control_fd")) != NULL) {
@@ -154,6 +160,17 @@ static int parse_flags(int argc, char **argv, proxy_flags *flags) {
     }
     /* On a server, --ssl_root_certs means mutual TLS. */
     flags->security.require_client_certificate = flags->security.root_certs != NULL;
+    /* Started by hand with neither, any client that reaches the address
+     * could make it load any file path as an enclave. A provisioner
+     * (--control_fd) passes the image it chose. */
+    if (flags->control_fd < 0 && flags->token_file == NULL && flags->enclave_path == NULL &&
+        !flags->allow_any_enclave) {
+        fprintf(stderr,
+                "asylo-remote-proxy: refusing to start: without --enclave_path or --token_file "
+                "any client could load any image path; give one of them, or "
+                "--allow_any_enclave to accept that (see --help)\n");
+        return 2;
+    }
     return 0;
 }
 
@@ -335,6 +352,7 @@ int main(int argc, char **argv) {
      * an enclave's secrets. A later issue puts the enclave in a sandbox. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     asylo__tune_server_memory();
+    asylo__raise_fd_limit();
     proxy_flags flags;
     int parsed = parse_flags(argc, argv, &flags);
     if (parsed != 0) {

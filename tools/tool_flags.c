@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/resource.h>
+
 const char *asylo__flag_value(int argc, char **argv, int *index, const char *name) {
     const char *argument = argv[*index];
     size_t length = strlen(name);
@@ -36,4 +38,12 @@ asylo_code asylo__flag_integer(const char *name, const char *text, int64_t minim
     }
     *value = parsed;
     return asylo_status_ok(status);
+}
+
+void asylo__raise_fd_limit(void) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
 }

@@ -15,5 +15,9 @@ const char *asylo__flag_value(int argc, char **argv, int *index, const char *nam
  * flag otherwise. */
 asylo_code asylo__flag_integer(const char *name, const char *text, int64_t minimum, int64_t maximum,
                                int64_t *value, asylo_status *status);
+/* Raises the soft RLIMIT_NOFILE to the hard limit, so a burst of connections
+ * meets the limit the administrator chose (LimitNOFILE=, ulimit -Hn) rather
+ * than a default soft 1024. Servers call it first thing. */
+void asylo__raise_fd_limit(void);
 
 #endif

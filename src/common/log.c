@@ -3,8 +3,10 @@
 #include "common/log.h"
 #include "common/nosigpipe.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,11 +68,9 @@ int asylo__log_enabled(asylo_log_level level) {
     return (int)level <= (int)asylo_log_get_level();
 }
 
-void asylo__log(asylo_log_level level, const char *component, const char *enclave, uint64_t call_id,
-                const char *format, ...) {
-    if (!asylo__log_enabled(level)) {
-        return;
-    }
+/* Writes one line; suffix (may be empty) survives a cut message. */
+static void write_line(asylo_log_level level, const char *component, const char *enclave,
+                       uint64_t call_id, const char *suffix, const char *format, va_list args) {
     char line[1024];
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -94,16 +94,17 @@ void asylo__log(asylo_log_level level, const char *component, const char *enclav
         written = snprintf(line + length, sizeof line - length, ": ");
         length += written > 0 ? (size_t)written : 0;
     }
-    if (length < sizeof line) {
-        va_list args;
-        va_start(args, format);
-        written = vsnprintf(line + length, sizeof line - length, format, args);
-        va_end(args);
+    size_t suffix_length = strlen(suffix);
+    size_t message_room = sizeof line - 1 - suffix_length; /* the newline and the suffix */
+    if (length < message_room) {
+        written = vsnprintf(line + length, message_room - length, format, args);
         length += written > 0 ? (size_t)written : 0;
     }
-    if (length >= sizeof line - 1) {
-        length = sizeof line - 2; /* keep room for the newline; the line was cut */
+    if (length >= message_room - 1) {
+        length = message_room - 1; /* the line was cut */
     }
+    memcpy(line + length, suffix, suffix_length);
+    length += suffix_length;
     /* Control characters (an enclave's log text is untrusted) become '?', so one
      * event stays one line. */
     for (size_t i = 0; i < length; i++) {
@@ -114,4 +115,53 @@ void asylo__log(asylo_log_level level, const char *component, const char *enclav
     line[length++] = '\n';
     ssize_t ignored = asylo__write_nosigpipe(STDERR_FILENO, line, length);
     (void)ignored;
+}
+
+void asylo__log(asylo_log_level level, const char *component, const char *enclave, uint64_t call_id,
+                const char *format, ...) {
+    if (!asylo__log_enabled(level)) {
+        return;
+    }
+    va_list args;
+    va_start(args, format);
+    write_line(level, component, enclave, call_id, "", format, args);
+    va_end(args);
+}
+
+/* One lock for every call site's limit: only limited (refusal) lines take it. */
+static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void asylo__log_limited(asylo__log_limit *limit, int64_t now_ms, asylo_log_level level,
+                        const char *component, const char *enclave, uint64_t call_id,
+                        const char *format, ...) {
+    if (!asylo__log_enabled(level)) {
+        return;
+    }
+    pthread_mutex_lock(&limit_lock);
+    if (now_ms - limit->window_start_ms >= 1000 || now_ms < limit->window_start_ms) {
+        limit->window_start_ms = now_ms;
+        limit->written = 0;
+    }
+    bool write_it = limit->written < ASYLO__LOG_LIMIT_PER_SECOND;
+    uint64_t suppressed = 0;
+    if (write_it) {
+        limit->written++;
+        suppressed = limit->suppressed;
+        limit->suppressed = 0;
+    } else {
+        limit->suppressed++;
+    }
+    pthread_mutex_unlock(&limit_lock);
+    if (!write_it) {
+        return;
+    }
+    char suffix[64] = "";
+    if (suppressed > 0) {
+        snprintf(suffix, sizeof suffix, " (suppressed %llu similar message%s)",
+                 (unsigned long long)suppressed, suppressed == 1 ? "" : "s");
+    }
+    va_list args;
+    va_start(args, format);
+    write_line(level, component, enclave, call_id, suffix, format, args);
+    va_end(args);
 }

@@ -18,18 +18,59 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "provision/fleet_target.h"
+#include "provision/image_verify.h"
 #include "provision/provision_server.h"
 
 static double seconds_since(int64_t start_ms) {
     return (double)(asylo__monotonic_ms() - start_ms) / 1000.0;
 }
 
+/* The whole upload's end (monotonic ms): --upload_deadline_ms, or sooner
+ * for a small image at --min_upload_rate, so a client trickling bytes cannot
+ * hold an upload slot for long. */
+static int64_t upload_deadline(const asylo__provision_server *server, int64_t start_ms,
+                               uint64_t image_size) {
+    int64_t allowed = server->options.upload_deadline_ms;
+    uint64_t rate = server->options.min_upload_rate;
+    if (rate > 0) {
+        uint64_t at_rate_ms = image_size / rate * 1000 + (image_size % rate) * 1000 / rate;
+        if (allowed > ASYLO__PROVISION_RATE_GRACE_MS &&
+            at_rate_ms < (uint64_t)(allowed - ASYLO__PROVISION_RATE_GRACE_MS)) {
+            allowed = ASYLO__PROVISION_RATE_GRACE_MS + (int64_t)at_rate_ms;
+        }
+    }
+    return start_ms + allowed;
+}
+
+/* Receives one request; deadline_ms (monotonic, 0: none) bounds it besides
+ * --upload_timeout_ms. */
 static asylo_code receive_request(asylo__provision_server *server, asylo__server_call *call,
-                                  Asylo__Remote__ProvisionRequest **request, asylo_status *status) {
+                                  int64_t deadline_ms, Asylo__Remote__ProvisionRequest **request,
+                                  asylo_status *status) {
     uint8_t *data = NULL;
     size_t size = 0;
-    asylo_code code = asylo__server_call_receive_bytes(call, &data, &size,
-                                                       server->options.upload_timeout_ms, status);
+    int64_t timeout_ms = server->options.upload_timeout_ms;
+    bool by_deadline = false;
+    if (deadline_ms > 0) {
+        int64_t left = deadline_ms - asylo__monotonic_ms();
+        if (left < 1) {
+            left = 1;
+        }
+        if (left < timeout_ms) {
+            timeout_ms = left;
+            by_deadline = true;
+        }
+    }
+    asylo_code code = asylo__server_call_receive_bytes(call, &data, &size, timeout_ms, status);
+    if (code == ASYLO_DEADLINE_EXCEEDED && by_deadline) {
+        return asylo_status_set(status, ASYLO_DEADLINE_EXCEEDED, ASYLO_ORIGIN_API,
+                                "the upload did not finish in time (--upload_deadline_ms of "
+                                "%lld ms, or %lld ms plus its size at --min_upload_rate of "
+                                "%llu bytes/s); nothing was kept",
+                                (long long)server->options.upload_deadline_ms,
+                                (long long)ASYLO__PROVISION_RATE_GRACE_MS,
+                                (unsigned long long)server->options.min_upload_rate);
+    }
     if (code == ASYLO_OUT_OF_RANGE) {
         return asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_API,
                                 "the client ended the upload before its last chunk: truncated; "
@@ -69,8 +110,8 @@ static asylo_code check_header(const Asylo__Remote__ProvisionRequest *request,
 
 /* Receives the image into `upload` until the message marked last. */
 static asylo_code receive_image(asylo__provision_server *server, asylo__server_call *call,
-                                Asylo__Remote__ProvisionRequest *first, asylo__image_upload *upload,
-                                asylo_status *status) {
+                                int64_t deadline_ms, Asylo__Remote__ProvisionRequest *first,
+                                asylo__image_upload *upload, asylo_status *status) {
     Asylo__Remote__ProvisionRequest *request = first;
     asylo_code code = ASYLO_OK;
     for (;;) {
@@ -88,7 +129,7 @@ static asylo_code receive_image(asylo__provision_server *server, asylo__server_c
         if (code != ASYLO_OK || last) {
             return code;
         }
-        code = receive_request(server, call, &request, status);
+        code = receive_request(server, call, deadline_ms, &request, status);
         if (code != ASYLO_OK) {
             return code;
         }
@@ -158,7 +199,7 @@ static void serve_provision(asylo__server_call *call, void *context) {
     uint64_t image_size = 0;
     char sha256_hex[ASYLO__SHA256_HEX_SIZE];
     char image_path[PATH_MAX];
-    asylo_code code = receive_request(server, call, &first, &status);
+    asylo_code code = receive_request(server, call, 0, &first, &status);
     if (code == ASYLO_OK) {
         code = check_header(first, &status);
     }
@@ -178,10 +219,19 @@ static void serve_provision(asylo__server_call *call, void *context) {
         code = asylo__server_call_send_bytes(call, "", 0, &status);
     }
     if (code == ASYLO_OK) {
-        code = receive_image(server, call, first, &upload, &status);
+        code = receive_image(server, call, upload_deadline(server, start_ms, image_size), first,
+                             &upload, &status);
     }
     if (code == ASYLO_OK) {
         code = asylo__image_upload_commit(&upload, &server->store, sha256_hex, &status);
+    }
+    if (code == ASYLO_OK) {
+        /* The loader's own check, before any process runs the image; on
+         * failure the slot's release removes the image. */
+        char name[ASYLO__SHA256_HEX_SIZE + 32];
+        snprintf(name, sizeof name, "the uploaded image %.16s...", sha256_hex);
+        asylo__image_store_path(&server->store, sha256_hex, image_path);
+        code = asylo__image_verify_enclave(image_path, name, &status);
     }
     if (code == ASYLO_OK) {
         code = asylo__provision_start(server, slot, first->header->backend, &status);
@@ -206,8 +256,9 @@ static void serve_provision(asylo__server_call *call, void *context) {
         asylo__image_upload_abort(&upload);
         asylo__provision_unreserve(server, slot);
         char text[ASYLO_STATUS_MESSAGE_SIZE + 64];
-        asylo__log(ASYLO_LOG_WARNING, "provision", NULL, 0, "provision from %s refused: %s",
-                   asylo__server_call_peer(call), asylo_status_format(&status, text, sizeof text));
+        ASYLO__LOG_LIMITED(ASYLO_LOG_WARNING, "provision", NULL, 0, "provision from %s refused: %s",
+                           asylo__server_call_peer(call),
+                           asylo_status_format(&status, text, sizeof text));
         asylo__server_call_finish(call, code, status.message, NULL);
     }
     if (first != NULL) {
@@ -227,7 +278,11 @@ static void serve_release(asylo__server_call *call, void *context) {
     asylo_code code = asylo__server_call_receive_bytes(call, &data, &size,
                                                        server->options.upload_timeout_ms, &status);
     Asylo__Remote__ReleaseRequest *request = NULL;
-    if (code == ASYLO_OK) {
+    if (code == ASYLO_OK && size > ASYLO__PROVISION_MESSAGE_OVERHEAD) {
+        code = asylo_status_set(&status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "a ReleaseRequest of %zu bytes is over its limit of %d bytes", size,
+                                ASYLO__PROVISION_MESSAGE_OVERHEAD);
+    } else if (code == ASYLO_OK) {
         request = asylo__remote__release_request__unpack(NULL, size, data);
         if (request == NULL) {
             code = asylo_status_set(&status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
@@ -248,6 +303,16 @@ static void serve_release(asylo__server_call *call, void *context) {
     if (request != NULL) {
         asylo__remote__release_request__free_unpacked(request, NULL);
     }
+}
+
+void asylo__provision_server_transport_options(const asylo__provision_server_options *options,
+                                               asylo__server_options *transport) {
+    size_t chunk =
+        options->max_chunk_size > 0 ? options->max_chunk_size : ASYLO__PROVISION_DEFAULT_CHUNK;
+    transport->max_message_size = chunk + ASYLO__PROVISION_MESSAGE_OVERHEAD;
+    transport->memory_quota = 2 * transport->max_message_size > ASYLO__PROVISION_MEMORY_QUOTA
+                                  ? 2 * transport->max_message_size
+                                  : ASYLO__PROVISION_MEMORY_QUOTA;
 }
 
 asylo_code asylo__provision_server_add_methods(asylo__provision_server *server,

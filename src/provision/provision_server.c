@@ -211,13 +211,30 @@ asylo_code asylo__provision_reserve(asylo__provision_server *server, const char 
     asylo_code code = ASYLO_OK;
     pthread_mutex_lock(&server->lock);
     size_t same_client = 0;
+    size_t same_client_uploads = 0;
+    bool authenticated = identity != NULL && identity[0] != '\0';
     for (asylo__provisioned_proxy *other = server->proxies; other != NULL; other = other->next) {
-        same_client +=
-            identity != NULL && identity[0] != '\0' && strcmp(other->identity, identity) == 0;
+        bool same = authenticated && strcmp(other->identity, identity) == 0;
+        same_client += same;
+        same_client_uploads += same && !other->proxy_slot;
     }
+    size_t max_uploads = server->options.max_uploads;
     if (server->draining) {
         code = asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_API,
                                 "the provision server is shutting down; try another");
+    } else if (server->upload_count >= max_uploads) {
+        code = asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "this server already receives its --max_uploads of %zu uploads; "
+                                "try again shortly",
+                                max_uploads);
+    } else if (same_client_uploads > 0 && max_uploads > 1 &&
+               server->upload_count + 1 >= max_uploads) {
+        /* Under mutual TLS one client (one certificate) cannot take the last
+         * upload slot while it already uploads: another client gets it. */
+        code = asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "client '%s' already uploads and the last of the --max_uploads "
+                                "of %zu is kept for other clients; try again shortly",
+                                identity, max_uploads);
     } else if (server->proxy_count >= server->options.max_proxies) {
         code = asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
                                 "this server already runs its --max_proxies of %zu proxies",
@@ -230,7 +247,7 @@ asylo_code asylo__provision_reserve(asylo__provision_server *server, const char 
     } else {
         proxy->next = server->proxies;
         server->proxies = proxy;
-        server->proxy_count++;
+        server->upload_count++;
     }
     pthread_mutex_unlock(&server->lock);
     if (code != ASYLO_OK) {
@@ -252,7 +269,11 @@ static void remove_locked(asylo__provision_server *server, asylo__provisioned_pr
         image_shared |= strcmp((*link)->sha256_hex, proxy->sha256_hex) == 0;
         link = &(*link)->next;
     }
-    server->proxy_count--;
+    if (proxy->proxy_slot) {
+        server->proxy_count--;
+    } else {
+        server->upload_count--;
+    }
     if (!image_shared) {
         asylo__image_store_remove(&server->store, proxy->sha256_hex);
     }
@@ -342,13 +363,6 @@ static uint16_t next_free_port(asylo__provision_server *server, uint32_t after) 
     return 0;
 }
 
-static bool is_draining(asylo__provision_server *server) {
-    pthread_mutex_lock(&server->lock);
-    bool draining = server->draining;
-    pthread_mutex_unlock(&server->lock);
-    return draining;
-}
-
 static asylo_code shutting_down(asylo_status *status) {
     return asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_API,
                             "the provision server is shutting down; try another");
@@ -367,9 +381,25 @@ asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provis
         .load_timeout_ms = server->options.proxy_load_timeout_ms,
     };
     /* A drain that began during the upload takes no new proxy: it would
-     * wait for it, then kill it. */
-    if (is_draining(server)) {
+     * wait for it, then kill it. The upload's slot becomes a proxy's, if
+     * one is free (uploads and proxies are counted apart). */
+    pthread_mutex_lock(&server->lock);
+    bool draining = server->draining;
+    bool full = server->proxy_count >= server->options.max_proxies;
+    if (!draining && !full && !slot->proxy_slot) {
+        slot->proxy_slot = true;
+        server->upload_count--;
+        server->proxy_count++;
+        pthread_cond_broadcast(&server->changed);
+    }
+    pthread_mutex_unlock(&server->lock);
+    if (draining) {
         return shutting_down(status);
+    }
+    if (full) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "this server already runs its --max_proxies of %zu proxies",
+                                server->options.max_proxies);
     }
     asylo_code code = ASYLO_UNAVAILABLE;
     uint32_t candidate = server->options.proxy_port_low;
@@ -512,7 +542,7 @@ void asylo__provision_server_drain(asylo__provision_server *server, int64_t grac
     }
     struct timespec deadline;
     asylo__timespec_after_ms(&deadline, grace_ms);
-    while (server->proxy_count > 0) {
+    while (server->proxy_count + server->upload_count > 0) {
         if (pthread_cond_timedwait(&server->changed, &server->lock, &deadline) == ETIMEDOUT) {
             break;
         }
@@ -523,7 +553,7 @@ void asylo__provision_server_drain(asylo__provision_server *server, int64_t grac
         }
     }
     asylo__timespec_after_ms(&deadline, KILL_WAIT_MS);
-    while (server->proxy_count > 0) {
+    while (server->proxy_count + server->upload_count > 0) {
         if (pthread_cond_timedwait(&server->changed, &server->lock, &deadline) == ETIMEDOUT) {
             break;
         }

@@ -19,6 +19,17 @@
 
 #define ASYLO__MAX_ALLOWLIST_ENTRIES 4096
 #define ASYLO__IDENTITY_SIZE 256
+/* A message's fields besides its image bytes (header, hash, names), with
+ * room to spare; a ReleaseRequest is at most this. */
+#define ASYLO__PROVISION_MESSAGE_OVERHEAD 4096
+#define ASYLO__PROVISION_DEFAULT_CHUNK ((size_t)1 << 20)
+#define ASYLO__PROVISION_MAX_CHUNK ((size_t)16 << 20)
+/* What gRPC may buffer for all connections together (see
+ * asylo__server_options.memory_quota): this, or two of the largest messages
+ * if more. 16 concurrent 64 MiB messages then peak at ~100 MB RSS. */
+/* Time an upload gets on top of its size at --min_upload_rate. */
+#define ASYLO__PROVISION_RATE_GRACE_MS 5000
+#define ASYLO__PROVISION_MEMORY_QUOTA ((size_t)16 << 20)
 
 typedef struct asylo__provision_server_options {
     const char *address;    /* where the server listens */
@@ -28,12 +39,18 @@ typedef struct asylo__provision_server_options {
     uint16_t proxy_port_low;     /* proxies listen on ports in [low, high] */
     uint16_t proxy_port_high;
     uint64_t max_image_size;
-    size_t max_proxies;
+    size_t max_proxies;            /* running proxies (uploads not counted) */
     size_t max_proxies_per_client; /* by client certificate identity (mutual TLS) */
+    size_t max_uploads;            /* uploads in progress at once */
     const char *allowlist_path;    /* NULL: any image */
     int64_t proxy_load_timeout_ms; /* a proxy nobody loads from exits after this */
     int64_t upload_timeout_ms;     /* longest wait for the next chunk */
-    const char *log_level;         /* for the proxies */
+    size_t max_chunk_size;         /* largest image bytes in one message */
+    /* A whole upload must end within min(upload_deadline_ms,
+     * ASYLO__PROVISION_RATE_GRACE_MS + image_size / min_upload_rate s). */
+    int64_t upload_deadline_ms;
+    uint64_t min_upload_rate; /* bytes per second; 0: no rate bound */
+    const char *log_level;    /* for the proxies */
     /* Where clients reach proxies (NAT, Kubernetes pods), as an address
      * whose port is replaced by each proxy's ("pod-0.svc.example:1");
      * reported in each reply. NULL: the address the proxy is bound to. */
@@ -47,7 +64,8 @@ typedef struct asylo__provisioned_proxy {
     char id[33];
     char sha256_hex[ASYLO__SHA256_HEX_SIZE];
     char identity[ASYLO__IDENTITY_SIZE];
-    bool running; /* false while uploading */
+    bool running;    /* false while uploading */
+    bool proxy_slot; /* counted in proxy_count (else in upload_count) */
     uint16_t port;
     asylo__proxy_process process;
     struct asylo__provisioned_proxy *next;
@@ -62,7 +80,8 @@ typedef struct asylo__provision_server {
     pthread_mutex_t lock;
     pthread_cond_t changed;
     asylo__provisioned_proxy *proxies;
-    size_t proxy_count; /* including uploads in progress */
+    size_t proxy_count;  /* proxies running or starting */
+    size_t upload_count; /* uploads in progress */
     bool draining;
     /* Observability hook: called after each provision with its result. */
     void (*on_provision)(void *context, asylo_code result, double seconds, uint64_t image_bytes);
@@ -74,6 +93,10 @@ typedef struct asylo__provision_server {
 asylo_code asylo__provision_server_init(asylo__provision_server *server,
                                         const asylo__provision_server_options *options,
                                         asylo_status *status);
+/* The transport options the server needs: its largest message (a chunk and
+ * its framing) and a memory quota. */
+void asylo__provision_server_transport_options(const asylo__provision_server_options *options,
+                                               asylo__server_options *transport);
 /* Registers Provision and Release on a transport server. */
 asylo_code asylo__provision_server_add_methods(asylo__provision_server *server,
                                                asylo__server *transport, asylo_status *status);

@@ -273,9 +273,9 @@ static asylo_code exchange_reply(asylo__server_call *call, asylo__frame *reply, 
 void asylo__proxy_serve_stream(asylo__server_call *call, void *context) {
     asylo__proxy *proxy = context;
     if (asylo__proxy_finishing(proxy)) {
-        asylo__log(ASYLO_LOG_WARNING, "proxy", NULL, 0,
-                   "refused a stream from %s: the proxy is shutting down",
-                   asylo__server_call_peer(call));
+        ASYLO__LOG_LIMITED(ASYLO_LOG_WARNING, "proxy", NULL, 0,
+                           "refused a stream from %s: the proxy is shutting down",
+                           asylo__server_call_peer(call));
         asylo__server_call_finish(call, ASYLO_UNAVAILABLE,
                                   "this proxy is shutting down and takes no new streams", NULL);
         return;
@@ -283,9 +283,9 @@ void asylo__proxy_serve_stream(asylo__server_call *call, void *context) {
     if (proxy->options.token[0] != '\0' &&
         !token_matches(proxy->options.token,
                        asylo__server_call_metadata(call, ASYLO__TOKEN_METADATA_KEY))) {
-        asylo__log(ASYLO_LOG_WARNING, "proxy", NULL, 0,
-                   "refused a stream from %s: missing or wrong token",
-                   asylo__server_call_peer(call));
+        ASYLO__LOG_LIMITED(ASYLO_LOG_WARNING, "proxy", NULL, 0,
+                           "refused a stream from %s: missing or wrong token",
+                           asylo__server_call_peer(call));
         asylo__server_call_finish(call, ASYLO_UNAUTHENTICATED,
                                   "missing or wrong asylo-token: this proxy serves only the host "
                                   "it was provisioned for",

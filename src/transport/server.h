@@ -31,8 +31,13 @@ typedef struct asylo__server_options {
     const char *address;                     /* bind address; port 0 picks one */
     const asylo__security_options *security; /* NULL: local */
     size_t max_message_size;                 /* both directions; 0: ASYLO__FRAME_DEFAULT_MAX_SIZE */
-    int keepalive_time_ms;                   /* server pings an idle client; 0: 500 */
-    int keepalive_timeout_ms;                /* ... and drops it without a reply; 0: 1000 */
+    /* Bytes gRPC may buffer for this server's connections (a resource
+     * quota); 0: no bound. gRPC 1.51 reads a whole message before checking
+     * max_message_size, so only this bounds what hostile clients can make it
+     * hold: over it, streams are cancelled with RESOURCE_EXHAUSTED. */
+    size_t memory_quota;
+    int keepalive_time_ms;    /* server pings an idle client; 0: 500 */
+    int keepalive_timeout_ms; /* ... and drops it without a reply; 0: 1000 */
     /* Called on the call's thread after each call ends (handler returned,
      * call freed), with the number of calls still running. A host that was
      * kill -9'd ends all its streams: this reaches 0 within ~1.5 s (connection
@@ -58,6 +63,12 @@ const char *asylo__server_address(const asylo__server *server);
 /* Calls running now / accepted since create. */
 size_t asylo__server_active_calls(asylo__server *server);
 uint64_t asylo__server_total_calls(asylo__server *server);
+/* How often the listener was restarted: gRPC 1.51 stops accepting for good
+ * once accept4 fails (EMFILE after a burst of connections); a watchdog thread
+ * notices a connection nobody accepts (queued 0.5 s, then a probe connection
+ * of its own not accepted within 1 s), binds a new gRPC server
+ * to the same address and lets the old one finish its calls. */
+uint64_t asylo__server_listener_restarts(asylo__server *server);
 
 /* Stops accepting, waits up to grace_ms for running calls to finish, then
  * cancels the rest (their handlers see UNAVAILABLE) and waits for every

@@ -17,6 +17,7 @@ chmod 700 "$tmp"
 store=$tmp/store
 server_pid=
 declare -a background=()
+declare -a server_prefix=() # e.g. prlimit --nofile=64:64
 
 cleanup() {
     local pid
@@ -58,7 +59,7 @@ wait_for() {
 start_server() {
     local name=$1 address=$2
     shift 2
-    "$PROVISION_SERVER" --address="$address" --storage_dir="$store" \
+    "${server_prefix[@]}" "$PROVISION_SERVER" --address="$address" --storage_dir="$store" \
         --proxy_ports="$port_low-$port_high" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
     server_pid=$!
     wait_for 15 grep -q 'listening on' "$tmp/$name.out" ||
@@ -386,6 +387,185 @@ second_server)
     note "$(grep -o 'FAILED_PRECONDITION.*' "$tmp/second.err")"
     server_pid=$first_pid
     stop_server
+    ;;
+fd_burst)
+    # 200 bare connections against a hard limit of 64 fds made accept4 fail
+    # once; gRPC 1.51 then never accepted again. Both servers must answer a
+    # health check soon after the burst ends (the goal is 2 s; 8 s here
+    # leaves room for a loaded machine).
+    burst() { # burst PORT: 200 connections held 3 s, then a client
+        /usr/bin/python3 "$(dirname "$0")/../common/fd_burst.py" 127.0.0.1 "$1" 200 3 8 \
+            >"$tmp/burst.txt" 2>&1 || fail "no recovery: $(cat "$tmp/burst.txt")"
+        note "$(cat "$tmp/burst.txt")"
+    }
+    server_prefix=(prlimit --nofile=64:128)
+    start_server server 127.0.0.1:0
+    grep -qE '^Max open files +128 +128 ' "/proc/$server_pid/limits" ||
+        fail "soft fd limit not raised to the hard one: $(grep 'open files' /proc/$server_pid/limits)"
+    stop_server
+    server_prefix=(prlimit --nofile=64:64)
+    start_server limited 127.0.0.1:0
+    burst "${server_address##*:}"
+    upload OK --release=right
+    expect_nothing_stored 5
+    # A proxy (same limits, inherited) that serves a live enclave recovers
+    # in-process: the host's stream survives and its destroy succeeds.
+    "$PROVISION_TOOL" load --server="$server_address" --image="$TEST_ENCLAVE" --hold_ms=7000 \
+        >"$tmp/load.out" 2>"$tmp/load.err" &
+    load_pid=$!
+    background+=("$load_pid")
+    wait_for 15 grep -q '^loaded' "$tmp/load.out" || fail "no enclave loaded"
+    proxy_port=$(sed -n 's/.*serves image.* on 127[.]0[.]0[.]1:\([0-9]*\) .*/\1/p' "$server_log" | tail -n 1)
+    [ -n "$proxy_port" ] || fail "no proxy port in the log"
+    burst "$proxy_port"
+    wait "$load_pid" || fail "the host failed: $(cat "$tmp/load.out" "$tmp/load.err")"
+    grep -q '^destroyed code=OK' "$tmp/load.out" || fail "destroy after the burst: $(cat "$tmp/load.out")"
+    grep -q 'listening again' "$server_log" || fail "the proxy's listener was not restarted"
+    stop_server
+    ;;
+big_messages)
+    # 16 concurrent 64 MiB garbage messages to each method once took the
+    # server from 19 MB to 2.5 GB: gRPC buffered each before any check.
+    # Under AddressSanitizer freed memory waits in a 256 MiB quarantine:
+    # keep that small so RSS measures what the server holds.
+    export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}quarantine_size_mb=8:thread_local_quarantine_size_kb=64"
+    start_server server 127.0.0.1:0
+    kib() { sed -n "s/^$1:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$server_pid/status"; }
+    idle_kib=$(kib VmRSS)
+    for method in Provision Release; do
+        /usr/bin/python3 "$(dirname "$0")/../common/big_messages.py" "$server_address" \
+            "/asylo.remote.RemoteProxyProvisionServer/$method" 16 64 >"$tmp/big.txt" 2>&1 ||
+            fail "big_messages.py failed: $(cat "$tmp/big.txt")"
+        grep -q OK "$tmp/big.txt" && fail "a garbage $method message was accepted"
+        note "$method x16 64 MiB: $(tr ' ' '\n' <"$tmp/big.txt" | sort | uniq -c | tr -s ' \n' ' ')"
+    done
+    peak_kib=$(kib VmHWM)
+    note "VmRSS idle ${idle_kib} kB, VmHWM after ${peak_kib} kB"
+    # 200 MiB for the server as a whole (counted above its idle size); an
+    # AddressSanitizer build's redzones and shadow get 300 MiB.
+    limit_mib=185
+    ldd "$PROVISION_SERVER" 2>/dev/null | grep -q libasan && limit_mib=300
+    [ $((peak_kib - idle_kib)) -lt $((limit_mib * 1024)) ] ||
+        fail "peak RSS grew by $(((peak_kib - idle_kib) / 1024)) MiB (limit $limit_mib MiB)"
+    upload OK --release=right
+    expect_nothing_stored 5
+    stop_server
+    ;;
+slowloris)
+    # 16 uploads sending one byte every 1.8 s held every slot: the upload
+    # timeout bounded only the gap between messages, and uploads counted
+    # against --max_proxies.
+    tricklers() { # tricklers N FLAGS...: N slow uploads in the background
+        local n=$1 i
+        shift
+        for ((i = 0; i < n; i++)); do
+            "$PROVISION_TOOL" upload --server="$server_address" --image="$TEST_ENCLAVE" \
+                --chunk=1 --trickle_ms=1800 --expect=OK "$@" >/dev/null 2>&1 &
+            background+=($!)
+        done
+    }
+    kill_tricklers() {
+        local pid
+        for pid in "${background[@]}"; do
+            kill -KILL "$pid" 2>/dev/null
+            wait "$pid" 2>/dev/null
+        done
+        background=()
+    }
+    # Mutual TLS: one client's 16 tricklers cannot take the last slot.
+    start_server server 127.0.0.1:0 "${mtls_server[@]}" --max_proxies_per_client=16
+    # shellcheck disable=SC2046
+    tricklers 16 $(client_cert client)
+    sleep 1
+    # shellcheck disable=SC2046
+    upload OK $(client_cert client2) --release=right
+    kill_tricklers
+    stop_server
+    # Without client identities: the tricklers are cut off once an upload of
+    # this size should have ended at --min_upload_rate (5 s + 2 s here).
+    start_server plain 127.0.0.1:0
+    tricklers 16
+    sleep 1
+    started=$SECONDS
+    until "$PROVISION_TOOL" upload --server="$server_address" --image="$TEST_ENCLAVE" \
+        --release=right >"$tmp/upload.txt" 2>&1; do
+        [ $((SECONDS - started)) -lt 20 ] || fail "no provision within 20 s: $(cat "$tmp/upload.txt")"
+        sleep 0.5
+    done
+    note "a provision got through after $((SECONDS - started)) s"
+    grep -q 'the upload did not finish in time' "$server_log" || fail "no trickler was cut off"
+    kill_tricklers
+    stop_server
+    ;;
+not_enclave)
+    # An image with the right hash that is no enclave got a proxy.
+    start_server server 127.0.0.1:0
+    printf 'not an ELF file at all\n' >"$tmp/text.so"
+    upload INVALID_ARGUMENT --image="$tmp/text.so"
+    expect_message "is not an enclave image"
+    expect_message "not an ELF file"
+    expect_nothing_stored 3
+    upload INVALID_ARGUMENT --image="$NOT_AN_ENCLAVE"
+    expect_message "exports no asylo_enclave_abi symbol"
+    expect_nothing_stored 3
+    grep -q 'serves image' "$server_log" && fail "a proxy was started for a non-enclave image"
+    upload OK --release=right
+    expect_nothing_stored 5
+    stop_server
+    ;;
+idle)
+    # The accept loop polled its queue every second. Our own threads (named
+    # after the program; gRPC names its threads, whose timers may wake) must
+    # not wake at all while nothing happens: 4 s, at most 1 wake-up in all.
+    our_wakeups() { # our_wakeups PID: voluntary context switches of our threads
+        local pid=$1 comm total=0 task
+        comm=$(cat "/proc/$pid/comm")
+        for task in /proc/"$pid"/task/*; do
+            [ "$(cat "$task/comm" 2>/dev/null)" = "$comm" ] || continue
+            total=$((total + $(sed -n 's/^voluntary_ctxt_switches:[[:space:]]*//p' "$task/status")))
+        done
+        echo "$total"
+    }
+    idle_check() { # idle_check NAME PID
+        sleep 0.5
+        local before after
+        before=$(our_wakeups "$2")
+        sleep 4
+        after=$(our_wakeups "$2")
+        note "$1: $((after - before)) wake-ups of its own threads in 4 s"
+        [ $((after - before)) -le 1 ] || fail "$1 is not idle: $((after - before)) wake-ups in 4 s"
+    }
+    start_server server 127.0.0.1:0
+    idle_check asylo-provision-server "$server_pid"
+    stop_server
+    "$REMOTE_PROXY" --address=127.0.0.1:0 --enclave_path="$TEST_ENCLAVE" \
+        --load_timeout_ms=60000 >"$tmp/proxy.out" 2>"$tmp/proxy.err" &
+    server_pid=$!
+    wait_for 15 grep -q 'listening on' "$tmp/proxy.out" || fail "the proxy did not start"
+    idle_check asylo-remote-proxy "$server_pid"
+    kill -TERM "$server_pid"
+    wait "$server_pid"
+    server_pid=
+    ;;
+proxy_any_enclave)
+    # A hand-started proxy with neither --token_file nor --enclave_path
+    # loaded any path any local client named.
+    "$REMOTE_PROXY" --address=127.0.0.1:0 >"$tmp/proxy.out" 2>"$tmp/proxy.err" &
+    server_pid=$!
+    wait_for 10 gone "$server_pid" || fail "the proxy started without a token or an enclave path"
+    wait "$server_pid"
+    code=$?
+    server_pid=
+    [ $code -eq 2 ] || fail "exit $code, not 2"
+    grep -q 'refusing to start.*--allow_any_enclave' "$tmp/proxy.err" || fail "no reason given"
+    "$REMOTE_PROXY" --help | grep -q -- '--allow_any_enclave' || fail "--help does not say"
+    "$REMOTE_PROXY" --address=127.0.0.1:0 --allow_any_enclave --load_timeout_ms=60000 \
+        >"$tmp/proxy.out" 2>"$tmp/proxy.err" &
+    server_pid=$!
+    wait_for 15 grep -q 'listening on' "$tmp/proxy.out" || fail "--allow_any_enclave did not start"
+    kill -TERM "$server_pid"
+    wait "$server_pid"
+    server_pid=
     ;;
 release_token)
     start_server server 127.0.0.1:0 --proxy_load_timeout_ms=60000

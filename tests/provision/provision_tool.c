@@ -12,6 +12,8 @@
  *       [--stop_after=BYTES]  half-close the stream before the last chunk
  *       [--hang_after=BYTES]  print "hanging" and sleep (for kill -9)
  *       [--pause_after=BYTES] print "paused", wait for a line on stdin, go on
+ *       [--trickle_ms=MS]     sleep MS between messages (with --chunk=1: a
+ *                             slowloris upload)
  *       [--vanish]            exit at once after the reply (no Release, no close)
  *       [--release=right|wrong]  release the proxy (wrong: a wrong token first,
  *                                which must give PERMISSION_DENIED)
@@ -192,6 +194,7 @@ typedef struct upload_flags {
     long long stop_after;  /* -1: never */
     long long hang_after;  /* -1: never */
     long long pause_after; /* -1: never */
+    long long trickle_ms;  /* 0: no pause between messages */
     bool vanish;
     const char *release; /* NULL, "right", "wrong" */
     asylo_code expect;
@@ -342,6 +345,11 @@ static int do_upload(const upload_flags *flags) {
             stopped = true;
             break;
         }
+        if (flags->trickle_ms > 0 && !first) {
+            struct timespec pause_time = {.tv_sec = flags->trickle_ms / 1000,
+                                          .tv_nsec = (flags->trickle_ms % 1000) * 1000000};
+            nanosleep(&pause_time, NULL);
+        }
         size_t want = image_size - sent < flags->chunk ? image_size - sent : flags->chunk;
         Asylo__Remote__ProvisionRequest request = ASYLO__REMOTE__PROVISION_REQUEST__INIT;
         request.header = first ? &header : NULL;
@@ -443,6 +451,8 @@ static int run_upload(int argc, char **argv) {
             flags.stop_after = atoll(value);
         } else if ((value = flag_value(argv[i], "--hang_after")) != NULL) {
             flags.hang_after = atoll(value);
+        } else if ((value = flag_value(argv[i], "--trickle_ms")) != NULL) {
+            flags.trickle_ms = atoll(value);
         } else if ((value = flag_value(argv[i], "--pause_after")) != NULL) {
             flags.pause_after = atoll(value);
         } else if (strcmp(argv[i], "--vanish") == 0) {

@@ -790,7 +790,8 @@ static void test_load_timeout(void **state) {
     (void)state;
     char log_path[UTIL_PATH_SIZE + 32];
     snprintf(log_path, sizeof log_path, "%s/idle_proxy.log", dir);
-    const char *arguments[] = {"--address=127.0.0.1:0", "--load_timeout_ms=500", NULL};
+    const char *arguments[] = {"--address=127.0.0.1:0", "--load_timeout_ms=500",
+                               "--allow_any_enclave", NULL};
     util_proxy proxy;
     int64_t start = util_now_ms();
     assert_true(util_proxy_spawn(&proxy, ASYLO_PROXY_PATH, arguments, NULL, log_path, true, 10000));

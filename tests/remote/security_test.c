@@ -171,6 +171,7 @@ static void test_ssl_cert_and_key_aliases(void **state) {
                                "--ssl_root_certs",
                                path_of("ca.pem"),
                                "--load_timeout_ms=30000",
+                               "--allow_any_enclave",
                                NULL};
     util_proxy proxy;
     start_proxy(&proxy, "proxy_aliases.log", arguments);
@@ -246,11 +247,17 @@ static void test_one_image_one_host(void **state) {
 /* A proxy that saw only a refused client never loads and exits 3. */
 static void test_refused_client_never_loads(void **state) {
     (void)state;
-    const char *arguments[] = {"--address=127.0.0.1:0",  "--security_type=ssl",
-                               "--ssl_server_cert",      path_of("server.pem"),
-                               "--ssl_server_cred",      path_of("server.key"),
-                               "--ssl_root_certs",       path_of("ca.pem"),
-                               "--load_timeout_ms=1500", NULL};
+    const char *arguments[] = {"--address=127.0.0.1:0",
+                               "--security_type=ssl",
+                               "--ssl_server_cert",
+                               path_of("server.pem"),
+                               "--ssl_server_cred",
+                               path_of("server.key"),
+                               "--ssl_root_certs",
+                               path_of("ca.pem"),
+                               "--load_timeout_ms=1500",
+                               "--allow_any_enclave",
+                               NULL};
     util_proxy proxy;
     start_proxy(&proxy, "proxy_rogue_only.log", arguments);
     int64_t start = util_now_ms();
@@ -270,7 +277,8 @@ static void test_refused_client_never_loads(void **state) {
  * 192.0.2.1 (TEST-NET-1) is not an address of this machine either. */
 static void test_local_refused_off_loopback(void **state) {
     (void)state;
-    const char *arguments[] = {"--address=192.0.2.1:0", "--security_type=local", NULL};
+    const char *arguments[] = {"--address=192.0.2.1:0", "--security_type=local",
+                               "--allow_any_enclave", NULL};
     util_proxy proxy;
     assert_true(util_proxy_spawn(&proxy, ASYLO_PROXY_PATH, arguments, NULL,
                                  path_of("proxy_refused.log"), false, 0));

@@ -85,7 +85,7 @@ static void test_set_and_get(void **state) {
 
 /* Runs `log` with stderr sent to a file; returns what was written (static). */
 static const char *capture_stderr(void (*log)(void)) {
-    static char captured[4096];
+    static char captured[16384];
     char path[] = "/tmp/asylo-log-test-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -151,6 +151,77 @@ static void test_line_shape(void **state) {
     assert_ptr_equal(strchr(line, '\n'), line + 1022);
 }
 
+/* 200 refusals in one second, then one more a second later. */
+static asylo__log_limit burst_limit;
+static void log_burst(void) {
+    for (int i = 0; i < 200; i++) {
+        asylo__log_limited(&burst_limit, 5000 + i, ASYLO_LOG_WARNING, "transport", NULL, 0,
+                           "refused a call from peer %d", i);
+    }
+}
+static void log_after_burst(void) {
+    asylo__log_limited(&burst_limit, 6000, ASYLO_LOG_WARNING, "transport", NULL, 0,
+                       "refused a call from peer %d", 200);
+}
+static void log_long_after_burst(void) {
+    char text[3000];
+    memset(text, 'q', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    for (int i = 0; i < ASYLO__LOG_LIMIT_PER_SECOND + 3; i++) {
+        asylo__log_limited(&burst_limit, 8000, ASYLO_LOG_WARNING, "transport", NULL, 0, "%s", text);
+    }
+    asylo__log_limited(&burst_limit, 9500, ASYLO_LOG_WARNING, "transport", NULL, 0, "%s", text);
+}
+static void log_two_sites(void) {
+    ASYLO__LOG_LIMITED(ASYLO_LOG_WARNING, "a", NULL, 0, "site one");
+    ASYLO__LOG_LIMITED(ASYLO_LOG_WARNING, "b", NULL, 0, "site two");
+}
+
+static size_t count_lines(const char *text) {
+    size_t lines = 0;
+    for (const char *at = strchr(text, '\n'); at != NULL; at = strchr(at + 1, '\n')) {
+        lines++;
+    }
+    return lines;
+}
+
+static void test_rate_limit(void **state) {
+    (void)state;
+    asylo_log_set_level(ASYLO_LOG_DEBUG);
+    /* A 200-refusal burst wrote 200 lines: now the first few only. */
+    const char *text = capture_stderr(log_burst);
+    assert_int_equal(count_lines(text), ASYLO__LOG_LIMIT_PER_SECOND);
+    assert_non_null(strstr(text, "refused a call from peer 0\n"));
+    assert_null(strstr(text, "suppressed"));
+    /* The next line written says how many were dropped. */
+    text = capture_stderr(log_after_burst);
+    assert_int_equal(count_lines(text), 1);
+    char expected[128];
+    snprintf(expected, sizeof expected,
+             ": refused a call from peer 200 (suppressed %d similar messages)\n",
+             200 - ASYLO__LOG_LIMIT_PER_SECOND);
+    assert_non_null(strstr(text, expected));
+    /* The count survives a line cut for length. */
+    text = capture_stderr(log_long_after_burst);
+    assert_int_equal(count_lines(text), ASYLO__LOG_LIMIT_PER_SECOND + 1);
+    size_t length = strlen(text);
+    const char *last = text + length - 1;
+    while (last > text && last[-1] != '\n') {
+        last--;
+    }
+    assert_int_equal(strlen(last), 1023);
+    assert_non_null(strstr(last, "qqq (suppressed 3 similar messages)\n"));
+    /* Each call site has its own limit; filtered lines are not counted. */
+    asylo_log_set_level(ASYLO_LOG_ERROR);
+    for (int i = 0; i < 10; i++) {
+        log_two_sites();
+    }
+    asylo_log_set_level(ASYLO_LOG_DEBUG);
+    text = capture_stderr(log_two_sites);
+    assert_int_equal(count_lines(text), 2);
+    assert_null(strstr(text, "suppressed"));
+}
+
 int main(void) {
     setenv("ASYLO_LOG_LEVEL", "debug", 1);
     const struct CMUnitTest tests[] = {
@@ -159,6 +230,7 @@ int main(void) {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_set_and_get),
         cmocka_unit_test(test_line_shape),
+        cmocka_unit_test(test_rate_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
