@@ -413,7 +413,11 @@ static void test_key_not_matching_certificate(void **state) {
     char cert_flag[UTIL_PATH_SIZE + 32], key_flag[UTIL_PATH_SIZE + 32];
     snprintf(cert_flag, sizeof cert_flag, "--ssl_server_cert=%s", path_of("server.pem"));
     snprintf(key_flag, sizeof key_flag, "--ssl_server_cred=%s", path_of("client.key"));
-    const char *arguments[] = {"--address=127.0.0.1:0", "--security_type=ssl", cert_flag, key_flag,
+    const char *arguments[] = {"--address=127.0.0.1:0",
+                               "--security_type=ssl",
+                               cert_flag,
+                               key_flag,
+                               "--allow_any_enclave",
                                NULL};
     util_proxy proxy;
     assert_true(util_proxy_spawn(&proxy, ASYLO_PROXY_PATH, arguments, NULL,
@@ -478,10 +482,10 @@ static bool has_raw_grpc_line(const char *text) {
  * asylo-c's format, component "grpc", in the host and on the proxy. */
 static void test_grpc_log_in_asylo_format(void **state) {
     (void)state;
-    const char *arguments[] = {"--address=127.0.0.1:0",  "--security_type=ssl",
-                               "--ssl_server_cert",      path_of("server.pem"),
-                               "--ssl_server_cred",      path_of("server.key"),
-                               "--load_timeout_ms=5000", NULL};
+    const char *arguments[] = {
+        "--address=127.0.0.1:0",  "--security_type=ssl", "--ssl_server_cert",
+        path_of("server.pem"),    "--ssl_server_cred",   path_of("server.key"),
+        "--load_timeout_ms=5000", "--allow_any_enclave", NULL};
     util_proxy proxy;
     start_proxy(&proxy, "proxy_grpc_log.log", arguments);
     /* This process's stderr into a file for the one refused load. */
