@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STATE_SHIFT 29u
@@ -71,5 +72,28 @@ void asylo__call_gate_wait_drained(asylo__call_gate *gate) {
         }
         /* Sleeps only while the word is unchanged: no lost wake-up. */
         syscall(SYS_futex, &gate->word, FUTEX_WAIT_PRIVATE, word, NULL, NULL, 0);
+    }
+}
+
+bool asylo__call_gate_wait_drained_for(asylo__call_gate *gate, uint32_t timeout_ms) {
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        uint32_t word = atomic_load(&gate->word);
+        if ((word & COUNT_MASK) == 0) {
+            return true;
+        }
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long waited_ms =
+            (now.tv_sec - start.tv_sec) * 1000L + (now.tv_nsec - start.tv_nsec) / 1000000L;
+        if (waited_ms >= (long)timeout_ms) {
+            return false;
+        }
+        /* Exits wake only a finalizing waiter, so poll in short slices. */
+        long left_ms = (long)timeout_ms - waited_ms;
+        left_ms = left_ms > 5 ? 5 : left_ms;
+        struct timespec timeout = {left_ms / 1000, (left_ms % 1000) * 1000000L};
+        syscall(SYS_futex, &gate->word, FUTEX_WAIT_PRIVATE, word, &timeout, NULL, 0);
     }
 }

@@ -33,5 +33,7 @@ bool asylo__call_gate_transition(asylo__call_gate *gate, int from, int to, int *
 void asylo__call_gate_set_state(asylo__call_gate *gate, int state);
 /* Waits until no call is in flight. */
 void asylo__call_gate_wait_drained(asylo__call_gate *gate);
+/* Same, for at most timeout_ms; true when drained. */
+bool asylo__call_gate_wait_drained_for(asylo__call_gate *gate, uint32_t timeout_ms);
 
 #endif

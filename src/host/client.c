@@ -38,6 +38,8 @@ const char *asylo_client_state_name(asylo_client_state state) {
         return "finalizing";
     case ASYLO_CLIENT_FINALIZED:
         return "finalized";
+    case ASYLO_CLIENT_LOST:
+        return "lost";
     }
     return "unknown";
 }
@@ -97,6 +99,9 @@ static asylo_code counted_call(asylo_client *client, uint32_t selector, const vo
                                size_t input_size, asylo_buffer *output, asylo_status *status) {
     int state;
     if (!asylo__call_gate_enter(&client->gate, ASYLO_CLIENT_RUNNING, &state)) {
+        if (state == ASYLO_CLIENT_LOST) {
+            return asylo__client_lost_status(client, status);
+        }
         return asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
                                 "enclave '%s' is %s: %s is allowed only while it is running",
                                 client->name, asylo_client_state_name(state),
@@ -236,6 +241,7 @@ asylo_code asylo__client_create(asylo_manager *manager, const asylo_load_config 
     asylo__file_table_init(&client->files);
     client->exit_fallback = config->exit_fallback;
     client->exit_fallback_context = config->exit_fallback_context;
+    client->destroy_timeout_ms = config->destroy_timeout_ms;
     client->backend_state = calloc(1, backend->state_size == 0 ? 1 : backend->state_size);
     asylo_code code = client->backend_state == NULL
                           ? asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
@@ -266,6 +272,11 @@ asylo_code asylo__client_load(asylo_client *client, const asylo_load_config *con
         .backend_config = config->backend_config,
         .max_output_size = client->max_output_size,
         .exits = {.context = client, .dispatch = asylo__client_dispatch_exit},
+        .lost_context = client,
+        .on_lost = asylo__client_on_lost,
+        .memory_size = config->memory_limit_size,
+        .max_concurrent_calls = config->max_concurrent_calls,
+        .stack_size = config->stack_size,
     };
     code = client->backend->load(client->backend_state, &request, status);
     if (code != ASYLO_OK) {
@@ -291,6 +302,7 @@ asylo_code asylo__client_load(asylo_client *client, const asylo_load_config *con
 asylo_code asylo__client_destroy(asylo_client *client, const void *final_input,
                                  size_t final_input_size, asylo_status *status) {
     asylo_code code = asylo_status_ok(status);
+    asylo__client_bound_calls(client);
     if (asylo__call_gate_state(&client->gate) == ASYLO_CLIENT_RUNNING) {
         code = asylo_client_finalize(client, final_input, final_input_size, status);
     }

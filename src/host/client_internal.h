@@ -27,6 +27,11 @@ struct asylo_client {
     asylo_exit_handler_fn exit_fallback;
     void *exit_fallback_context;
     asylo__file_table files;
+
+    /* Set once when the backend reports the instance lost (client_lost.c). */
+    asylo_status lost_cause;
+    _Atomic int lost;
+    uint32_t destroy_timeout_ms;
 };
 
 /* Creates the client shell (no backend loaded yet). */
@@ -49,5 +54,13 @@ asylo_code asylo__client_dispatch_exit(void *client, uint32_t selector, const ui
 /* Built-in exit calls (builtin_exits.c): NOT_FOUND for a selector it lacks. */
 asylo_code asylo__builtin_exit(asylo_client *client, uint32_t selector, const uint8_t *input,
                                size_t input_size, asylo_output *output, asylo_status *status);
+
+/* Lost instances and bounded destroy (client_lost.c). */
+void asylo__client_on_lost(void *client, const asylo_status *cause);
+/* The status a call gets on a lost client. */
+asylo_code asylo__client_lost_status(const asylo_client *client, asylo_status *status);
+/* Waits up to the destroy bound for calls in flight; then terminates the
+ * enclave when the backend can, so destroy never waits forever on it. */
+void asylo__client_bound_calls(asylo_client *client);
 
 #endif

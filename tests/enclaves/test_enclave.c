@@ -4,7 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "asylo/trusted.h"
 #include "common/bytes.h"
@@ -257,6 +262,69 @@ static asylo_code on_file_open(void *context, const uint8_t *input, size_t input
     return code;
 }
 
+/* ---- hostile selectors: what a malicious or broken enclave might do ---- */
+
+static volatile int *volatile null_pointer;
+static volatile unsigned long spin_counter;
+
+static asylo_code on_hostile(void *context, const uint8_t *input, size_t input_size,
+                             asylo_output *output, asylo_status *status);
+
+static int recurse(int depth) {
+    volatile char frame[4096];
+    frame[0] = (char)depth;
+    return depth <= 0 ? frame[0] : recurse(depth - 1) + frame[0];
+}
+
+static asylo_code hostile_result(const char *what, long result, asylo_status *status) {
+    /* Reached only where the backend let the call through. */
+    return asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE, "%s returned %ld", what,
+                            result);
+}
+
+static asylo_code on_hostile(void *context, const uint8_t *input, size_t input_size,
+                             asylo_output *output, asylo_status *status) {
+    uint32_t selector = (uint32_t)(uintptr_t)context;
+    (void)output;
+    switch (selector) {
+    case TEST_HOSTILE_NULL_DEREF:
+        *null_pointer = 1;
+        return hostile_result("null write", 0, status);
+    case TEST_HOSTILE_ABORT:
+        abort();
+    case TEST_HOSTILE_EXIT: {
+        uint32_t code = 3;
+        if (input_size == 4) {
+            memcpy(&code, input, 4);
+        }
+        exit((int)code);
+    }
+    case TEST_HOSTILE_LOOP:
+        for (;;) {
+            spin_counter++;
+        }
+    case TEST_HOSTILE_FORK:
+        return hostile_result("fork", (long)fork(), status);
+    case TEST_HOSTILE_EXECVE: {
+        char *const argv[] = {"/bin/sh", NULL};
+        return hostile_result("execve", execve("/bin/sh", argv, NULL), status);
+    }
+    case TEST_HOSTILE_OPEN_SHADOW:
+        return hostile_result("open /etc/shadow", open("/etc/shadow", O_RDONLY), status);
+    case TEST_HOSTILE_SOCKET:
+        return hostile_result("socket", socket(AF_INET, SOCK_STREAM, 0), status);
+    case TEST_HOSTILE_PTRACE:
+        return hostile_result("ptrace", ptrace(PTRACE_TRACEME, 0, NULL, NULL), status);
+    case TEST_HOSTILE_KILL_PARENT:
+        return hostile_result("kill parent", kill(getppid(), SIGKILL), status);
+    case TEST_HOSTILE_STACK_OVERFLOW:
+        return hostile_result("recursion", recurse(1 << 30), status);
+    default:
+        return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_ENCLAVE,
+                                "no hostile selector 0x%x", selector);
+    }
+}
+
 static const struct {
     uint32_t selector;
     asylo_entry_handler_fn handler;
@@ -297,6 +365,14 @@ static asylo_code test_initialize(const asylo_enclave_config *config, asylo_stat
     for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++) {
         asylo_code code =
             asylo_enclave_register_entry(handlers[i].selector, handlers[i].handler, NULL, status);
+        if (code != ASYLO_OK) {
+            return code;
+        }
+    }
+    for (uint32_t selector = TEST_HOSTILE_NULL_DEREF; selector <= TEST_HOSTILE_STACK_OVERFLOW;
+         selector++) {
+        asylo_code code =
+            asylo_enclave_register_entry(selector, on_hostile, (void *)(uintptr_t)selector, status);
         if (code != ASYLO_OK) {
             return code;
         }
