@@ -24,7 +24,7 @@ cmake --install "$build_dir" --prefix "$work/prefix" >"$work/install.log"
 for installed in include/asylo/asylo.h include/asylo/trusted.h lib/libasylo.so \
                  lib/libasylo_trusted.a lib/pkgconfig/asylo.pc lib/pkgconfig/asylo-trusted.pc \
                  lib/cmake/asylo/asylo-config.cmake bin/asylo-remote-proxy \
-                 bin/asylo-provision-server; do
+                 bin/asylo-provision-server libexec/asylo/asylo-enclave-runner; do
     [ -e "$work/prefix/$installed" ] || { echo "FAIL: $installed not installed"; exit 1; }
 done
 
