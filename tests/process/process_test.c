@@ -233,6 +233,43 @@ static void test_eight_threads(void **state) {
     destroy(shared_client);
 }
 
+static void *sleeper_main(void *argument) {
+    asylo_buffer output = {0};
+    asylo_status status;
+    asylo_code code = call_u32(argument, TEST_SLEEP, 500, &output, &status);
+    return (void *)(uintptr_t)(code == ASYLO_OK);
+}
+
+static void test_concurrency_limit(void **state) {
+    (void)state;
+    SKIP_WITHOUT_SANDBOX();
+    asylo_load_config config;
+    process_config(&config, "one-slot");
+    config.max_concurrent_calls = 1;
+    asylo_client *client = NULL;
+    asylo_status status;
+    expect_ok("load", asylo_manager_load(manager, &config, &client, &status), &status);
+    pthread_t sleeper;
+    assert_int_equal(pthread_create(&sleeper, NULL, sleeper_main, client), 0);
+    /* Bounded: the sleeper holds the only slot for 500 ms. */
+    asylo_code code = ASYLO_OK;
+    asylo_buffer output = {0};
+    for (int i = 0; i < 100 && code == ASYLO_OK; i++) {
+        struct timespec pause = {0, 2000000};
+        nanosleep(&pause, NULL);
+        code = asylo_client_run(client, "x", 1, &output, &status);
+        asylo_buffer_free(&output);
+    }
+    expect_status("a second call at once", code, &status, ASYLO_RESOURCE_EXHAUSTED,
+                  ASYLO_ORIGIN_BACKEND, "max_concurrent_calls");
+    void *ok;
+    pthread_join(sleeper, &ok);
+    assert_true((uintptr_t)ok);
+    expect_ok("after the sleeper", asylo_client_run(client, "x", 1, &output, &status), &status);
+    asylo_buffer_free(&output);
+    destroy(client);
+}
+
 /* One hostile act on a fresh enclave. */
 static void hostile(const char *name, uint32_t selector, asylo_code code, const char *needle) {
     asylo_client *client = load(name);
@@ -309,9 +346,10 @@ static void test_infinite_loop_destroy(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_run_and_calls),        cmocka_unit_test(test_nested_both_ways),
-        cmocka_unit_test(test_eight_threads),        cmocka_unit_test(test_hostile_crashes),
-        cmocka_unit_test(test_hostile_system_calls), cmocka_unit_test(test_infinite_loop_destroy),
+        cmocka_unit_test(test_run_and_calls),         cmocka_unit_test(test_nested_both_ways),
+        cmocka_unit_test(test_eight_threads),         cmocka_unit_test(test_concurrency_limit),
+        cmocka_unit_test(test_hostile_crashes),       cmocka_unit_test(test_hostile_system_calls),
+        cmocka_unit_test(test_infinite_loop_destroy),
     };
     return cmocka_run_group_tests_name("process", tests, setup, teardown);
 }

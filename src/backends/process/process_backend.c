@@ -419,7 +419,7 @@ static asylo_code process_enter(void *opaque, uint32_t selector, const uint8_t *
         }
         if (found == state->slot_count) {
             return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_BACKEND,
-                                    "enclave '%s' already runs %u calls, its limit "
+                                    "enclave '%s' has all %u of its call slots in use "
                                     "(max_concurrent_calls in the load config)",
                                     state->name, state->slot_count);
         }
