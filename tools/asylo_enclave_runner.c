@@ -24,6 +24,7 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <ucontext.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@
 #include "backends/process/syscall_allowlist.h"
 #include "common/abi.h"
 #include "protocol/protocol.h"
+#include "runner_posix.h"
 
 #define ALT_STACK_SIZE ((size_t)64 << 10)
 #define EMPTY_ROOT "/tmp"
@@ -96,8 +98,38 @@ static void on_fatal(int signal_number, siginfo_t *info, void *context) {
     syscall(SYS_exit_group, 128 + signal_number);
 }
 
+/* A trapped system call: forwarded to the host when the load asked for it
+ * and it is one of the POSIX calls enclave code may make (runner_posix.c)
+ * from inside an entry call;
+ * otherwise reported and fatal. Runs on the thread's own stack with no
+ * signal blocked, since forwarding may run nested enclave code. */
+static void on_sigsys(int signal_number, siginfo_t *info, void *opaque) {
+    ucontext_t *context = opaque;
+    asylo__protocol_session *session = current_session;
+    if (info->si_code == 1 /* SYS_SECCOMP */ && session != NULL && session->serving_call_id != 0 &&
+        (header->flags & ASYLO__SHM_FORWARD_POSIX) != 0) {
+        greg_t *registers = context->uc_mcontext.gregs;
+        const long args[6] = {registers[REG_RDI], registers[REG_RSI], registers[REG_RDX],
+                              registers[REG_R10], registers[REG_R8],  registers[REG_R9]};
+        long result;
+        if (asylo__runner_forward(session, info->si_syscall, args, &result)) {
+            registers[REG_RAX] = result;
+            return;
+        }
+    }
+    if (info->si_code == 1 /* SYS_SECCOMP */ &&
+        (info->si_syscall == SYS_read || info->si_syscall == SYS_write ||
+         info->si_syscall == SYS_close)) {
+        /* Not forwarded: no descriptor of the enclave's is open, so a stray
+         * printf fails quietly (EBADF) instead of ending the enclave. */
+        context->uc_mcontext.gregs[REG_RAX] = -EBADF;
+        return;
+    }
+    on_fatal(signal_number, info, opaque);
+}
+
 static void install_reporters(void) {
-    static const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS, SIGTRAP};
+    static const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP};
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_sigaction = on_fatal;
@@ -106,6 +138,11 @@ static void install_reporters(void) {
     for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) {
         sigaction(fatal[i], &action, NULL);
     }
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = on_sigsys;
+    action.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGSYS, &action, NULL);
 }
 
 /* Each thread reports a stack overflow on a stack of its own. */

@@ -34,6 +34,14 @@ typedef struct asylo_process_config {
      * seccomp), with what remains. Off by default: a missing piece is then
      * FAILED_PRECONDITION naming it, never a silently weaker sandbox. */
     int allow_weaker_sandbox;
+    /* Forward plain POSIX file calls made by enclave code (open, read,
+     * write, close, unlink; writes to stdout/stderr become log lines) to the
+     * host as the built-in file exit calls, instead of ending the enclave.
+     * Off by default: those exit calls open any path the host process can
+     * (there is no root-directory policy yet), so turn this on only for
+     * enclave code you trust with that, or override the file selectors with
+     * exit handlers that confine them. docs/process.md lists the calls. */
+    int forward_posix_calls;
 } asylo_process_config;
 
 ASYLO_API void asylo_process_config_init(asylo_process_config *config);

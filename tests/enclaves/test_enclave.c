@@ -1,11 +1,12 @@
 /* An enclave that exercises every feature of the trusted runtime, one user
  * selector each (test_enclave_selectors.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -262,6 +263,53 @@ static asylo_code on_file_open(void *context, const uint8_t *input, size_t input
     return code;
 }
 
+/* Plain C library calls, as enclave code written without asylo in mind makes
+ * them: in process they are forwarded to the host, in sim they are direct. */
+static asylo_code on_posix_files(void *context, const uint8_t *input, size_t input_size,
+                                 asylo_output *output, asylo_status *status) {
+    (void)context;
+    char path[256];
+    if (input_size == 0 || input_size >= sizeof path) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
+                                "posix_files needs a path");
+    }
+    memcpy(path, input, input_size);
+    path[input_size] = '\0';
+    printf("posix_files: writing %s\n", path);
+    fflush(stdout);
+    FILE *file = fopen(path, "w");
+    if (file == NULL) {
+        return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_ENCLAVE,
+                                "fopen(%s, w) failed: errno %d", path, errno);
+    }
+    fprintf(file, "hello %d from the enclave", 42);
+    if (fclose(file) != 0) {
+        return asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_ENCLAVE,
+                                "fclose failed: errno %d", errno);
+    }
+    int fd = open(path, O_RDONLY);
+    char text[64];
+    ssize_t got = fd < 0 ? -1 : read(fd, text, sizeof text);
+    int read_errno = errno;
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (got < 0) {
+        return asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_ENCLAVE,
+                                "reading %s back failed: errno %d", path, read_errno);
+    }
+    if (unlink(path) != 0) {
+        return asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_ENCLAVE,
+                                "unlink(%s) failed: errno %d", path, errno);
+    }
+    if (open("/definitely/not/here", O_RDONLY) >= 0 || errno != ENOENT) {
+        return asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,
+                                "opening a missing file did not fail with ENOENT (errno %d)",
+                                errno);
+    }
+    return asylo_output_write(output, text, (size_t)got, status);
+}
+
 /* ---- hostile selectors: what a malicious or broken enclave might do ---- */
 
 static volatile int *volatile null_pointer;
@@ -349,6 +397,7 @@ static const struct {
     {TEST_COLLISION, on_collision},
     {TEST_RUN_NESTED, on_run_nested},
     {TEST_FILE_OPEN, on_file_open},
+    {TEST_POSIX_FILES, on_posix_files},
 };
 
 /* Exit-calls `selector` (named by an environment variable) if set: lets tests

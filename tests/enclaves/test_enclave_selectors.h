@@ -35,6 +35,8 @@ enum {
     TEST_HOSTILE_PTRACE,              /* ptrace(PTRACE_TRACEME) */
     TEST_HOSTILE_KILL_PARENT,         /* kill(getppid(), SIGKILL) */
     TEST_HOSTILE_STACK_OVERFLOW,      /* unbounded recursion */
+    /* Not hostile: plain libc file calls and printf (forwarded in process). */
+    TEST_POSIX_FILES = 0x1580, /* in: path; fopen/fprintf/fread/unlink; out: what it read */
 };
 
 /* Exit selectors the tests register on the host. */

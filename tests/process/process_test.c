@@ -270,6 +270,44 @@ static void test_concurrency_limit(void **state) {
     destroy(client);
 }
 
+static void test_posix_forwarded(void **state) {
+    (void)state;
+    SKIP_WITHOUT_SANDBOX();
+    char directory[256];
+    make_temp_dir(directory, sizeof directory);
+    char path[300];
+    snprintf(path, sizeof path, "%s/posix.txt", directory);
+    asylo_buffer output = {0};
+    asylo_status status;
+    /* Off by default: a plain open ends the enclave as a refused call. */
+    asylo_client *client = load("posix-off");
+    expect_status("open without forwarding",
+                  asylo_client_call(client, TEST_POSIX_FILES, path, strlen(path), &output, &status),
+                  &status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_BACKEND,
+                  "system call openat (number 257)");
+    destroy(client);
+    asylo_process_config process;
+    asylo_process_config_init(&process);
+    process.forward_posix_calls = 1;
+    asylo_load_config config;
+    process_config(&config, "posix");
+    config.backend_config = &process;
+    expect_ok("load with forwarding", asylo_manager_load(manager, &config, &client, &status),
+              &status);
+    expect_ok("fopen/fprintf/read/unlink inside the enclave",
+              asylo_client_call(client, TEST_POSIX_FILES, path, strlen(path), &output, &status),
+              &status);
+    const char expected[] = "hello 42 from the enclave";
+    assert_int_equal(output.size, sizeof expected - 1);
+    assert_memory_equal(output.data, expected, sizeof expected - 1);
+    asylo_buffer_free(&output);
+    /* The file was made and removed on the host, through the exit calls. */
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(asylo_client_get_state(client), ASYLO_CLIENT_RUNNING);
+    destroy(client);
+    remove_temp_dir(directory);
+}
+
 /* One hostile act on a fresh enclave. */
 static void hostile(const char *name, uint32_t selector, asylo_code code, const char *needle) {
     asylo_client *client = load(name);
@@ -346,10 +384,10 @@ static void test_infinite_loop_destroy(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_run_and_calls),         cmocka_unit_test(test_nested_both_ways),
-        cmocka_unit_test(test_eight_threads),         cmocka_unit_test(test_concurrency_limit),
-        cmocka_unit_test(test_hostile_crashes),       cmocka_unit_test(test_hostile_system_calls),
-        cmocka_unit_test(test_infinite_loop_destroy),
+        cmocka_unit_test(test_run_and_calls),        cmocka_unit_test(test_nested_both_ways),
+        cmocka_unit_test(test_eight_threads),        cmocka_unit_test(test_concurrency_limit),
+        cmocka_unit_test(test_posix_forwarded),      cmocka_unit_test(test_hostile_crashes),
+        cmocka_unit_test(test_hostile_system_calls), cmocka_unit_test(test_infinite_loop_destroy),
     };
     return cmocka_run_group_tests_name("process", tests, setup, teardown);
 }

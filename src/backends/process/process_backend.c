@@ -191,7 +191,7 @@ static asylo_code check_config(const asylo__load_request *request,
 }
 
 static asylo_code make_region(process_state *state, const asylo__load_request *request,
-                              int allow_weaker, int namespaces, int *region_fd,
+                              int allow_weaker, int namespaces, int forward_posix, int *region_fd,
                               asylo_status *status) {
     state->region_size = asylo__shm_region_size(state->slot_count, state->payload_size);
     *region_fd = memfd_create("asylo-enclave-channel", MFD_CLOEXEC);
@@ -212,8 +212,9 @@ static asylo_code make_region(process_state *state, const asylo__load_request *r
     header->magic = ASYLO__SHM_MAGIC;
     header->version = ASYLO__SHM_VERSION;
     header->slot_count = state->slot_count;
-    header->flags =
-        (allow_weaker ? ASYLO__SHM_ALLOW_WEAKER : 0) | (namespaces ? ASYLO__SHM_NAMESPACES : 0);
+    header->flags = (allow_weaker ? ASYLO__SHM_ALLOW_WEAKER : 0) |
+                    (namespaces ? ASYLO__SHM_NAMESPACES : 0) |
+                    (forward_posix ? ASYLO__SHM_FORWARD_POSIX : 0);
     header->slot_payload_size = state->payload_size;
     header->region_size = state->region_size;
     header->memory_limit = request->memory_size;
@@ -322,7 +323,8 @@ static asylo_code process_load(void *opaque, const asylo__load_request *request,
     int liveness[2] = {-1, -1};
     code = asylo__process_image_memfd(request->enclave_path, &image_fd, state->measurement, status);
     if (code == ASYLO_OK) {
-        code = make_region(state, request, allow_weaker, namespaces, &region_fd, status);
+        code = make_region(state, request, allow_weaker, namespaces,
+                           config != NULL && config->forward_posix_calls, &region_fd, status);
     }
     if (code == ASYLO_OK && pipe2(liveness, O_CLOEXEC) != 0) {
         code = asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_BACKEND,

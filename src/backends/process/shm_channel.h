@@ -47,7 +47,8 @@ enum {
 
 /* Sandbox flags of the header. */
 #define ASYLO__SHM_ALLOW_WEAKER UINT32_C(1)
-#define ASYLO__SHM_NAMESPACES UINT32_C(2) /* the runner is in its own namespaces */
+#define ASYLO__SHM_NAMESPACES UINT32_C(2)    /* the runner is in its own namespaces */
+#define ASYLO__SHM_FORWARD_POSIX UINT32_C(4) /* forward POSIX file calls as exit calls */
 
 typedef struct asylo__shm_header {
     uint32_t magic;

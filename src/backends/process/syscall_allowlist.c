@@ -10,9 +10,9 @@
     { SYS_##name, #name, ASYLO__SYSCALL_LOADING, why }
 
 const asylo__syscall_rule asylo__syscall_allowlist[] = {
-    ALWAYS(read, "the runner's liveness pipe; reads of fds the enclave cannot open fail"),
-    ALWAYS(write, "no fd to write to is open; kept so stray writes fail with EBADF, not a trap"),
-    ALWAYS(close, "closing what the loader opened"),
+    LOADING(read, "the loader; later trapped: forwarded if asked, else EBADF"),
+    LOADING(write, "later trapped: forwarded if asked (stdout/stderr as log lines), else EBADF"),
+    LOADING(close, "the loader; later trapped: forwarded if asked, else EBADF"),
     ALWAYS(fstat, "malloc and stdio ask about fds"),
     ALWAYS(newfstatat, "fstat() in this C library; paths resolve in the empty root"),
     ALWAYS(mmap, "memory (malloc, thread stacks); bounded by RLIMIT_AS"),

@@ -5,7 +5,9 @@
  *
  * Two stages stack: while the runner loads the image (dynamic loader,
  * constructors) the loader's calls are allowed too; once loaded, a second
- * filter allows only the calls marked "always". */
+ * filter allows only the calls marked "always". Of the calls it traps, the
+ * runner forwards a few POSIX file calls to the host as exit calls
+ * (tools/runner_posix.c); the rest end the enclave. */
 #ifndef ASYLO_BACKENDS_PROCESS_SYSCALL_ALLOWLIST_H
 #define ASYLO_BACKENDS_PROCESS_SYSCALL_ALLOWLIST_H
 
