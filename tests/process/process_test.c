@@ -3,12 +3,15 @@
  * hostile enclave (crash, abort, exit, loop, forbidden system calls). For
  * each hostile act: the host lives, the status names what happened, the
  * client is lost, destroy is bounded and a new load works. */
+#include <dirent.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "asylo/process.h"
@@ -382,12 +385,100 @@ static void test_infinite_loop_destroy(void **state) {
     expect_new_load_works();
 }
 
-int main(void) {
+/* The helper side of test_host_dies: loads an enclave, prints its runner's
+ * pid and ends without destroying anything. */
+static int load_and_die(void) {
+    asylo_manager *helper_manager = NULL;
+    asylo_status status;
+    asylo_manager_create(&helper_manager, &status);
+    asylo_load_config config;
+    sim_config(&config, "orphan");
+    config.backend = "process";
+    asylo_client *client = NULL;
+    if (asylo_manager_load(helper_manager, &config, &client, &status) != ASYLO_OK) {
+        printf("load failed: %s\n", status.message);
+        _exit(1);
+    }
+    DIR *proc = opendir("/proc");
+    struct dirent *entry;
+    while (proc != NULL && (entry = readdir(proc)) != NULL) {
+        char path[300], text[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", entry->d_name);
+        FILE *file = fopen(path, "r");
+        if (file == NULL) {
+            continue;
+        }
+        size_t got = fread(text, 1, sizeof text - 1, file);
+        fclose(file);
+        text[got] = '\0';
+        int pid, parent;
+        char state;
+        const char *after_name = strrchr(text, ')');
+        if (after_name != NULL && sscanf(text, "%d", &pid) == 1 &&
+            sscanf(after_name + 1, " %c %d", &state, &parent) == 2 && parent == getpid() &&
+            strstr(text, "(asylo-enclave-r)") != NULL) {
+            printf("%d\n", pid);
+        }
+    }
+    fflush(stdout);
+    _exit(0);
+}
+
+/* A host that dies without destroying its enclave takes the runner with it
+ * (the runner watches a pipe only the host holds). */
+static void test_host_dies(void **state) {
+    (void)state;
+    SKIP_WITHOUT_SANDBOX();
+    int output[2];
+    assert_int_equal(pipe(output), 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, output[1], 1);
+    char *const argv[] = {"process_backend_test", "--load-and-die", NULL};
+    pid_t helper;
+    extern char **environ;
+    assert_int_equal(posix_spawn(&helper, "/proc/self/exe", &actions, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    close(output[1]);
+    char text[64] = "";
+    ssize_t got = read(output[0], text, sizeof text - 1);
+    close(output[0]);
+    waitpid(helper, NULL, 0);
+    text[got > 0 ? got : 0] = '\0';
+    int runner = atoi(text);
+    printf("runner of the dead host: '%s'\n", text);
+    assert_true(runner > 1);
+    int gone = 0;
+    for (int i = 0; i < 500 && !gone; i++) {
+        char path[64], stat_text[256] = "";
+        snprintf(path, sizeof path, "/proc/%d/stat", runner);
+        FILE *file = fopen(path, "r");
+        if (file == NULL) {
+            gone = 1;
+            break;
+        }
+        size_t size = fread(stat_text, 1, sizeof stat_text - 1, file);
+        fclose(file);
+        stat_text[size] = '\0';
+        const char *after_name = strrchr(stat_text, ')');
+        /* A zombie is dead too (whoever adopted it may not reap). */
+        gone = after_name != NULL && (after_name[2] == 'Z' || after_name[2] == 'X');
+        struct timespec pause = {0, 10000000};
+        nanosleep(&pause, NULL);
+    }
+    assert_true(gone);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--load-and-die") == 0) {
+        return load_and_die();
+    }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_run_and_calls),        cmocka_unit_test(test_nested_both_ways),
-        cmocka_unit_test(test_eight_threads),        cmocka_unit_test(test_concurrency_limit),
-        cmocka_unit_test(test_posix_forwarded),      cmocka_unit_test(test_hostile_crashes),
-        cmocka_unit_test(test_hostile_system_calls), cmocka_unit_test(test_infinite_loop_destroy),
+        cmocka_unit_test(test_run_and_calls),         cmocka_unit_test(test_nested_both_ways),
+        cmocka_unit_test(test_eight_threads),         cmocka_unit_test(test_concurrency_limit),
+        cmocka_unit_test(test_posix_forwarded),       cmocka_unit_test(test_host_dies),
+        cmocka_unit_test(test_hostile_crashes),       cmocka_unit_test(test_hostile_system_calls),
+        cmocka_unit_test(test_infinite_loop_destroy),
     };
     return cmocka_run_group_tests_name("process", tests, setup, teardown);
 }
