@@ -75,7 +75,8 @@ typedef struct asylo_load_config {
     asylo_exit_handler_fn exit_fallback;
     void *exit_fallback_context;
     /* Backend-specific settings, e.g. a const asylo_remote_config * for
-     * "remote"; NULL for "sim". Each backend checks the type it gets. */
+     * "remote", an optional const asylo_process_config * for "process";
+     * NULL for "sim". Each backend checks the type it gets. */
     const void *backend_config;
     /* Largest output accepted from one call (0: ASYLO_DEFAULT_MAX_OUTPUT_SIZE). */
     size_t max_output_size;
