@@ -18,6 +18,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <linux/capability.h>
 #include <poll.h>
 #include <pthread.h>
@@ -374,6 +375,13 @@ static void lock_down(void) {
 
 int main(void) {
     map_region();
+    if (header->memory_limit != 0) {
+        /* Each extra malloc arena reserves 64 MiB of address space: under an
+         * address-space limit one shared arena (chosen before any thread
+         * mallocs) keeps the limit about memory the enclave uses, not what
+         * the allocator reserves. */
+        mallopt(M_ARENA_MAX, 1);
+    }
     install_reporters();
     alternate_stack();
     start_threads();

@@ -373,6 +373,24 @@ static asylo_code on_hostile(void *context, const uint8_t *input, size_t input_s
         return hostile_result("kill parent", kill(getppid(), SIGKILL), status);
     case TEST_HOSTILE_STACK_OVERFLOW:
         return hostile_result("recursion", recurse(1 << 30), status);
+    case TEST_HOSTILE_ALLOCATE: {
+        /* Bounded (4 GiB) so a backend without a memory limit survives it. */
+        enum { BLOCK = 1 << 20, MOST = 4096 };
+        static void *blocks[MOST];
+        int count = 0;
+        while (count < MOST && (blocks[count] = malloc(BLOCK)) != NULL) {
+            memset(blocks[count], 1, BLOCK);
+            count++;
+        }
+        for (int i = 0; i < count; i++) {
+            free(blocks[i]);
+        }
+        if (count == MOST) {
+            return asylo_status_ok(status);
+        }
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_ENCLAVE,
+                                "allocation failed after %d MiB", count);
+    }
     default:
         return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_ENCLAVE,
                                 "no hostile selector 0x%x", selector);
@@ -424,7 +442,7 @@ static asylo_code test_initialize(const asylo_enclave_config *config, asylo_stat
             return code;
         }
     }
-    for (uint32_t selector = TEST_HOSTILE_NULL_DEREF; selector <= TEST_HOSTILE_STACK_OVERFLOW;
+    for (uint32_t selector = TEST_HOSTILE_NULL_DEREF; selector <= TEST_HOSTILE_ALLOCATE;
          selector++) {
         asylo_code code =
             asylo_enclave_register_entry(selector, on_hostile, (void *)(uintptr_t)selector, status);

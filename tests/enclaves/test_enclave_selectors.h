@@ -35,6 +35,7 @@ enum {
     TEST_HOSTILE_PTRACE,              /* ptrace(PTRACE_TRACEME) */
     TEST_HOSTILE_KILL_PARENT,         /* kill(getppid(), SIGKILL) */
     TEST_HOSTILE_STACK_OVERFLOW,      /* unbounded recursion */
+    TEST_HOSTILE_ALLOCATE,            /* mallocs 1 MiB blocks (up to 4 GiB) until one fails */
     /* Not hostile: plain libc file calls and printf (forwarded in process). */
     TEST_POSIX_FILES = 0x1580, /* in: path; fopen/fprintf/fread/unlink; out: what it read */
 };

@@ -275,6 +275,26 @@ static void test_concurrency_limit(void **state) {
     destroy(client);
 }
 
+static void test_memory_limit(void **state) {
+    (void)state;
+    SKIP_WITHOUT_SANDBOX();
+    asylo_load_config config;
+    process_config(&config, "small");
+    config.memory_limit_size = (uint64_t)256 << 20;
+    asylo_client *client = NULL;
+    asylo_status status;
+    expect_ok("load under 256 MiB", asylo_manager_load(manager, &config, &client, &status),
+              &status);
+    asylo_buffer output = {0};
+    expect_status("allocate until failure",
+                  asylo_client_call(client, TEST_HOSTILE_ALLOCATE, NULL, 0, &output, &status),
+                  &status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_ENCLAVE,
+                  "allocation failed after");
+    expect_ok("run after", asylo_client_run(client, "x", 1, &output, &status), &status);
+    asylo_buffer_free(&output);
+    destroy(client);
+}
+
 static void test_posix_forwarded(void **state) {
     (void)state;
     SKIP_WITHOUT_SANDBOX();
@@ -471,10 +491,15 @@ int main(int argc, char **argv) {
         return load_and_die();
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_run_and_calls),         cmocka_unit_test(test_nested_both_ways),
-        cmocka_unit_test(test_eight_threads),         cmocka_unit_test(test_concurrency_limit),
-        cmocka_unit_test(test_posix_forwarded),       cmocka_unit_test(test_host_dies),
-        cmocka_unit_test(test_hostile_crashes),       cmocka_unit_test(test_hostile_system_calls),
+        cmocka_unit_test(test_run_and_calls),
+        cmocka_unit_test(test_nested_both_ways),
+        cmocka_unit_test(test_eight_threads),
+        cmocka_unit_test(test_concurrency_limit),
+        cmocka_unit_test(test_memory_limit),
+        cmocka_unit_test(test_posix_forwarded),
+        cmocka_unit_test(test_host_dies),
+        cmocka_unit_test(test_hostile_crashes),
+        cmocka_unit_test(test_hostile_system_calls),
         cmocka_unit_test(test_infinite_loop_destroy),
     };
     return cmocka_run_group_tests_name("process", tests, setup, teardown);
