@@ -319,6 +319,10 @@ static void close_the_doors(void) {
     set_limit(RLIMIT_NOFILE, header->open_files, "RLIMIT_NOFILE");
     set_limit(RLIMIT_NPROC, 0, "RLIMIT_NPROC");
     if (header->memory_limit != 0) {
+#ifdef ASYLO_SANITIZE
+        fail_start("memory_limit_size cannot be enforced in a sanitizer build (AddressSanitizer "
+                   "reserves terabytes of address space); load without it");
+#endif
         set_limit(RLIMIT_AS, header->memory_limit, "RLIMIT_AS (memory_limit_size)");
     }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
