@@ -6,6 +6,7 @@
 #include "asylo/client.h"
 #include "asylo/log.h"
 #include "asylo/manager.h"
+#include "asylo/process.h"
 #include "asylo/remote.h"
 #include "asylo/selectors.h"
 #include "asylo/status.h"

@@ -4,7 +4,8 @@
  * asylo_manager_destroy_client (or asylo_manager_destroy). It is the same for
  * every backend: only the load config differs.
  *
- * Lifecycle: uninitialized -> running -> finalizing -> finalized. The manager
+ * Lifecycle: uninitialized -> running -> finalizing -> finalized, or -> lost
+ * from any of them when an isolated enclave dies (asylo_client_state). The manager
  * initializes during load and never hands out a client whose initialize
  * failed. Run and user calls are allowed only while running (otherwise
  * FAILED_PRECONDITION); after asylo_client_finalize every call fails that way.
@@ -37,6 +38,11 @@ typedef enum asylo_client_state {
     ASYLO_CLIENT_RUNNING = 1,
     ASYLO_CLIENT_FINALIZING = 2,
     ASYLO_CLIENT_FINALIZED = 3,
+    /* The enclave instance is gone (crashed, exited, broke the sandbox's
+     * rules, or was terminated): every call fails with the cause (UNAVAILABLE,
+     * ABORTED or PERMISSION_DENIED, naming what happened); only destroy is
+     * left to do. Isolating backends only (process). */
+    ASYLO_CLIENT_LOST = 4,
 } asylo_client_state;
 
 /* Deepest nesting of host -> enclave -> host -> enclave ... per thread. */
@@ -63,7 +69,7 @@ ASYLO_API asylo_code asylo_client_finalize(asylo_client *client, const void *fin
                                            size_t final_input_size, asylo_status *status);
 
 ASYLO_API asylo_client_state asylo_client_get_state(const asylo_client *client);
-/* "uninitialized", "running", "finalizing", "finalized". */
+/* "uninitialized", "running", "finalizing", "finalized", "lost". */
 ASYLO_API const char *asylo_client_state_name(asylo_client_state state);
 /* The enclave's name and backend, valid while the client lives. */
 ASYLO_API const char *asylo_client_name(const asylo_client *client);

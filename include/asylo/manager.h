@@ -58,7 +58,7 @@ typedef struct asylo_exit_handler {
 typedef struct asylo_load_config {
     /* Unique within the manager: 1..127 bytes of [A-Za-z0-9._-]. */
     const char *name;
-    /* Which backend runs the enclave: "sim", "remote". Required: asylo-c never
+    /* Which backend runs the enclave: "sim", "process", "remote". Required: asylo-c never
      * picks a weaker backend for you. */
     const char *backend;
     /* Path of the enclave image (for remote: on the target machine, or the
@@ -80,7 +80,8 @@ typedef struct asylo_load_config {
     asylo_exit_handler_fn exit_fallback;
     void *exit_fallback_context;
     /* Backend-specific settings, e.g. a const asylo_remote_config * for
-     * "remote"; NULL for "sim". Each backend checks the type it gets. */
+     * "remote", an optional const asylo_process_config * for "process";
+     * NULL for "sim". Each backend checks the type it gets. */
     const void *backend_config;
     /* Largest output accepted from one call (0: ASYLO_DEFAULT_MAX_OUTPUT_SIZE). */
     size_t max_output_size;
@@ -98,6 +99,20 @@ typedef struct asylo_load_config {
      * UNIMPLEMENTED (remote attestation is not there yet). */
     const uint8_t *expected_measurement;
     const uint8_t *expected_signer_id;
+    /* ---- limits (appended; 0 = the backend's default). Each backend
+     * enforces what it can: docs/backends.md lists which. ---- */
+    /* Bytes of address space the enclave may use (process: RLIMIT_AS of the
+     * sandboxed runner). */
+    uint64_t memory_limit_size;
+    /* Calls in flight at once, nested calls on one thread counting once
+     * (process: enclave threads; default 8). Past it: RESOURCE_EXHAUSTED. */
+    uint32_t max_concurrent_calls;
+    /* Bytes of stack per enclave thread (process: default 8 MiB). */
+    uint64_t stack_size;
+    /* How long destroy waits for calls in flight before it terminates the
+     * enclave (0: 2000 ms). A backend that cannot terminate (sim) keeps
+     * waiting, as before, and logs that it does. */
+    uint32_t destroy_timeout_ms;
 } asylo_load_config;
 
 /* Zeroes *config and sets defaults (log level info). */

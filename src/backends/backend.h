@@ -11,7 +11,11 @@
 #include "asylo/buffer.h"
 #include "asylo/status.h"
 
-#define ASYLO__BACKEND_INTERFACE_VERSION 1u
+/* Version 2 appended terminate, measurement, the lost callback and limits.
+ * The core accepts any backend of version 1 or later and reads the v2 fields
+ * only from version-2 structs. */
+#define ASYLO__BACKEND_INTERFACE_VERSION 2u
+#define ASYLO__BACKEND_INTERFACE_MIN_VERSION 1u
 
 /* How a backend delivers the enclave's exit calls to the host. The host's
  * dispatcher runs handlers on the calling thread. */
@@ -31,6 +35,17 @@ typedef struct asylo__load_request {
     /* The load config's identity pins: 32 bytes each, or NULL. */
     const uint8_t *expected_measurement;
     const uint8_t *expected_signer_id;
+    /* ---- interface v2 ---- */
+    /* The backend calls this once, from any thread, when the enclave instance
+     * is gone for good (crash, exit, refused system call, terminate); `cause`
+     * says what happened. Never called after unload began. */
+    void *lost_context;
+    void (*on_lost)(void *context, const asylo_status *cause);
+    /* Limits from the load config; 0 means the backend's default. Each
+     * backend enforces what it can (docs/backends.md says which). */
+    uint64_t memory_size;          /* bytes of memory the enclave may use */
+    uint32_t max_concurrent_calls; /* calls in flight at once */
+    uint64_t stack_size;           /* bytes of stack per enclave thread */
 } asylo__load_request;
 
 typedef struct asylo__backend {
@@ -61,6 +76,12 @@ typedef struct asylo__backend {
      * promptly with an error (host exit handlers running meanwhile excepted)
      * and later calls fail at once. Called at most once, before unload. */
     void (*abandon)(void *state);
+    /* ---- interface v2 (NULL where a backend cannot) ---- */
+    /* Ends a running enclave that does not return, without waiting for it;
+     * calls in flight then return with the lost status. */
+    asylo_code (*terminate)(void *state, asylo_status *status);
+    /* SHA-256 of the image exactly as loaded. */
+    asylo_code (*measurement)(void *state, uint8_t digest[32], asylo_status *status);
 } asylo__backend;
 
 /* The registry: NULL when no backend has that name. */

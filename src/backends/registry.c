@@ -6,9 +6,13 @@
 
 extern const asylo__backend asylo__sim_backend;
 extern const asylo__backend asylo__remote_backend;
+extern const asylo__backend asylo__process_backend;
 
 static const asylo__backend *const backends[] = {
     &asylo__sim_backend,
+#ifdef ASYLO_HAVE_PROCESS_BACKEND
+    &asylo__process_backend,
+#endif
 #ifdef ASYLO_HAVE_REMOTE_BACKEND
     &asylo__remote_backend,
 #endif

@@ -40,6 +40,8 @@ const char *asylo_client_state_name(asylo_client_state state) {
         return "finalizing";
     case ASYLO_CLIENT_FINALIZED:
         return "finalized";
+    case ASYLO_CLIENT_LOST:
+        return "lost";
     }
     return "unknown";
 }
@@ -100,6 +102,9 @@ static asylo_code counted_call(asylo_client *client, uint32_t selector, const vo
                                size_t input_size, asylo_buffer *output, asylo_status *status) {
     int state;
     if (!asylo__call_gate_enter(&client->gate, ASYLO_CLIENT_RUNNING, &state)) {
+        if (state == ASYLO_CLIENT_LOST) {
+            return asylo__client_lost_status(client, status);
+        }
         return asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
                                 "enclave '%s' is %s: %s is allowed only while it is running",
                                 client->name, asylo_client_state_name(state),
@@ -249,6 +254,7 @@ asylo_code asylo__client_create(asylo_manager *manager, const asylo_load_config 
     asylo__file_table_init(&client->files);
     client->exit_fallback = config->exit_fallback;
     client->exit_fallback_context = config->exit_fallback_context;
+    client->destroy_timeout_ms = config->destroy_timeout_ms;
     client->backend_state = calloc(1, backend->state_size == 0 ? 1 : backend->state_size);
     asylo_code code = client->backend_state == NULL
                           ? asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
@@ -284,6 +290,11 @@ asylo_code asylo__client_load(asylo_client *client, const asylo_load_config *con
         .exits = {.context = client, .dispatch = asylo__client_dispatch_exit},
         .expected_measurement = config->expected_measurement,
         .expected_signer_id = config->expected_signer_id,
+        .lost_context = client,
+        .on_lost = asylo__client_on_lost,
+        .memory_size = config->memory_limit_size,
+        .max_concurrent_calls = config->max_concurrent_calls,
+        .stack_size = config->stack_size,
     };
     code = client->backend->load(client->backend_state, &request, status);
     if (code != ASYLO_OK) {
@@ -308,8 +319,8 @@ asylo_code asylo__client_load(asylo_client *client, const asylo_load_config *con
 
 /* The bounded part of destroy: waits (at most wait_ms, < 0: no bound) for
  * the calls in flight and a finalize, running finalize itself when the
- * client is still running; past the bound the backend abandons the enclave
- * (calls in flight fail promptly) and finalize is skipped. */
+ * client is still running; past the bound the backend abandons (remote) or terminates (process) the
+ * enclave (calls in flight fail promptly) and finalize is skipped. */
 static asylo_code settle_for_destroy(asylo_client *client, const void *final_input,
                                      size_t final_input_size, int64_t wait_ms,
                                      asylo_status *status) {
@@ -322,9 +333,12 @@ static asylo_code settle_for_destroy(asylo_client *client, const void *final_inp
     int busy = finalizing ? -1 : ASYLO_CLIENT_FINALIZING;
     if (asylo__call_gate_wait_settled(&client->gate, busy, wait_ms)) {
         if (finalizing) {
-            /* The backend bounds this finalize (destroy_begin's deadline). */
+            /* A remote backend bounds this finalize itself (destroy_begin's
+             * deadline); one that can terminate gets a watchdog that does. */
+            asylo__destroy_watchdog *watchdog = asylo__destroy_watchdog_start(client, wait_ms);
             code = enter_backend(client, ASYLO_SELECTOR_FINALIZE, final_input, final_input_size,
                                  NULL, status);
+            asylo__destroy_watchdog_stop(watchdog);
             asylo__call_gate_finish(&client->gate, ASYLO_CLIENT_FINALIZED);
         }
         return code;
@@ -332,8 +346,8 @@ static asylo_code settle_for_destroy(asylo_client *client, const void *final_inp
     asylo__log(ASYLO_LOG_WARNING, "host", client->name, 0,
                "destroy: calls in flight did not return within %lld ms; abandoning the enclave",
                (long long)wait_ms);
-    client->backend->abandon(client->backend_state);
-    /* Abandoned calls return promptly; a host exit handler still running is
+    asylo__client_stop_calls(client);
+    /* Abandoned or terminated calls return promptly; a host exit handler still running is
      * waited for (nothing can interrupt it). */
     asylo__call_gate_wait_settled(&client->gate, busy, -1);
     if (finalizing) {
@@ -341,7 +355,7 @@ static asylo_code settle_for_destroy(asylo_client *client, const void *final_inp
     }
     return asylo_status_set(status, ASYLO_DEADLINE_EXCEEDED, ASYLO_ORIGIN_BACKEND,
                             "destroying enclave '%s': calls in flight%s did not return within "
-                            "%lld ms; they were cancelled and the enclave was %s",
+                            "%lld ms; they were ended and the enclave was %s",
                             client->name, finalizing ? "" : " or another thread's finalize",
                             (long long)wait_ms,
                             finalizing ? "not finalized" : "torn down during its finalize");
@@ -350,10 +364,7 @@ static asylo_code settle_for_destroy(asylo_client *client, const void *final_inp
 asylo_code asylo__client_destroy(asylo_client *client, const void *final_input,
                                  size_t final_input_size, asylo_status *status) {
     const asylo__backend *backend = client->backend;
-    int64_t wait_ms = -1;
-    if (backend->destroy_begin != NULL && backend->abandon != NULL) {
-        wait_ms = backend->destroy_begin(client->backend_state);
-    }
+    int64_t wait_ms = asylo__client_destroy_wait_ms(client);
     asylo_code code = settle_for_destroy(client, final_input, final_input_size, wait_ms, status);
     backend->unload(client->backend_state);
     asylo__log(ASYLO_LOG_DEBUG, "host", client->name, 0, "unloaded");

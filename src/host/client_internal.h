@@ -27,6 +27,11 @@ struct asylo_client {
     asylo_exit_handler_fn exit_fallback;
     void *exit_fallback_context;
     asylo__file_table files;
+
+    /* Set once when the backend reports the instance lost (client_lost.c). */
+    asylo_status lost_cause;
+    _Atomic int lost;
+    uint32_t destroy_timeout_ms;
 };
 
 /* Creates the client shell (no backend loaded yet). */
@@ -53,5 +58,22 @@ asylo_code asylo__client_dispatch_exit(void *client, uint32_t selector, const ui
 /* Built-in exit calls (builtin_exits.c): NOT_FOUND for a selector it lacks. */
 asylo_code asylo__builtin_exit(asylo_client *client, uint32_t selector, const uint8_t *input,
                                size_t input_size, asylo_output *output, asylo_status *status);
+
+/* Lost instances and bounded destroy (client_lost.c). */
+void asylo__client_on_lost(void *client, const asylo_status *cause);
+/* The status a call gets on a lost client. */
+asylo_code asylo__client_lost_status(const asylo_client *client, asylo_status *status);
+/* How long destroy waits for calls in flight and the finalize: the remote
+ * backend's own bound, the load config's destroy_timeout_ms for a backend
+ * that can terminate, or -1 (no bound: sim cannot interrupt trusted code). */
+int64_t asylo__client_destroy_wait_ms(asylo_client *client);
+/* Past that bound: the backend abandons (remote) or terminates the enclave,
+ * so calls in flight return promptly. */
+void asylo__client_stop_calls(asylo_client *client);
+/* Terminates the enclave if the destroy's finalize outlives wait_ms; NULL
+ * (nothing to stop) where the backend bounds finalize itself or cannot. */
+typedef struct asylo__destroy_watchdog asylo__destroy_watchdog;
+asylo__destroy_watchdog *asylo__destroy_watchdog_start(asylo_client *client, int64_t wait_ms);
+void asylo__destroy_watchdog_stop(asylo__destroy_watchdog *watchdog);
 
 #endif

@@ -78,10 +78,12 @@ static asylo_code find_backend(const char *name, const asylo__backend **backend,
         return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_API,
                                 "no backend named '%s' in this build; available: %s", name, known);
     }
-    if ((*backend)->interface_version != ASYLO__BACKEND_INTERFACE_VERSION) {
+    if ((*backend)->interface_version < ASYLO__BACKEND_INTERFACE_MIN_VERSION) {
         return asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_BACKEND,
-                                "backend '%s' implements interface version %u, expected %u", name,
-                                (*backend)->interface_version, ASYLO__BACKEND_INTERFACE_VERSION);
+                                "backend '%s' implements interface version %u, expected at least "
+                                "%u",
+                                name, (*backend)->interface_version,
+                                ASYLO__BACKEND_INTERFACE_MIN_VERSION);
     }
     asylo_code code = (*backend)->probe(status);
     if (code != ASYLO_OK) {

@@ -1,13 +1,16 @@
 /* An enclave that exercises every feature of the trusted runtime, one user
  * selector each (test_enclave_selectors.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "asylo/trusted.h"
 #include "common/bytes.h"
@@ -362,6 +365,140 @@ static asylo_code on_ptrace_traceme(void *context, const uint8_t *input, size_t 
     return asylo_output_write(output, result, sizeof result, status);
 }
 
+/* Plain C library calls, as enclave code written without asylo in mind makes
+ * them: in process they are forwarded to the host, in sim they are direct. */
+static asylo_code on_posix_files(void *context, const uint8_t *input, size_t input_size,
+                                 asylo_output *output, asylo_status *status) {
+    (void)context;
+    char path[256];
+    if (input_size == 0 || input_size >= sizeof path) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
+                                "posix_files needs a path");
+    }
+    memcpy(path, input, input_size);
+    path[input_size] = '\0';
+    printf("posix_files: writing %s\n", path);
+    fflush(stdout);
+    FILE *file = fopen(path, "w");
+    if (file == NULL) {
+        return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_ENCLAVE,
+                                "fopen(%s, w) failed: errno %d", path, errno);
+    }
+    fprintf(file, "hello %d from the enclave", 42);
+    if (fclose(file) != 0) {
+        return asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_ENCLAVE,
+                                "fclose failed: errno %d", errno);
+    }
+    int fd = open(path, O_RDONLY);
+    char text[64];
+    ssize_t got = fd < 0 ? -1 : read(fd, text, sizeof text);
+    int read_errno = errno;
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (got < 0) {
+        return asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_ENCLAVE,
+                                "reading %s back failed: errno %d", path, read_errno);
+    }
+    if (unlink(path) != 0) {
+        return asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_ENCLAVE,
+                                "unlink(%s) failed: errno %d", path, errno);
+    }
+    if (open("definitely-not-here", O_RDONLY) >= 0 || errno != ENOENT) {
+        return asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,
+                                "opening a missing file did not fail with ENOENT (errno %d)",
+                                errno);
+    }
+    return asylo_output_write(output, text, (size_t)got, status);
+}
+
+/* ---- hostile selectors: what a malicious or broken enclave might do ---- */
+
+static volatile int *volatile null_pointer;
+static volatile unsigned long spin_counter;
+
+static asylo_code on_hostile(void *context, const uint8_t *input, size_t input_size,
+                             asylo_output *output, asylo_status *status);
+
+/* A real fault, not a sanitizer's report of one (the sanitizer build must
+ * see the same crash). */
+__attribute__((no_sanitize("address", "undefined"))) static void write_null(void) {
+    *null_pointer = 1;
+}
+
+static int recurse(int depth) {
+    volatile char frame[4096];
+    frame[0] = (char)depth;
+    return depth <= 0 ? frame[0] : recurse(depth - 1) + frame[0];
+}
+
+static asylo_code hostile_result(const char *what, long result, asylo_status *status) {
+    /* Reached only where the backend let the call through. */
+    return asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE, "%s returned %ld", what,
+                            result);
+}
+
+static asylo_code on_hostile(void *context, const uint8_t *input, size_t input_size,
+                             asylo_output *output, asylo_status *status) {
+    uint32_t selector = (uint32_t)(uintptr_t)context;
+    (void)output;
+    switch (selector) {
+    case TEST_HOSTILE_NULL_DEREF:
+        write_null();
+        return hostile_result("null write", 0, status);
+    case TEST_HOSTILE_ABORT:
+        abort();
+    case TEST_HOSTILE_EXIT: {
+        uint32_t code = 3;
+        if (input_size == 4) {
+            memcpy(&code, input, 4);
+        }
+        exit((int)code);
+    }
+    case TEST_HOSTILE_LOOP:
+        for (;;) {
+            spin_counter++;
+        }
+    case TEST_HOSTILE_FORK:
+        return hostile_result("fork", (long)fork(), status);
+    case TEST_HOSTILE_EXECVE: {
+        char *const argv[] = {"/bin/sh", NULL};
+        return hostile_result("execve", execve("/bin/sh", argv, NULL), status);
+    }
+    case TEST_HOSTILE_OPEN_SHADOW:
+        return hostile_result("open /etc/shadow", open("/etc/shadow", O_RDONLY), status);
+    case TEST_HOSTILE_SOCKET:
+        return hostile_result("socket", socket(AF_INET, SOCK_STREAM, 0), status);
+    case TEST_HOSTILE_PTRACE:
+        return hostile_result("ptrace", ptrace(PTRACE_TRACEME, 0, NULL, NULL), status);
+    case TEST_HOSTILE_KILL_PARENT:
+        return hostile_result("kill parent", kill(getppid(), SIGKILL), status);
+    case TEST_HOSTILE_STACK_OVERFLOW:
+        return hostile_result("recursion", recurse(1 << 30), status);
+    case TEST_HOSTILE_ALLOCATE: {
+        /* Bounded (4 GiB) so a backend without a memory limit survives it. */
+        enum { BLOCK = 1 << 20, MOST = 4096 };
+        static void *blocks[MOST];
+        int count = 0;
+        while (count < MOST && (blocks[count] = malloc(BLOCK)) != NULL) {
+            memset(blocks[count], 1, BLOCK);
+            count++;
+        }
+        for (int i = 0; i < count; i++) {
+            free(blocks[i]);
+        }
+        if (count == MOST) {
+            return asylo_status_ok(status);
+        }
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_ENCLAVE,
+                                "allocation failed after %d MiB", count);
+    }
+    default:
+        return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_ENCLAVE,
+                                "no hostile selector 0x%x", selector);
+    }
+}
+
 static const struct {
     uint32_t selector;
     asylo_entry_handler_fn handler;
@@ -387,6 +524,7 @@ static const struct {
     {TEST_CRASH_SEGV, on_crash_segv},
     {TEST_EXIT_42, on_exit_42},
     {TEST_PTRACE_TRACEME, on_ptrace_traceme},
+    {TEST_POSIX_FILES, on_posix_files},
 };
 
 /* Exit-calls `selector` (named by an environment variable) if set: lets tests
@@ -409,6 +547,14 @@ static asylo_code test_initialize(const asylo_enclave_config *config, asylo_stat
     for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++) {
         asylo_code code =
             asylo_enclave_register_entry(handlers[i].selector, handlers[i].handler, NULL, status);
+        if (code != ASYLO_OK) {
+            return code;
+        }
+    }
+    for (uint32_t selector = TEST_HOSTILE_NULL_DEREF; selector <= TEST_HOSTILE_ALLOCATE;
+         selector++) {
+        asylo_code code =
+            asylo_enclave_register_entry(selector, on_hostile, (void *)(uintptr_t)selector, status);
         if (code != ASYLO_OK) {
             return code;
         }

@@ -43,6 +43,25 @@ enum {
     TEST_PTRACE_TRACEME, /* ptrace(PTRACE_TRACEME) on its thread; out: i32 result, i32 errno */
 };
 
+/* Hostile behaviour for the isolating backends (tests/process); never call
+ * these on sim: each ends or endangers the process it runs in. */
+enum {
+    TEST_HOSTILE_NULL_DEREF = 0x1500, /* writes through a null pointer */
+    TEST_HOSTILE_ABORT,               /* abort() */
+    TEST_HOSTILE_EXIT,                /* in: u32 code; exit(code) */
+    TEST_HOSTILE_LOOP,                /* spins forever */
+    TEST_HOSTILE_FORK,                /* fork() */
+    TEST_HOSTILE_EXECVE,              /* execve("/bin/sh") */
+    TEST_HOSTILE_OPEN_SHADOW,         /* open("/etc/shadow") */
+    TEST_HOSTILE_SOCKET,              /* socket(AF_INET) */
+    TEST_HOSTILE_PTRACE,              /* ptrace(PTRACE_TRACEME) */
+    TEST_HOSTILE_KILL_PARENT,         /* kill(getppid(), SIGKILL) */
+    TEST_HOSTILE_STACK_OVERFLOW,      /* unbounded recursion */
+    TEST_HOSTILE_ALLOCATE,            /* mallocs 1 MiB blocks (up to 4 GiB) until one fails */
+    /* Not hostile: plain libc file calls and printf (forwarded in process). */
+    TEST_POSIX_FILES = 0x1580, /* in: path; fopen/fprintf/fread/unlink; out: what it read */
+};
+
 /* Exit selectors the tests register on the host. */
 enum {
     TEST_HOST_ECHO = ASYLO_SELECTOR_USER_FIRST + 0x100,

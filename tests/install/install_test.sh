@@ -54,7 +54,8 @@ done
 for installed in include/asylo/asylo.h include/asylo/trusted.h lib/libasylo.so \
                  lib/libasylo_trusted.a lib/pkgconfig/asylo.pc lib/pkgconfig/asylo-trusted.pc \
                  lib/cmake/asylo/asylo-config.cmake bin/asylo-remote-proxy \
-                 bin/asylo-provision-server bin/asylo-sign include/asylo/crypto.h; do
+                 bin/asylo-provision-server bin/asylo-sign include/asylo/crypto.h \
+                 libexec/asylo/asylo-enclave-runner; do
     [ -e "$work/prefix/$installed" ] || { echo "FAIL: $installed not installed"; exit 1; }
 done
 

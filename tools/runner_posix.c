@@ -1,0 +1,242 @@
+/* Forwarding of plain POSIX calls from enclave code to the host, inside the
+ * runner (runner_posix.h). The strict seccomp filter traps them; the SIGSYS
+ * handler, on the calling thread, turns each into the same built-in exit
+ * call the asylo_enclave_file_* functions make, so the host's handlers (and
+ * any the host application put in their place) decide, and returns the
+ * result in the trapped call's return register. */
+#include "runner_posix.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+#include "asylo/selectors.h"
+#include "asylo/trusted.h"
+#include "common/bytes.h"
+#include "common/bytes_output.h"
+
+static long errno_of(asylo_code code) {
+    switch (code) {
+    case ASYLO_NOT_FOUND:
+        return -ENOENT;
+    case ASYLO_PERMISSION_DENIED:
+        return -EACCES;
+    case ASYLO_ALREADY_EXISTS:
+        return -EEXIST;
+    case ASYLO_INVALID_ARGUMENT:
+        return -EINVAL;
+    case ASYLO_RESOURCE_EXHAUSTED:
+        return -ENOMEM;
+    case ASYLO_UNIMPLEMENTED:
+        return -ENOSYS;
+    default:
+        return -EIO;
+    }
+}
+
+/* One built-in exit call with an encoded input; the reply lands in *reply. */
+static long call(asylo__protocol_session *session, uint32_t selector, asylo__bytes *input,
+                 size_t reply_limit, asylo__bytes_output *reply) {
+    asylo__bytes_output_init(reply, reply_limit);
+    asylo_status status;
+    asylo_code code =
+        asylo__protocol_call(session, selector, input->data, input->size, &reply->output, &status);
+    asylo__bytes_fini(input);
+    return code == ASYLO_OK ? 0 : errno_of(code);
+}
+
+static long reply_u32(asylo__bytes_output *reply, long *value) {
+    asylo__reader reader;
+    asylo__reader_init(&reader, reply->bytes.data, reply->bytes.size, "forwarded call reply");
+    *value = (long)asylo__read_u32(&reader);
+    asylo_status status;
+    long result = asylo__reader_finish(&reader, &status) == ASYLO_OK ? 0 : -EIO;
+    asylo__bytes_output_fini(reply);
+    return result;
+}
+
+static long handle_of(long fd) {
+    return fd >= ASYLO__RUNNER_FORWARDED_FD_BASE ? fd - ASYLO__RUNNER_FORWARDED_FD_BASE : -1;
+}
+
+static long forward_open(asylo__protocol_session *session, long directory, const char *path,
+                         long flags, long mode) {
+    if (path == NULL || ((int)directory != AT_FDCWD && path[0] != '/')) {
+        return -EBADF;
+    }
+    size_t length = strnlen(path, ASYLO_MAX_PATH_SIZE);
+    if (length == 0 || length >= ASYLO_MAX_PATH_SIZE) {
+        return -ENAMETOOLONG;
+    }
+    uint32_t asylo_flags = 0;
+    switch (flags & O_ACCMODE) {
+    case O_RDONLY:
+        asylo_flags = ASYLO_FILE_READ;
+        break;
+    case O_WRONLY:
+        asylo_flags = ASYLO_FILE_WRITE;
+        break;
+    default:
+        asylo_flags = ASYLO_FILE_READ | ASYLO_FILE_WRITE;
+        break;
+    }
+    asylo_flags |= (flags & O_CREAT) ? ASYLO_FILE_CREATE : 0;
+    asylo_flags |= (flags & O_TRUNC) ? ASYLO_FILE_TRUNCATE : 0;
+    asylo_flags |= (flags & O_APPEND) ? ASYLO_FILE_APPEND : 0;
+    asylo__bytes input;
+    asylo__bytes_init(&input, ASYLO__BYTES_DEFAULT_LIMIT);
+    asylo__writer writer;
+    asylo__writer_init(&writer, &input);
+    asylo__write_string(&writer, path);
+    asylo__write_u32(&writer, asylo_flags);
+    asylo__write_u32(&writer, (uint32_t)mode);
+    asylo__bytes_output reply;
+    long result = call(session, ASYLO_SELECTOR_FILE_OPEN, &input, 4, &reply);
+    if (result != 0) {
+        asylo__bytes_output_fini(&reply);
+        return result;
+    }
+    long handle;
+    result = reply_u32(&reply, &handle);
+    if (result == 0 && handle > 1000000) {
+        result = -EMFILE;
+    }
+    return result != 0 ? result : handle + ASYLO__RUNNER_FORWARDED_FD_BASE;
+}
+
+static long forward_read(asylo__protocol_session *session, long fd, void *data, size_t size) {
+    long handle = handle_of(fd);
+    if (handle < 0) {
+        return -EBADF;
+    }
+    size = size > ASYLO_MAX_FILE_IO_SIZE ? ASYLO_MAX_FILE_IO_SIZE : size;
+    asylo__bytes input;
+    asylo__bytes_init(&input, ASYLO__BYTES_DEFAULT_LIMIT);
+    asylo__writer writer;
+    asylo__writer_init(&writer, &input);
+    asylo__write_u32(&writer, (uint32_t)handle);
+    asylo__write_u32(&writer, (uint32_t)size);
+    asylo__bytes_output reply;
+    long result = call(session, ASYLO_SELECTOR_FILE_READ, &input, size, &reply);
+    if (result == 0) {
+        memcpy(data, reply.bytes.data == NULL ? (const uint8_t *)"" : reply.bytes.data,
+               reply.bytes.size);
+        result = (long)reply.bytes.size;
+    }
+    asylo__bytes_output_fini(&reply);
+    return result;
+}
+
+static long forward_write(asylo__protocol_session *session, long fd, const void *data,
+                          size_t size) {
+    size = size > ASYLO_MAX_FILE_IO_SIZE ? ASYLO_MAX_FILE_IO_SIZE : size;
+    asylo__bytes input;
+    asylo__bytes_init(&input, ASYLO__BYTES_DEFAULT_LIMIT);
+    asylo__writer writer;
+    asylo__writer_init(&writer, &input);
+    asylo__bytes_output reply;
+    if (fd == 1 || fd == 2) {
+        /* stdout and stderr become the host's log lines (info / warning),
+         * like asylo_enclave_log; a NUL ends the text. */
+        char text[1024];
+        size_t length = size < sizeof text - 1 ? size : sizeof text - 1;
+        memcpy(text, data, length);
+        text[length] = '\0';
+        while (length > 0 && text[length - 1] == '\n') {
+            text[--length] = '\0';
+        }
+        asylo__write_u32(&writer, fd == 1 ? ASYLO_LOG_INFO : ASYLO_LOG_WARNING);
+        asylo__write_string(&writer, text);
+        long result = call(session, ASYLO_SELECTOR_LOG, &input, 0, &reply);
+        asylo__bytes_output_fini(&reply);
+        return result != 0 ? result : (long)size;
+    }
+    long handle = handle_of(fd);
+    if (handle < 0) {
+        asylo__bytes_fini(&input);
+        return -EBADF;
+    }
+    asylo__write_u32(&writer, (uint32_t)handle);
+    asylo__write_blob(&writer, data, size);
+    long result = call(session, ASYLO_SELECTOR_FILE_WRITE, &input, 4, &reply);
+    if (result != 0) {
+        asylo__bytes_output_fini(&reply);
+        return result;
+    }
+    long written;
+    result = reply_u32(&reply, &written);
+    return result != 0 ? result : written > (long)size ? -EIO : written;
+}
+
+static long forward_handle_only(asylo__protocol_session *session, uint32_t selector, long fd) {
+    long handle = handle_of(fd);
+    if (handle < 0) {
+        /* Real descriptors belong to the runner: the enclave may not close
+         * them. */
+        return -EBADF;
+    }
+    asylo__bytes input;
+    asylo__bytes_init(&input, ASYLO__BYTES_DEFAULT_LIMIT);
+    asylo__writer writer;
+    asylo__writer_init(&writer, &input);
+    asylo__write_u32(&writer, (uint32_t)handle);
+    asylo__bytes_output reply;
+    long result = call(session, selector, &input, 0, &reply);
+    asylo__bytes_output_fini(&reply);
+    return result;
+}
+
+static long forward_unlink(asylo__protocol_session *session, long directory, const char *path,
+                           long flags) {
+    if (path == NULL || flags != 0 || ((int)directory != AT_FDCWD && path[0] != '/')) {
+        return -EINVAL;
+    }
+    size_t length = strnlen(path, ASYLO_MAX_PATH_SIZE);
+    if (length == 0 || length >= ASYLO_MAX_PATH_SIZE) {
+        return -ENAMETOOLONG;
+    }
+    asylo__bytes input;
+    asylo__bytes_init(&input, ASYLO__BYTES_DEFAULT_LIMIT);
+    asylo__writer writer;
+    asylo__writer_init(&writer, &input);
+    asylo__write_string(&writer, path);
+    asylo__bytes_output reply;
+    long result = call(session, ASYLO_SELECTOR_FILE_UNLINK, &input, 0, &reply);
+    asylo__bytes_output_fini(&reply);
+    return result;
+}
+
+bool asylo__runner_forward(asylo__protocol_session *session, long number, const long args[6],
+                           long *result) {
+    switch (number) {
+    case SYS_openat:
+        *result = forward_open(session, args[0], (const char *)args[1], args[2], args[3]);
+        return true;
+    case SYS_open:
+        *result = forward_open(session, AT_FDCWD, (const char *)args[0], args[1], args[2]);
+        return true;
+    case SYS_read:
+        *result = forward_read(session, args[0], (void *)args[1], (size_t)args[2]);
+        return true;
+    case SYS_write:
+        *result = forward_write(session, args[0], (const void *)args[1], (size_t)args[2]);
+        return true;
+    case SYS_close:
+        *result = forward_handle_only(session, ASYLO_SELECTOR_FILE_CLOSE, args[0]);
+        return true;
+    case SYS_unlink:
+        *result = forward_unlink(session, AT_FDCWD, (const char *)args[0], 0);
+        return true;
+    case SYS_unlinkat:
+        *result = forward_unlink(session, args[0], (const char *)args[1], args[2]);
+        return true;
+    case SYS_lseek:
+        /* The host's file exit calls have no seek: forwarded files are
+         * streams. */
+        *result = handle_of(args[0]) >= 0 ? -ESPIPE : -EBADF;
+        return true;
+    default:
+        return false;
+    }
+}
