@@ -243,7 +243,7 @@ static asylo_code connect_and_load(remote_state *state, const asylo_remote_confi
 /* Closes the connection to a proxy that failed before it loaded anything
  * and finalizes its provision. */
 static void drop_proxy(remote_state *state) {
-    asylo__remote_stream_pool_drain(state);
+    asylo__remote_stream_pool_drain(state, 0);
     if (state->control != NULL) {
         asylo__remote_stream_close(state, state->control, 0);
         state->control = NULL;
@@ -301,12 +301,6 @@ static asylo_code remote_load(void *opaque, const asylo__load_request *request,
     if (code != ASYLO_OK) {
         return code;
     }
-    if (request->expected_measurement != NULL || request->expected_signer_id != NULL) {
-        return asylo_status_set(status, ASYLO_UNIMPLEMENTED, ASYLO_ORIGIN_API,
-                                "'%s': identity pins need remote attestation, which the remote "
-                                "backend does not do yet (docs/attestation.md)",
-                                request->name);
-    }
     asylo__grpc_acquire();
     pthread_mutex_init(&state->pool_lock, NULL);
     snprintf(state->name, sizeof state->name, "%s", request->name);
@@ -341,6 +335,10 @@ static asylo_code remote_load(void *opaque, const asylo__load_request *request,
         if (code == ASYLO_OK) {
             code = connect_and_load(state, config, request, status);
         }
+    }
+    if (code == ASYLO_OK) {
+        /* Before INITIALIZE: a refused enclave never runs. */
+        code = asylo__remote_attest(state, config, request, status);
     }
     if (code != ASYLO_OK) {
         goto fail;
