@@ -182,8 +182,16 @@ out:
     if (code != ASYLO_OK) {
         /* A token that fails any check leaves the host not knowing which
          * enclave it reached: UNAUTHENTICATED, the message names the check. */
-        asylo_status_prefix(status, "remote attestation of enclave '%s' at %s %s", state->name,
-                            state->endpoint.address, verifying ? "refused" : "failed");
+        char presented[65] = "";
+        if (verifying) {
+            uint8_t key_id[32];
+            asylo_sha256(response->platform_key.data, ASYLO_PLATFORM_KEY_SIZE, key_id, NULL);
+            asylo__hex(key_id, sizeof key_id, presented);
+        }
+        asylo_status_prefix(status, "remote attestation of enclave '%s' at %s %s%s%s%s",
+                            state->name, state->endpoint.address, verifying ? "refused" : "failed",
+                            verifying ? " (the proxy presents platform key id " : "", presented,
+                            verifying ? ")" : "");
         if (verifying && status != NULL) {
             status->code = ASYLO_UNAUTHENTICATED;
         }
