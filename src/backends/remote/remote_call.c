@@ -231,14 +231,17 @@ asylo_code asylo__remote_enter(void *opaque, uint32_t selector, const uint8_t *i
     remote_state *state = opaque;
     if (atomic_load(&state->abandoned) ||
         (atomic_load(&state->destroy_deadline_ms) > 0 && atomic_load(&state->peer_lost))) {
-        /* Destroy needs no round trip to a peer it knows is gone. */
-        return asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
-                                "remote enclave '%s': the proxy at %s is %s; selector %u was not "
-                                "sent",
-                                state->name, state->endpoint.address,
-                                atomic_load(&state->abandoned) ? "abandoned by destroy"
-                                                               : "lost (its stream broke earlier)",
-                                (unsigned)selector);
+        /* Destroy needs no round trip to a peer it knows is gone; it still
+         * says how the proxy ended. */
+        asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
+                         "remote enclave '%s': the proxy at %s is %s; selector %u was not "
+                         "sent",
+                         state->name, state->endpoint.address,
+                         atomic_load(&state->abandoned) ? "abandoned by destroy"
+                                                        : "lost (its stream broke earlier)",
+                         (unsigned)selector);
+        asylo__remote_add_proxy_end(state, ASYLO_UNAVAILABLE, status);
+        return ASYLO_UNAVAILABLE;
     }
     active_call *outer = innermost_call(state);
     if (outer != NULL) {
