@@ -126,11 +126,11 @@ asylo_code asylo__remote_attest(remote_state *state, const asylo_remote_config *
         code = expected_binding(state, binding, status);
     }
     if (code != ASYLO_OK) {
-        /* The target's own refusal of the image (not signed, tampered) or a
-         * transport failure keeps its code. */
+        /* The target's own refusal of the image (not signed, tampered), a
+         * transport failure or this machine's key store failing keeps its
+         * code. */
         goto out;
     }
-    verifying = true;
     policy.nonce = nonce;
     policy.nonce_size = sizeof nonce;
     if (policy.trusted_key_count == 0 && (config->attestation != NULL || pinned)) {
@@ -154,6 +154,7 @@ asylo_code asylo__remote_attest(remote_state *state, const asylo_remote_config *
     if (policy.expected_signer_id == NULL) {
         policy.expected_signer_id = request->expected_signer_id;
     }
+    verifying = true;
     code = asylo_attestation_verify(response->evidence.data, response->evidence.len, &policy,
                                     claims, status);
     if (code == ASYLO_OK && (claims->user_data_size != sizeof binding ||
@@ -192,11 +193,11 @@ out:
                             state->name, state->endpoint.address, verifying ? "refused" : "failed",
                             verifying ? " (the proxy presents platform key id " : "", presented,
                             verifying ? ")" : "");
-        if (verifying && status != NULL) {
-            status->code = ASYLO_UNAUTHENTICATED;
-        }
         if (verifying) {
             code = ASYLO_UNAUTHENTICATED;
+            if (status != NULL) {
+                status->code = code;
+            }
         }
     }
     if (response != NULL) {
