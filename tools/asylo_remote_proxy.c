@@ -387,6 +387,9 @@ int main(int argc, char **argv) {
         goto fail_early;
     }
     options.metrics = observability.metrics;
+    /* Remote attestation binds the certificate the host sees under ssl. */
+    options.server_cert =
+        flags.security.type == ASYLO_SECURITY_SSL ? flags.security.server_cert : NULL;
     if (asylo__proxy_init(&proxy, &options, &status) != ASYLO_OK) {
         asylo__observability_stop(&observability);
         goto fail_early;

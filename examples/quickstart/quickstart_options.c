@@ -1,5 +1,6 @@
 #include "quickstart_options.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -26,6 +27,10 @@ static void usage(FILE *out, const char *program) {
             "  --backend=NAME        where the enclave runs: sim (default), process (a\n"
             "                        sandboxed child process) or remote\n"
             "  --log_level=LEVEL     error, warning, info (default) or debug\n"
+            "  --expected_measurement=HEX  refuse to run any enclave but the one with this\n"
+            "                        measurement (64 hex digits, from `asylo-sign show`);\n"
+            "                        with remote, checked by remote attestation before\n"
+            "                        the enclave runs (docs/attestation.md)\n"
             "  --help                this text\n"
             "\n"
             "With --backend=remote:\n"
@@ -38,10 +43,30 @@ static void usage(FILE *out, const char *program) {
             "                        robin, retried on another server; docs/deploying.md)\n"
             "  --remote_address=ADDR connect to a proxy already running at ADDR instead\n"
             "  --remote_token=TOKEN  the token that proxy requires (with --remote_address)\n"
+            "  --trusted_platform_key=HEX  the target's platform attestation key (130 hex\n"
+            "                        digits, SEC1 uncompressed) that must sign its evidence;\n"
+            "                        default: this machine's (a target on this machine)\n"
             "%s"
             "  With ssl and local provisioning the proxy gets the server certificate and\n"
             "  key; mutual TLS is on when --ssl_client_cert is given.\n",
             program, asylo_security_usage());
+}
+
+/* Exactly size bytes of lower- or upper-case hex. */
+static bool parse_hex(const char *text, uint8_t *bytes, size_t size) {
+    if (strlen(text) != 2 * size) {
+        return false;
+    }
+    for (size_t i = 0; i < size; i++) {
+        unsigned int value;
+        char pair[3] = {text[2 * i], text[2 * i + 1], '\0'};
+        if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]) ||
+            sscanf(pair, "%2x", &value) != 1) {
+            return false;
+        }
+        bytes[i] = (uint8_t)value;
+    }
+    return true;
 }
 
 /* quickstart_enclave.so in the directory of this executable. */
@@ -126,6 +151,8 @@ int quickstart_options_parse(int argc, char **argv, quickstart_options *options)
         OPT_REMOTE_ADDRESS,
         OPT_REMOTE_TOKEN,
         OPT_PROVISION_SERVER,
+        OPT_EXPECTED_MEASUREMENT,
+        OPT_TRUSTED_PLATFORM_KEY,
     };
     static const struct option long_options[] = {
         {"message", required_argument, NULL, OPT_MESSAGE},
@@ -138,10 +165,13 @@ int quickstart_options_parse(int argc, char **argv, quickstart_options *options)
         {"remote_address", required_argument, NULL, OPT_REMOTE_ADDRESS},
         {"remote_token", required_argument, NULL, OPT_REMOTE_TOKEN},
         {"provision_server", required_argument, NULL, OPT_PROVISION_SERVER},
+        {"expected_measurement", required_argument, NULL, OPT_EXPECTED_MEASUREMENT},
+        {"trusted_platform_key", required_argument, NULL, OPT_TRUSTED_PLATFORM_KEY},
         {NULL, 0, NULL, 0},
     };
     const char *program = argv[0];
     const char *remote_token = NULL;
+    bool trusted_key = false;
     asylo_status status;
     /* Security flags first (they are shared with the proxy); the rest with getopt. */
     int kept = 1;
@@ -200,6 +230,24 @@ int quickstart_options_parse(int argc, char **argv, quickstart_options *options)
         case OPT_PROVISION_SERVER:
             options->provision_server = optarg;
             break;
+        case OPT_EXPECTED_MEASUREMENT:
+            if (!parse_hex(optarg, options->expected_measurement, 32)) {
+                fprintf(stderr, "quickstart: --expected_measurement needs 64 hex digits (the "
+                                "measurement `asylo-sign show IMAGE` prints)\n");
+                return QUICKSTART_OPTIONS_ERROR;
+            }
+            options->load_config.expected_measurement = options->expected_measurement;
+            break;
+        case OPT_TRUSTED_PLATFORM_KEY:
+            if (!parse_hex(optarg, options->trusted_platform_key, ASYLO_PLATFORM_KEY_SIZE)) {
+                fprintf(stderr,
+                        "quickstart: --trusted_platform_key needs %d hex digits (a "
+                        "P-256 public key, SEC1 uncompressed)\n",
+                        2 * ASYLO_PLATFORM_KEY_SIZE);
+                return QUICKSTART_OPTIONS_ERROR;
+            }
+            trusted_key = true;
+            break;
         default:
             fprintf(stderr, "quickstart: unknown or incomplete flag '%s' (see --help)\n",
                     argv[optind - 1]);
@@ -226,12 +274,20 @@ int quickstart_options_parse(int argc, char **argv, quickstart_options *options)
     }
     bool remote = strcmp(options->load_config.backend, "remote") == 0;
     if (!remote && (options->remote_proxy || options->remote_address || options->remote_listen ||
-                    remote_token || options->provision_server)) {
-        fprintf(stderr, "quickstart: --remote_* flags need --backend=remote\n");
+                    remote_token || options->provision_server || trusted_key)) {
+        fprintf(stderr, "quickstart: --remote_* flags and --trusted_platform_key need "
+                        "--backend=remote\n");
         return QUICKSTART_OPTIONS_ERROR;
     }
     if (remote) {
-        return setup_remote(options, remote_token);
+        int result = setup_remote(options, remote_token);
+        if (result == QUICKSTART_OPTIONS_OK && trusted_key) {
+            options->attestation.trusted_keys = options->trusted_platform_key;
+            options->attestation.trusted_key_count = 1;
+            options->attestation.allow_debug = options->load_config.debug;
+            options->remote.attestation = &options->attestation;
+        }
+        return result;
     }
     return QUICKSTART_OPTIONS_OK;
 }

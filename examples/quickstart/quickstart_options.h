@@ -16,6 +16,10 @@ typedef struct quickstart_options {
     asylo_security_options security;
     asylo_remote_config remote;
     asylo_remote_provision *provision;
+    /* --expected_measurement, --trusted_platform_key (remote attestation) */
+    uint8_t expected_measurement[32];
+    uint8_t trusted_platform_key[ASYLO_PLATFORM_KEY_SIZE];
+    asylo_attestation_policy attestation;
 } quickstart_options;
 
 enum { QUICKSTART_OPTIONS_OK = 0, QUICKSTART_OPTIONS_HELP = 1, QUICKSTART_OPTIONS_ERROR = 2 };

@@ -44,7 +44,7 @@ asylo_code asylo_enclave_get_evidence(const void *nonce, size_t nonce_size, cons
                                       size_t user_data_size, asylo_buffer *evidence,
                                       asylo_status *status);
 
-/* Host side. */
+/* Host side (and the policy of local attestation, below). */
 typedef struct asylo_attestation_policy {
     /* The nonce the verifier sent (required). */
     const uint8_t *nonce;
@@ -72,6 +72,18 @@ typedef struct asylo_attestation_claims {
     uint8_t user_data[ASYLO_EVIDENCE_MAX_USER_DATA_SIZE];
     size_t user_data_size;
 } asylo_attestation_claims;
+
+/* Enclave side, local attestation: verifies evidence another enclave on the
+ * same platform made with asylo_enclave_get_evidence (passed here by the
+ * host, which needs no trust), against `policy` (the nonce this enclave
+ * chose, and its pins). The backend that runs this enclave answers (a
+ * built-in exit no host handler can take; on the target under remote), with
+ * this platform's attestation key as the only trusted key: policy's
+ * trusted_keys are ignored. Codes as asylo_attestation_verify; *claims
+ * (optional) filled on OK. */
+asylo_code asylo_enclave_verify_evidence(const uint8_t *evidence, size_t evidence_size,
+                                         const asylo_attestation_policy *policy,
+                                         asylo_attestation_claims *claims, asylo_status *status);
 
 /* Verifies `evidence` against `policy`; fills *claims (optional) on OK. */
 ASYLO_API asylo_code asylo_attestation_verify(const uint8_t *evidence, size_t evidence_size,

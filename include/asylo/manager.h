@@ -95,8 +95,9 @@ typedef struct asylo_load_config {
     /* Identity pins (docs/attestation.md): when non-NULL, the 32 bytes the
      * image's measurement / signer id must equal, else the load fails with
      * PERMISSION_DENIED naming expected and actual. Checked by the backend
-     * that verifies the image (sim); the remote backend refuses pins with
-     * UNIMPLEMENTED (remote attestation is not there yet). */
+     * that verifies the image (sim); the remote backend checks them by
+     * remote attestation before the enclave runs (UNAUTHENTICATED naming
+     * expected and actual; asylo_remote_config.attestation in remote.h). */
     const uint8_t *expected_measurement;
     const uint8_t *expected_signer_id;
     /* ---- limits (appended; 0 = the backend's default). Each backend

@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "asylo/attestation.h"
 #include "asylo/export.h"
 #include "asylo/status.h"
 
@@ -217,6 +218,18 @@ typedef struct asylo_remote_config {
     /* Numeric address of that endpoint; NULL: "127.0.0.1" (loopback only).
      * The endpoint has no TLS and no authentication. */
     const char *metrics_address;
+    /* Remote attestation (docs/attestation.md, "Remote binding"). Every load
+     * asks the proxy, before the enclave's first call, for evidence made by
+     * the target's platform for a fresh nonce and bound to this channel, and
+     * refuses (UNAUTHENTICATED, naming expected and actual; initialize never
+     * runs) a bad, replayed or relayed token or an identity this policy does
+     * not accept. Its nonce fields are ignored (each load makes its own).
+     * trusted_key_count 0: only this machine's platform key is trusted (a
+     * target on the same machine). The load config's expected_measurement and
+     * expected_signer_id are checked the same way, also without a policy.
+     * NULL and no pins: the identity is only logged (a warning); nothing is
+     * refused for it. Borrowed for the load call only. */
+    const asylo_attestation_policy *attestation;
 } asylo_remote_config;
 
 /* metrics_port value: pick a free port. */

@@ -35,11 +35,15 @@
 #define ASYLO_SELECTOR_IDENTITY UINT32_C(0x0120)
 #define ASYLO_SELECTOR_SEAL_KEY UINT32_C(0x0121)
 #define ASYLO_SELECTOR_EVIDENCE UINT32_C(0x0122)
+#define ASYLO_SELECTOR_VERIFY_EVIDENCE UINT32_C(0x0123)
 #define ASYLO_SELECTOR_BUILTIN_LAST UINT32_C(0x01ff)
 
 #define ASYLO_SELECTOR_REMOTE_FIRST UINT32_C(0x0200)
 /* Remote control: load an enclave in the proxy (payload: LoadRequest). */
 #define ASYLO_SELECTOR_REMOTE_LOAD UINT32_C(0x0200)
+/* Remote control: evidence for the host's nonce, bound to the channel, before
+ * INITIALIZE (payload: AttestRequest; reply: AttestResponse). */
+#define ASYLO_SELECTOR_REMOTE_ATTEST UINT32_C(0x0201)
 #define ASYLO_SELECTOR_REMOTE_LAST UINT32_C(0x02ff)
 
 #define ASYLO_SELECTOR_USER_FIRST UINT32_C(0x1000)

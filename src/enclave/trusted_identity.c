@@ -20,6 +20,25 @@ static uint32_t get_u32(const uint8_t *bytes) {
            (uint32_t)bytes[3] << 24;
 }
 
+int asylo__identity_wire_decode(const uint8_t *wire, size_t size,
+                                asylo_enclave_identity *identity) {
+    if (size != ASYLO__IDENTITY_WIRE_SIZE || get_u32(wire) != ASYLO__IDENTITY_WIRE_VERSION ||
+        (get_u32(wire + 76) & ~(ASYLO__IDENTITY_FLAG_SIGNED | ASYLO__IDENTITY_FLAG_DEBUG)) != 0 ||
+        wire[80 + ASYLO_MAX_BACKEND_NAME_SIZE - 1] != 0) {
+        return 0;
+    }
+    memset(identity, 0, sizeof *identity);
+    memcpy(identity->measurement, wire + 4, 32);
+    memcpy(identity->signer_id, wire + 36, 32);
+    identity->product_id = get_u32(wire + 68);
+    identity->svn = get_u32(wire + 72);
+    uint32_t flags = get_u32(wire + 76);
+    identity->is_signed = (flags & ASYLO__IDENTITY_FLAG_SIGNED) != 0;
+    identity->debug = (flags & ASYLO__IDENTITY_FLAG_DEBUG) != 0;
+    memcpy(identity->backend, wire + 80, ASYLO_MAX_BACKEND_NAME_SIZE);
+    return 1;
+}
+
 asylo_code asylo_enclave_identity_get(asylo_enclave_identity *identity, asylo_status *status) {
     if (identity == NULL) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
@@ -34,23 +53,11 @@ asylo_code asylo_enclave_identity_get(asylo_enclave_identity *identity, asylo_st
         goto out;
     }
     /* The answer crossed the boundary: check its exact shape. */
-    if (answer.size != ASYLO__IDENTITY_WIRE_SIZE ||
-        get_u32(answer.data) != ASYLO__IDENTITY_WIRE_VERSION ||
-        (get_u32(answer.data + 76) & ~(ASYLO__IDENTITY_FLAG_SIGNED | ASYLO__IDENTITY_FLAG_DEBUG)) !=
-            0 ||
-        answer.data[80 + ASYLO_MAX_BACKEND_NAME_SIZE - 1] != 0) {
+    if (!asylo__identity_wire_decode(answer.data, answer.size, identity)) {
         code = asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_ENCLAVE,
                                 "the identity answer is malformed (%zu bytes)", answer.size);
         goto out;
     }
-    memcpy(identity->measurement, answer.data + 4, 32);
-    memcpy(identity->signer_id, answer.data + 36, 32);
-    identity->product_id = get_u32(answer.data + 68);
-    identity->svn = get_u32(answer.data + 72);
-    uint32_t flags = get_u32(answer.data + 76);
-    identity->is_signed = (flags & ASYLO__IDENTITY_FLAG_SIGNED) != 0;
-    identity->debug = (flags & ASYLO__IDENTITY_FLAG_DEBUG) != 0;
-    memcpy(identity->backend, answer.data + 80, ASYLO_MAX_BACKEND_NAME_SIZE);
     code = asylo_status_ok(status);
 out:
     asylo_buffer_free(&answer);

@@ -32,6 +32,9 @@ typedef struct asylo__proxy_options {
     /* Where to record calls, bytes, streams and the loaded enclave; NULL:
      * nowhere. Must outlive the proxy. */
     const asylo__std_metrics *metrics;
+    /* The proxy's TLS certificate (PEM path) under ssl security, else NULL:
+     * what remote attestation binds (else the token; channel_binding.h). */
+    const char *server_cert;
 } asylo__proxy_options;
 
 typedef struct asylo__proxy {
@@ -52,6 +55,12 @@ typedef struct asylo__proxy {
     /* Metrics: series per (direction, selector, code), looked up once. */
     asylo__call_cache calls;
     bool enclave_counted; /* in asylo_enclaves_loaded (under lock) */
+    /* The channel binding attestation puts in its user data (from init). */
+    uint8_t channel_binding[32];
+    /* ATTEST answered for this measurement: INITIALIZE pins it, so the image
+     * that runs is the one the host accepted (under lock). */
+    bool attested;
+    uint8_t attested_measurement[32];
 } asylo__proxy;
 
 asylo_code asylo__proxy_init(asylo__proxy *proxy, const asylo__proxy_options *options,

@@ -7,12 +7,16 @@
 #include <time.h>
 
 #include "asylo/client.h"
+#include "asylo/crypto.h"
 #include "asylo/remote.pb-c.h"
 #include "asylo/selectors.h"
 #include "common/bytes_output.h"
 #include "common/enclave_config_codec.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "identity/evidence.h"
+#include "identity/image_identity.h"
+#include "identity/platform.h"
 #include "proxy/proxy.h"
 #include "transport/client_stream.h"
 
@@ -78,6 +82,78 @@ static asylo_code serve_load(asylo__proxy *proxy, const asylo__frame *enter, boo
     return code;
 }
 
+/* ATTEST: evidence for the image LOAD named, made by this machine's platform
+ * before any of the image's code runs: the same checks the local backend
+ * runs at load (signature, debug), the host's nonce, and the channel binding
+ * as user data. INITIALIZE then pins the measurement attested here. */
+static asylo_code serve_attest(asylo__proxy *proxy, const asylo__frame *enter, asylo_buffer *output,
+                               asylo_status *status) {
+    Asylo__Remote__AttestRequest *request =
+        asylo__remote__attest_request__unpack(NULL, enter->payload_size, enter->payload);
+    if (request == NULL) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_TRANSPORT,
+                                "malformed AttestRequest (%zu bytes)", enter->payload_size);
+    }
+    char path[sizeof proxy->enclave_path];
+    char backend[sizeof proxy->backend];
+    pthread_mutex_lock(&proxy->lock);
+    bool ready = proxy->loaded && proxy->client == NULL;
+    snprintf(path, sizeof path, "%s", proxy->enclave_path);
+    snprintf(backend, sizeof backend, "%s", proxy->backend);
+    asylo__identity_policy policy = {.debug_load = proxy->debug};
+    pthread_mutex_unlock(&proxy->lock);
+    asylo__bytes_output evidence;
+    asylo__bytes_output_init(&evidence, ASYLO_EVIDENCE_MAX_SIZE);
+    uint8_t private_key[32], public_key[ASYLO_PLATFORM_KEY_SIZE];
+    asylo_enclave_identity identity;
+    asylo_code code;
+    if (!ready) {
+        code = asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                                "attest needs a LOAD first and comes before initialize");
+        goto out;
+    }
+    code = asylo__identity_check(path, path, &policy, backend, &identity, status);
+    if (code == ASYLO_OK) {
+        code = asylo__evidence_issue(&identity, request->nonce.data, request->nonce.len,
+                                     proxy->channel_binding, sizeof proxy->channel_binding,
+                                     &evidence.output, status);
+    }
+    code = asylo__bytes_output_verdict(&evidence, code, "evidence", NULL, status);
+    if (code == ASYLO_OK) {
+        code = asylo__platform_attestation_key(private_key, public_key, status);
+        asylo_crypto_wipe(private_key, sizeof private_key);
+    }
+    if (code != ASYLO_OK) {
+        asylo_status_prefix(status, "attesting enclave image %s on the target", path);
+        goto out;
+    }
+    Asylo__Remote__AttestResponse response = ASYLO__REMOTE__ATTEST_RESPONSE__INIT;
+    response.evidence.data = evidence.bytes.data;
+    response.evidence.len = evidence.bytes.size;
+    response.platform_key.data = public_key;
+    response.platform_key.len = sizeof public_key;
+    output->size = asylo__remote__attest_response__get_packed_size(&response);
+    output->data = malloc(output->size);
+    if (output->data == NULL) {
+        output->size = 0;
+        code = asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "out of memory for an attest reply");
+        goto out;
+    }
+    asylo__remote__attest_response__pack(&response, output->data);
+    pthread_mutex_lock(&proxy->lock);
+    proxy->attested = true;
+    memcpy(proxy->attested_measurement, identity.measurement, 32);
+    pthread_mutex_unlock(&proxy->lock);
+    asylo__log(ASYLO_LOG_INFO, "proxy", proxy->name, enter->call_id,
+               "attested enclave image %s for the host", path);
+    code = asylo_status_ok(status);
+out:
+    asylo__bytes_output_fini(&evidence);
+    asylo__remote__attest_request__free_unpacked(request, NULL);
+    return code;
+}
+
 /* Exit calls that run on the host: logging, files, and every user selector
  * (the fallback). Time and randomness stay here, on the target. */
 static const uint32_t forwarded_builtins[] = {
@@ -119,6 +195,15 @@ static asylo_code serve_initialize(asylo__proxy *proxy, const asylo__frame *ente
     config.exit_fallback = asylo__proxy_forward_exit;
     config.exit_fallback_context = proxy;
     config.max_output_size = proxy->max_output_size;
+    /* What ATTEST showed the host is what runs: the local backend refuses a
+     * file that changed since (PERMISSION_DENIED naming both). */
+    uint8_t attested_measurement[32];
+    pthread_mutex_lock(&proxy->lock);
+    if (proxy->attested) {
+        memcpy(attested_measurement, proxy->attested_measurement, sizeof attested_measurement);
+        config.expected_measurement = attested_measurement;
+    }
+    pthread_mutex_unlock(&proxy->lock);
     asylo_client *client = NULL;
     code = asylo_manager_load(proxy->manager, &config, &client, status);
     asylo__decoded_config_fini(&decoded);
@@ -191,6 +276,9 @@ void asylo__proxy_serve_enter(asylo__proxy *proxy, asylo__server_call *call,
     switch (enter->selector) {
     case ASYLO_SELECTOR_REMOTE_LOAD:
         code = serve_load(proxy, enter, is_control, &status);
+        break;
+    case ASYLO_SELECTOR_REMOTE_ATTEST:
+        code = serve_attest(proxy, enter, &output, &status);
         break;
     case ASYLO_SELECTOR_INITIALIZE:
         code = serve_initialize(proxy, enter, &status);

@@ -11,6 +11,7 @@
 #include "asylo/selectors.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "identity/channel_binding.h"
 #include "proxy/proxy.h"
 
 const char *asylo__proxy_enclave_name(asylo__proxy *proxy) {
@@ -44,6 +45,8 @@ const char *asylo__proxy_selector_name(uint32_t selector) {
     case ASYLO_SELECTOR_FILE_CLOSE:
     case ASYLO_SELECTOR_FILE_UNLINK:
         return "file";
+    case ASYLO_SELECTOR_REMOTE_ATTEST:
+        return "attest";
     default:
         return selector >= ASYLO_SELECTOR_USER_FIRST ? "user" : "unknown";
     }
@@ -61,6 +64,13 @@ asylo_code asylo__proxy_init(asylo__proxy *proxy, const asylo__proxy_options *op
     pthread_condattr_destroy(&attributes);
     atomic_init(&proxy->next_call_id, 1);
     asylo__call_cache_init(&proxy->calls, options->metrics);
+    asylo_code code =
+        options->server_cert != NULL
+            ? asylo__binding_from_cert_file(options->server_cert, proxy->channel_binding, status)
+            : asylo__binding_from_token(options->token, proxy->channel_binding, status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
     return asylo_manager_create(&proxy->manager, status);
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 
 #include "common/log.h"
@@ -305,6 +306,28 @@ void asylo__client_stream_peer(const asylo__client_stream *stream, char *out, si
         snprintf(out, size, "%s", peer);
         gpr_free(peer);
     }
+}
+
+void asylo__client_stream_peer_certificate(const asylo__client_stream *stream, char **pem,
+                                           size_t *pem_size) {
+    *pem = NULL;
+    *pem_size = 0;
+    grpc_auth_context *context = stream->started ? grpc_call_auth_context(stream->call) : NULL;
+    if (context == NULL) {
+        return;
+    }
+    grpc_auth_property_iterator properties =
+        grpc_auth_context_find_properties_by_name(context, GRPC_X509_PEM_CERT_PROPERTY_NAME);
+    const grpc_auth_property *property = grpc_auth_property_iterator_next(&properties);
+    if (property != NULL && property->value_length > 0) {
+        *pem = malloc(property->value_length + 1);
+        if (*pem != NULL) {
+            memcpy(*pem, property->value, property->value_length);
+            (*pem)[property->value_length] = '\0';
+            *pem_size = property->value_length;
+        }
+    }
+    grpc_auth_context_release(context);
 }
 
 bool asylo__client_stream_is_dead(const asylo__client_stream *stream) {

@@ -97,6 +97,13 @@ asylo_code asylo__client_stream_exchange_bytes(asylo__client_stream *stream, con
  * first exchange or when unknown. Copied into out (size bytes). */
 void asylo__client_stream_peer(const asylo__client_stream *stream, char *out, size_t size);
 
+/* The TLS certificate the server presented on this stream's connection, as
+ * gRPC's auth context gives it (property "x509_pem_cert"), malloc'd and
+ * NUL-terminated into *pem (caller frees); *pem is NULL before the first
+ * exchange, without TLS, or when out of memory. */
+void asylo__client_stream_peer_certificate(const asylo__client_stream *stream, char **pem,
+                                           size_t *pem_size);
+
 /* True once the stream has failed or been cancelled. */
 bool asylo__client_stream_is_dead(const asylo__client_stream *stream);
 

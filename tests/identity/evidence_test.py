@@ -4,7 +4,11 @@ both the C verifier (evidence_tool verify) and verify_evidence.py (written
 from docs/attestation.md); forged and damaged tokens are refused by both,
 the C verifier with the documented code.
 
-    evidence_test.py EVIDENCE_TOOL IMAGE
+Remote binding: tokens the proxy's ATTEST returns (run in evidence_tool)
+carry, as user data, the channel binding recomputed here from the doc alone:
+from the proxy's certificate (its SubjectPublicKeyInfo) and from a token.
+
+    evidence_test.py EVIDENCE_TOOL IMAGE MAKE_CERTS
 """
 import hashlib
 import os
@@ -13,14 +17,15 @@ import sys
 import tempfile
 
 import cbor2
-from cryptography.hazmat.primitives import hashes, hmac
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import verify_evidence  # noqa: E402
 
-tool, image = sys.argv[1], sys.argv[2]
+tool, image, make_certs = sys.argv[1], sys.argv[2], sys.argv[3]
 work = tempfile.mkdtemp(prefix="asylo-evidence-")
 os.environ["ASYLO_STATE_DIR"] = os.path.join(work, "state")
 failures = []
@@ -148,6 +153,45 @@ stripped = cbor2.dumps(claims)
 expect_refused("root claim missing (validly signed)",
                cose(protected, unprotected, stripped,
                     sign_with(platform_private, protected, stripped)), "DATA_LOSS")
+
+
+
+# Remote binding (docs/attestation.md, "The channel binding, byte for byte").
+def doc_binding(kind, value):
+    inner = hashlib.sha256(value).digest()
+    return hashlib.sha256(b"asylo-c remote binding v1" + b"\x00" + bytes([kind]) + inner).digest()
+
+
+certs = os.path.join(work, "certs")
+os.mkdir(certs)
+subprocess.run(["sh", make_certs, certs], check=True, timeout=60, capture_output=True)
+server_pem = os.path.join(certs, "server.pem")
+certificate = x509.load_pem_x509_certificate(open(server_pem, "rb").read())
+spki = certificate.public_key().public_bytes(serialization.Encoding.DER,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo)
+bindings = {}
+for kind, value, expected in (("cert", server_pem, doc_binding(1, spki)),
+                              ("token", "one-time-token-42", doc_binding(2, b"one-time-token-42"))):
+    result = subprocess.run([tool, "attest", image, work, good_nonce.hex(), kind, value],
+                            capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        failures.append("attest (%s): %s" % (kind, result.stderr.strip()))
+        continue
+    bound = open(os.path.join(work, "bound.cbor"), "rb").read()
+    for verifier, verdict in (("python", py_verify(bound, good_nonce, measurement)),
+                              ("C", c_verify(bound, good_nonce, measurement))):
+        if not verdict.startswith("OK"):
+            failures.append("bound token (%s) refused by the %s verifier: %s"
+                            % (kind, verifier, verdict))
+    user_data = cbor2.loads(cbor2.loads(bound).value[2])[-70001]
+    if user_data != expected:
+        failures.append("binding (%s): token has %s, the doc gives %s"
+                        % (kind, user_data.hex(), expected.hex()))
+    else:
+        print("ok   remote binding (%s) matches the doc: %s" % (kind, expected.hex()))
+    bindings[kind] = user_data
+if len(set(bindings.values())) != 2:
+    failures.append("certificate and token bindings should differ: %s" % bindings)
 
 subprocess.run(["rm", "-rf", work], check=False)
 if failures:

@@ -4,6 +4,10 @@
  *       loads IMAGE on sim, asks it for evidence over the nonce and writes
  *       OUTDIR/token.cbor, OUTDIR/platform.pub (65 bytes) and
  *       OUTDIR/measurement.hex
+ *   evidence_tool attest IMAGE OUTDIR NONCE_HEX cert PEM_FILE | token TEXT
+ *       runs the proxy's ATTEST (remote binding) in this process for IMAGE,
+ *       the proxy holding that TLS certificate or one-time token, and writes
+ *       the evidence it returns to OUTDIR/bound.cbor
  *   evidence_tool verify TOKEN PLATFORM_KEY NONCE_HEX [MEASUREMENT_HEX]
  *       runs asylo_attestation_verify; prints OK or the code and message;
  *       exit 0 on OK, 1 otherwise. */
@@ -14,7 +18,11 @@
 #include "asylo/asylo.h"
 #include "asylo/attestation.h"
 #include "identity/image_identity.h"
+#include "asylo/remote.pb-c.h"
+#include "asylo/selectors.h"
+#include "common/bytes_output.h"
 #include "identity_enclave.h"
+#include "proxy/proxy.h"
 
 static int unhex(const char *hex, uint8_t *out, size_t max) {
     size_t length = strlen(hex);
@@ -139,14 +147,87 @@ out:
     return result;
 }
 
+/* One ENTER frame through the proxy's dispatcher; the reply's payload is
+ * copied into *out (when given). 0 on RETURN. */
+static int proxy_enter(asylo__proxy *proxy, uint32_t selector, const uint8_t *payload, size_t size,
+                       asylo__bytes_output *storage, asylo__frame *reply) {
+    asylo__frame enter;
+    asylo__frame_init(&enter);
+    enter.call_id = 1;
+    enter.kind = ASYLO__FRAME_ENTER;
+    enter.selector = selector;
+    enter.payload = payload;
+    enter.payload_size = size;
+    bool is_control = false;
+    asylo__bytes_output_init(storage, 1 << 20);
+    asylo__proxy_serve_enter(proxy, NULL, &enter, &is_control, storage, reply);
+    if (reply->kind != ASYLO__FRAME_RETURN) {
+        fprintf(stderr, "selector 0x%x: %s\n", (unsigned)selector, reply->status.message);
+        return 1;
+    }
+    return 0;
+}
+
+static int attest(const char *image, const char *dir, const char *nonce_hex, const char *kind,
+                  const char *value) {
+    uint8_t nonce[64];
+    int nonce_size = unhex(nonce_hex, nonce, sizeof nonce);
+    asylo__proxy_options options;
+    memset(&options, 0, sizeof options);
+    if (strcmp(kind, "cert") == 0) {
+        options.server_cert = value;
+    } else {
+        snprintf(options.token, sizeof options.token, "%s", value);
+    }
+    asylo__proxy proxy;
+    asylo_status status;
+    if (nonce_size < 0 || asylo__proxy_init(&proxy, &options, &status) != ASYLO_OK) {
+        fprintf(stderr, "attest: bad nonce or %s\n", status.message);
+        return 1;
+    }
+    Asylo__Remote__LoadRequest load = ASYLO__REMOTE__LOAD_REQUEST__INIT;
+    load.name = "bound";
+    load.backend = "sim";
+    load.enclave_path = (char *)image;
+    uint8_t packed[4096];
+    size_t size = asylo__remote__load_request__pack(&load, packed);
+    asylo__bytes_output storage;
+    asylo__frame reply;
+    int failed = proxy_enter(&proxy, ASYLO_SELECTOR_REMOTE_LOAD, packed, size, &storage, &reply);
+    asylo__bytes_output_fini(&storage);
+    Asylo__Remote__AttestRequest request = ASYLO__REMOTE__ATTEST_REQUEST__INIT;
+    request.nonce.data = nonce;
+    request.nonce.len = (size_t)nonce_size;
+    size = asylo__remote__attest_request__pack(&request, packed);
+    if (!failed) {
+        failed = proxy_enter(&proxy, ASYLO_SELECTOR_REMOTE_ATTEST, packed, size, &storage, &reply);
+    }
+    Asylo__Remote__AttestResponse *response =
+        failed ? NULL
+               : asylo__remote__attest_response__unpack(NULL, reply.payload_size, reply.payload);
+    failed = response == NULL ||
+             !write_file(dir, "bound.cbor", response->evidence.data, response->evidence.len);
+    if (response != NULL) {
+        asylo__remote__attest_response__free_unpacked(response, NULL);
+    }
+    asylo__bytes_output_fini(&storage);
+    asylo__proxy_fini(&proxy);
+    return failed;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 7 && strcmp(argv[1], "attest") == 0 &&
+        (strcmp(argv[5], "cert") == 0 || strcmp(argv[5], "token") == 0)) {
+        return attest(argv[2], argv[3], argv[4], argv[5], argv[6]);
+    }
     if (argc == 5 && strcmp(argv[1], "issue") == 0) {
         return issue(argv[2], argv[3], argv[4]);
     }
     if ((argc == 5 || argc == 6) && strcmp(argv[1], "verify") == 0) {
         return verify(argc - 2, argv + 2);
     }
-    fprintf(stderr, "usage: evidence_tool issue IMAGE OUTDIR NONCE_HEX | verify TOKEN KEY "
-                    "NONCE_HEX [MEASUREMENT_HEX]\n");
+    fprintf(stderr, "usage: evidence_tool issue IMAGE OUTDIR NONCE_HEX | attest IMAGE OUTDIR "
+                    "NONCE_HEX cert PEM|token TEXT | verify TOKEN KEY NONCE_HEX "
+                    "[MEASUREMENT_HEX]\n");
     return 2;
 }

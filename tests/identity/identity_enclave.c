@@ -284,15 +284,55 @@ static asylo_code evidence_entry(void *context, const uint8_t *input, size_t inp
     return code;
 }
 
+static uint8_t peer_nonce[32];
+
+static asylo_code peer_nonce_entry(void *context, const uint8_t *input, size_t input_size,
+                                   asylo_output *output, asylo_status *status) {
+    (void)context, (void)input, (void)input_size;
+    asylo_code code = asylo_random_bytes(peer_nonce, sizeof peer_nonce, status);
+    if (code == ASYLO_OK) {
+        code = asylo_output_write(output, peer_nonce, sizeof peer_nonce, status);
+    }
+    return code;
+}
+
+static asylo_code peer_verify_entry(void *context, const uint8_t *input, size_t input_size,
+                                    asylo_output *output, asylo_status *status) {
+    (void)context;
+    if (input_size < 36) {
+        return bad_request(status);
+    }
+    asylo_attestation_policy policy;
+    memset(&policy, 0, sizeof policy);
+    policy.nonce = peer_nonce;
+    policy.nonce_size = sizeof peer_nonce;
+    policy.expected_measurement = (read_u32(input) & 1) ? input + 4 : NULL;
+    policy.allow_debug = 1;
+    asylo_attestation_claims claims;
+    asylo_code code =
+        asylo_enclave_verify_evidence(input + 36, input_size - 36, &policy, &claims, status);
+    if (code == ASYLO_OK) {
+        code = asylo_output_write(output, claims.identity.measurement, 32, status);
+    }
+    if (code == ASYLO_OK) {
+        code = asylo_output_write(output, claims.user_data, claims.user_data_size, status);
+    }
+    return code;
+}
+
 static asylo_code identity_initialize(const asylo_enclave_config *config, asylo_status *status) {
     (void)config;
     static const struct {
         uint32_t selector;
         asylo_entry_handler_fn handler;
     } entries[] = {
-        {IDENTITY_SELECTOR_KAT, kat_entry},           {IDENTITY_SELECTOR_IDENTITY, identity_entry},
-        {IDENTITY_SELECTOR_SEAL, seal_entry},         {IDENTITY_SELECTOR_UNSEAL, unseal_entry},
+        {IDENTITY_SELECTOR_KAT, kat_entry},
+        {IDENTITY_SELECTOR_IDENTITY, identity_entry},
+        {IDENTITY_SELECTOR_SEAL, seal_entry},
+        {IDENTITY_SELECTOR_UNSEAL, unseal_entry},
         {IDENTITY_SELECTOR_EVIDENCE, evidence_entry},
+        {IDENTITY_SELECTOR_PEER_NONCE, peer_nonce_entry},
+        {IDENTITY_SELECTOR_PEER_VERIFY, peer_verify_entry},
     };
     for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
         asylo_code code =

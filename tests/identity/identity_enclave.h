@@ -17,4 +17,11 @@
 /* in: u32 nonce size, nonce, user data. out: the evidence. */
 #define IDENTITY_SELECTOR_EVIDENCE (ASYLO_SELECTOR_USER_FIRST + 4)
 
+/* Local attestation, the verifying side. PEER_NONCE out: a fresh 32-byte
+ * nonce this enclave remembers (the last one). PEER_VERIFY in: u32 flags
+ * (bit 0: pin measurement), measurement[32], then another enclave's
+ * evidence for that nonce; out: the verified measurement[32] || user data. */
+#define IDENTITY_SELECTOR_PEER_NONCE (ASYLO_SELECTOR_USER_FIRST + 5)
+#define IDENTITY_SELECTOR_PEER_VERIFY (ASYLO_SELECTOR_USER_FIRST + 6)
+
 #endif

@@ -39,6 +39,16 @@ static int check_proxy(void) {
     asylo_manager *manager = NULL;
     asylo_client *client = NULL;
     int failures = 0;
+    /* The proxy needs a state directory of its own user for its platform
+     * key (remote attestation); nobody's home is not writable. */
+    char state_dir[UTIL_PATH_SIZE] = "";
+    if (getenv("ASYLO_STATE_DIR") == NULL) {
+        if (!util_make_temp_dir("asylo-isolation-state", state_dir, sizeof state_dir)) {
+            fprintf(stderr, "FAIL: cannot make a state directory\n");
+            return 1;
+        }
+        setenv("ASYLO_STATE_DIR", state_dir, 1);
+    }
     if (!util_remote_setup(&remote, ASYLO_PROXY_PATH, "127.0.0.1:0", false, NULL, &status) ||
         asylo_manager_create(&manager, &status) != ASYLO_OK) {
         fprintf(stderr, "FAIL: setup: %s\n", util_status_text(&status));
@@ -91,6 +101,9 @@ static int check_proxy(void) {
     }
     asylo_manager_destroy(manager);
     util_remote_teardown(&remote);
+    if (state_dir[0] != '\0') {
+        util_rmtree(state_dir);
+    }
     return failures == 0 ? 0 : 1;
 }
 

@@ -2,16 +2,20 @@
 # The quickstart over the remote backend with local provisioning, on
 # 127.0.0.1, [::1] and unix:, each with local and ssl (mutual TLS) security:
 # it must print "Encrypted message: <hex>" and "Round trip OK", and leave no
-# asylo-remote-proxy behind.
+# asylo-remote-proxy behind. Every run pins the enclave's measurement (the
+# file the build wrote with asylo-sign show), as scripts/quickstart does; a
+# wrong measurement must be refused with UNAUTHENTICATED before the enclave
+# runs.
 #
-#   quickstart_remote.sh QUICKSTART QUICKSTART_ENCLAVE PROXY MAKE_CERTS
+#   quickstart_remote.sh QUICKSTART QUICKSTART_ENCLAVE PROXY MAKE_CERTS MEASUREMENT_FILE
 #
 # The enclave image is copied into a private directory, so every proxy this
 # script causes carries that directory in its command line
 # (--enclave_path=...): /proc shows whether any is left, without confusing it
 # with proxies of tests running in parallel.
 set -euo pipefail
-quickstart=$1 enclave=$2 proxy=$3 make_certs=$4
+quickstart=$1 enclave=$2 proxy=$3 make_certs=$4 measurement=$(cat "$5")
+[[ $measurement =~ ^[0-9a-f]{64}$ ]] || { echo "FAIL: no measurement in $5"; exit 1; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/asylo-quickstart-remote-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -52,6 +56,7 @@ for listen in "${listens[@]}"; do
         if ! output=$(timeout 30 "$quickstart" --message="$message" --backend=remote \
             --remote_proxy="$proxy" --remote_listen="$listen" \
             --enclave_path="$tmp/quickstart_enclave.so" --log_level=warning "${flags[@]}" \
+            --expected_measurement="$measurement" \
             2>"$tmp/stderr"); then
             echo "FAIL $listen $security: quickstart failed:"
             cat "$tmp/stderr"
@@ -75,4 +80,24 @@ for listen in "${listens[@]}"; do
         echo "ok   $listen $security (${took} ms): $(head -n1 <<<"$output" | cut -c1-60)..."
     done
 done
+# Another measurement pinned: refused by remote attestation, nothing runs.
+wrong=$(tr 0-9a-f 1-9a-f0 <<<"$measurement")
+if output=$(timeout 30 "$quickstart" --message="never" --backend=remote --remote_proxy="$proxy" \
+    --remote_listen=unix: --enclave_path="$tmp/quickstart_enclave.so" --log_level=warning \
+    --expected_measurement="$wrong" 2>"$tmp/stderr"); then
+    echo "FAIL wrong measurement: the quickstart ran: $output"
+    failures=$((failures + 1))
+elif ! grep -q "UNAUTHENTICATED.*remote attestation.*$wrong" "$tmp/stderr" ||
+    grep -q "Encrypted message" <<<"$output"; then
+    echo "FAIL wrong measurement: not refused by attestation:"
+    cat "$tmp/stderr"
+    failures=$((failures + 1))
+else
+    echo "ok   wrong measurement refused: $(grep -o 'UNAUTHENTICATED.*' "$tmp/stderr" | cut -c1-80)..."
+fi
+left=$(leftovers)
+if [ -n "$left" ]; then
+    echo "FAIL wrong measurement: processes left behind:$left"
+    failures=$((failures + 1))
+fi
 exit $((failures > 0))

@@ -64,6 +64,11 @@ asylo_code asylo__remote_call_on(remote_state *state, asylo__client_stream *stre
                                  uint32_t selector, const uint8_t *input, size_t input_size,
                                  asylo_output *output, asylo_status *status);
 
+/* remote_attest.c: attests the loaded image before INITIALIZE (after LOAD on
+ * the control stream); UNAUTHENTICATED when it is refused. */
+asylo_code asylo__remote_attest(remote_state *state, const asylo_remote_config *config,
+                                const asylo__load_request *request, asylo_status *status);
+
 /* remote_backend.c: when a call failed with UNAVAILABLE, puts how the proxy
  * ended (asked of the provision, waiting briefly) in front of the message. */
 void asylo__remote_add_proxy_end(remote_state *state, asylo_code code, asylo_status *status);
