@@ -32,6 +32,11 @@ static int is_remote(void) {
     return strcmp(backend, "remote") == 0;
 }
 
+/* The backend that runs the image: remote's proxy uses sim. */
+static const char *local_backend(void) {
+    return is_remote() ? "sim" : backend;
+}
+
 static void load_config(asylo_load_config *config, const char *name, const char *path) {
     asylo_load_config_init(config);
     config->name = name;
@@ -172,7 +177,7 @@ static void test_identity_inside_enclave(void **state) {
     assert_int_equal(got.svn, 2);
     assert_int_equal(got.is_signed, 1);
     assert_int_equal(got.debug, 0);
-    assert_string_equal(got.backend, "sim"); /* remote: the proxy's local backend */
+    assert_string_equal(got.backend, local_backend()); /* remote: the proxy's */
 }
 
 static void test_seal_round_trip_across_loads(void **state) {
@@ -478,7 +483,7 @@ static void test_evidence(void **state) {
     assert_int_equal(claims.identity.svn, 2);
     assert_int_equal(claims.identity.debug, 0);
     assert_string_equal(claims.root, "software");
-    assert_string_equal(claims.identity.backend, "sim");
+    assert_string_equal(claims.identity.backend, local_backend());
     assert_int_equal(claims.user_data_size, 16);
     assert_memory_equal(claims.user_data, "user data here!!", 16);
     /* Each policy field refuses on its own, naming what failed. */
@@ -700,8 +705,9 @@ static int teardown(void **state) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2 || (strcmp(argv[1], "sim") != 0 && strcmp(argv[1], "remote") != 0)) {
-        fprintf(stderr, "usage: identity_test sim|remote\n");
+    if (argc != 2 || (strcmp(argv[1], "sim") != 0 && strcmp(argv[1], "remote") != 0 &&
+                      strcmp(argv[1], "process") != 0)) {
+        fprintf(stderr, "usage: identity_test sim|remote|process\n");
         return 2;
     }
     backend = argv[1];
