@@ -156,21 +156,24 @@ long asylo_guest_syscall(long number, long a0, long a1, long a2, long a3, long a
 }
 
 void asylo_guest_main(void);
+static void __attribute__((noreturn)) serve(void);
 
 void asylo_guest_main(void) {
     const asylo__kvm_boot_info *info = (const asylo__kvm_boot_info *)ASYLO_KVM_BOOT_INFO;
     if (info->magic != ASYLO_KVM_BOOT_INFO_MAGIC || info->version < 1 ||
-        info->window_size <= ASYLO_KVM_FRAME_HEADER_SIZE || info->heap_end < info->heap_base) {
+        info->window_size <= ASYLO_KVM_FRAME_HEADER_SIZE || info->arena_end < info->arena_base) {
         halt();
     }
     window = (uint8_t *)(uintptr_t)info->window_base;
     window_payload = info->window_size - ASYLO_KVM_FRAME_HEADER_SIZE;
-    arena = (uint8_t *)(uintptr_t)info->heap_base;
+    arena = (uint8_t *)(uintptr_t)info->arena_base;
     arena_top = arena;
-    /* The arena takes the lower half of the heap, the C library the rest. */
-    uint64_t half = (info->heap_end - info->heap_base) / 2;
-    arena_end = arena + half;
-    asylo__guest_runtime_init(info->heap_base + half, info->heap_end);
+    arena_end = (uint8_t *)(uintptr_t)info->arena_end;
+    asylo__guest_runtime_start(serve);
+}
+
+/* Runs once the C environment is up (asylo__guest_runtime_start). */
+static void __attribute__((noreturn)) serve(void) {
     send(ASYLO_KVM_FRAME_READY, 0, 0, 0);
     for (;;) {
         asylo__kvm_frame frame = receive();

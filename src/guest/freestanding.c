@@ -50,7 +50,7 @@ int memcmp(const void *left, const void *right, size_t size) {
     return 0;
 }
 
-void asylo__guest_runtime_init(uint64_t heap_base, uint64_t heap_end) {
-    (void)heap_base;
-    (void)heap_end;
+void asylo__guest_runtime_start(void (*serve)(void)) {
+    serve();
+    __builtin_unreachable();
 }

@@ -8,8 +8,8 @@
 /* memcpy that the compiler cannot turn into a call to itself. */
 void asylo__guest_copy(void *to, const void *from, size_t size);
 
-/* The C environment's start-up, before READY: given the heap the call arena
- * leaves to it. */
-void asylo__guest_runtime_init(uint64_t heap_base, uint64_t heap_end);
+/* Sets up the C environment (none, or musl's) and calls `serve`, which sends
+ * READY and serves calls forever. */
+void asylo__guest_runtime_start(void (*serve)(void)) __attribute__((noreturn));
 
 #endif

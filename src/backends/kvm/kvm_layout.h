@@ -129,8 +129,10 @@ typedef struct asylo__kvm_boot_info {
     uint32_t magic;
     uint32_t version;
     uint64_t memory_size;
-    uint64_t heap_base;
-    uint64_t heap_end;
+    uint64_t arena_base; /* the runtime's call arena (inputs, outputs) */
+    uint64_t arena_end;
+    uint64_t libc_heap_base; /* the C library's brk and mmap region */
+    uint64_t libc_heap_end;
     uint64_t window_base;
     uint64_t window_size;
     uint64_t tls_base;

@@ -228,6 +228,11 @@ asylo_code asylo__kvm_machine_build(uint8_t *memory, uint64_t memory_size, const
     map_range(memory, heap_base, stack_guard, PTE_W | PTE_U | PTE_NX);
     map_range(memory, stack_guard + PAGE, memory_size, PTE_W | PTE_U | PTE_NX);
 
+    /* The call arena takes a third of the heap (nested calls each hold an
+     * input and an output there), the C library the rest. */
+    machine->libc_heap_base = heap_base + (stack_guard - heap_base) / 3 / PAGE * PAGE;
+    machine->libc_heap_end = stack_guard;
+
     build_gdt(memory);
     build_idt(memory, &kernel);
     build_tss(memory, open_port);
@@ -241,8 +246,10 @@ asylo_code asylo__kvm_machine_build(uint8_t *memory, uint64_t memory_size, const
         .magic = ASYLO_KVM_BOOT_INFO_MAGIC,
         .version = ASYLO_KVM_BOOT_INFO_VERSION,
         .memory_size = memory_size,
-        .heap_base = heap_base,
-        .heap_end = stack_guard,
+        .arena_base = heap_base,
+        .arena_end = machine->libc_heap_base,
+        .libc_heap_base = machine->libc_heap_base,
+        .libc_heap_end = machine->libc_heap_end,
         .window_base = machine->window_base,
         .window_size = machine->window_size,
         .tls_base = machine->tls_base,

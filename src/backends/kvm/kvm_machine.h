@@ -18,6 +18,8 @@ typedef struct asylo__kvm_machine {
     uint64_t tls_base; /* FS base */
     uint64_t window_base;
     uint64_t window_size;
+    uint64_t libc_heap_base; /* served by kvm_syscall's brk and mmap */
+    uint64_t libc_heap_end;
 } asylo__kvm_machine;
 
 /* Lays `image` (a whole ELF file) out in `memory` (memory_size bytes, zeroed)

@@ -37,6 +37,7 @@ struct asylo__kvm_vm {
     uint8_t *memory;
     uint64_t memory_size;
     asylo__kvm_machine machine;
+    asylo__kvm_guest_os os;
     asylo__kvm_options options;
     char path[256];
 
@@ -247,6 +248,11 @@ static asylo_code open_machine(asylo__kvm_vm *vm, const uint8_t *image, size_t i
     if (code != ASYLO_OK) {
         return code;
     }
+    code = asylo__kvm_guest_os_init(&vm->os, vm->machine.libc_heap_base, vm->machine.libc_heap_end,
+                                    status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
     struct kvm_userspace_memory_region region = {
         .slot = 0,
         .guest_phys_addr = 0,
@@ -321,6 +327,30 @@ static asylo_code report_fault(asylo__kvm_vm *vm, asylo_status *status) {
     return mark_lost(vm, status);
 }
 
+/* One system call; then what it asked of the VMM: a new FS base (the C
+ * library's thread pointer) or the end of the guest. */
+static asylo_code serve_syscall(asylo__kvm_vm *vm, asylo_status *status) {
+    asylo__kvm_syscall_serve(&vm->os, vm->memory, vm->memory_size);
+    if (vm->os.exited) {
+        return asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,
+                                "kvm enclave '%s' called exit(%d); the enclave is lost", vm->path,
+                                vm->os.exit_code);
+    }
+    if (vm->os.fs_base_request != 0) {
+        struct kvm_sregs sregs;
+        uint64_t base = vm->os.fs_base_request;
+        vm->os.fs_base_request = 0;
+        if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs) != 0) {
+            return ioctl_failed("KVM_GET_SREGS", status);
+        }
+        sregs.fs.base = base;
+        if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) != 0) {
+            return ioctl_failed("KVM_SET_SREGS (FS base)", status);
+        }
+    }
+    return ASYLO_OK;
+}
+
 /* Runs the vCPU until the guest writes PORT_CALL; system calls and bench
  * exits are served on the way. Anything else ends the call and the VM. */
 static asylo_code run_to_call(asylo__kvm_vm *vm, asylo_status *status) {
@@ -371,7 +401,9 @@ static asylo_code run_to_call(asylo__kvm_vm *vm, asylo_status *status) {
             case ASYLO_KVM_PORT_BENCH:
                 continue;
             case ASYLO_KVM_PORT_SYSCALL:
-                asylo__kvm_syscall_serve(vm->memory, vm->memory_size);
+                if (serve_syscall(vm, status) != ASYLO_OK) {
+                    return mark_lost(vm, status);
+                }
                 continue;
             case ASYLO_KVM_PORT_FAULT:
                 return report_fault(vm, status);
@@ -676,6 +708,7 @@ void asylo__kvm_vm_destroy(asylo__kvm_vm *vm) {
     if (vm->memory != NULL) {
         munmap(vm->memory, vm->memory_size);
     }
+    asylo__kvm_guest_os_fini(&vm->os);
     pthread_mutex_destroy(&vm->lock);
     free(vm);
 }
