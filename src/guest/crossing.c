@@ -23,6 +23,7 @@ static uint8_t *arena_top;
 static uint8_t *arena_end;
 static uint64_t depth;
 static char last_error[256];
+static uint32_t last_origin;
 
 static void port_out(uint16_t port) {
     __asm__ volatile("outb %%al, %%dx" : : "a"(0), "d"(port) : "memory");
@@ -73,8 +74,20 @@ static size_t string_length(const char *text) {
     return length;
 }
 
-static void send_error(int code, const char *message) {
-    send(ASYLO_KVM_FRAME_ERROR, (uint32_t)code, message, string_length(message));
+static void send_error(int code, uint32_t origin, const char *message) {
+    size_t size = string_length(message);
+    if (size > window_payload) {
+        size = (size_t)window_payload;
+    }
+    asylo__guest_copy(window + ASYLO_KVM_FRAME_HEADER_SIZE, message, size);
+    asylo__kvm_frame frame = {.magic = ASYLO_KVM_FRAME_MAGIC,
+                              .kind = ASYLO_KVM_FRAME_ERROR,
+                              .selector = (uint32_t)code,
+                              .origin = origin,
+                              .size = size,
+                              .depth = depth};
+    asylo__guest_copy(window, &frame, sizeof frame);
+    port_out(ASYLO_KVM_PORT_CALL);
 }
 
 /* An ENTER frame: copies the input into the arena, runs the enclave and
@@ -82,7 +95,7 @@ static void send_error(int code, const char *message) {
 static void serve_enter(const asylo__kvm_frame *frame) {
     uint64_t need = frame->size + window_payload;
     if (need > (uint64_t)(arena_end - arena_top)) {
-        send_error(CODE_RESOURCE_EXHAUSTED, "guest call arena exhausted by nested calls");
+        send_error(CODE_RESOURCE_EXHAUSTED, 0, "guest call arena exhausted by nested calls");
         return;
     }
     uint8_t *mark = arena_top;
@@ -91,7 +104,8 @@ static void serve_enter(const asylo__kvm_frame *frame) {
                              .output = arena_top + frame->size,
                              .output_capacity = (size_t)window_payload,
                              .output_size = 0,
-                             .error = 0};
+                             .error = 0,
+                             .origin = 0};
     asylo__guest_copy(arena_top, window + ASYLO_KVM_FRAME_HEADER_SIZE, (size_t)frame->size);
     arena_top += need;
     depth++;
@@ -105,7 +119,7 @@ static void serve_enter(const asylo__kvm_frame *frame) {
     if (code == CODE_OK) {
         send(ASYLO_KVM_FRAME_RETURN, 0, call.output, call.output_size);
     } else {
-        send_error(code, call.error != 0 ? call.error : "enclave handler failed");
+        send_error(code, call.origin, call.error != 0 ? call.error : "enclave handler failed");
     }
 }
 
@@ -128,6 +142,7 @@ int asylo_guest_exit(uint32_t selector, const void *input, size_t input_size, vo
                 frame.size < sizeof last_error - 1 ? (size_t)frame.size : sizeof last_error - 1;
             asylo__guest_copy(last_error, payload, size);
             last_error[size] = '\0';
+            last_origin = frame.origin;
             return frame.selector != CODE_OK ? (int)frame.selector : CODE_INTERNAL;
         }
         if (frame.size > output_capacity) {
@@ -141,6 +156,18 @@ int asylo_guest_exit(uint32_t selector, const void *input, size_t input_size, vo
 
 const char *asylo_guest_last_error(void) {
     return last_error;
+}
+
+uint32_t asylo_guest_last_origin(void) {
+    return last_origin;
+}
+
+size_t asylo_guest_window_payload(void) {
+    return (size_t)window_payload;
+}
+
+int __attribute__((weak)) asylo_guest_start(void) {
+    return 0;
 }
 
 long asylo_guest_syscall(long number, long a0, long a1, long a2, long a3, long a4, long a5) {
@@ -174,6 +201,9 @@ void asylo_guest_main(void) {
 
 /* Runs once the C environment is up (asylo__guest_runtime_start). */
 static void __attribute__((noreturn)) serve(void) {
+    if (asylo_guest_start() != 0) {
+        halt();
+    }
     send(ASYLO_KVM_FRAME_READY, 0, 0, 0);
     for (;;) {
         asylo__kvm_frame frame = receive();

@@ -15,7 +15,8 @@ typedef struct asylo_guest_call {
     uint8_t *output;        /* room for output_capacity bytes */
     size_t output_capacity; /* the window's payload size */
     size_t output_size;     /* set by the handler */
-    const char *error;      /* set by a failing handler: a static message */
+    const char *error;      /* set by a failing handler: a message that outlives it */
+    uint32_t origin;        /* set by a failing handler: an asylo_origin (0: enclave) */
 } asylo_guest_call;
 
 /* Provided by the enclave: returns an asylo_code (0 = OK). */
@@ -26,8 +27,17 @@ int asylo_guest_enter(uint32_t selector, asylo_guest_call *call);
 int asylo_guest_exit(uint32_t selector, const void *input, size_t input_size, void *output,
                      size_t output_capacity, size_t *output_size);
 
-/* The last error message from the host (an ERROR frame), NUL-terminated. */
+/* The last error message from the host (an ERROR frame), NUL-terminated,
+ * and its asylo_origin. */
 const char *asylo_guest_last_error(void);
+uint32_t asylo_guest_last_origin(void);
+
+/* The payload bytes a frame can carry. */
+size_t asylo_guest_window_payload(void);
+
+/* Optional (weak): run once the C environment is up, before READY; nonzero
+ * fails the boot. The trusted-runtime bridge attaches the enclave here. */
+int asylo_guest_start(void);
 
 /* A raw x86-64 system call, as the C library makes it. */
 long asylo_guest_syscall(long number, long a0, long a1, long a2, long a3, long a4, long a5);
