@@ -122,7 +122,7 @@ static asylo_code load_segments(uint8_t *memory, uint64_t user_limit, const uint
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
                                 "'%s' is a shared object (an image for the sim or process "
                                 "backend); the kvm backend loads the static guest ELF that "
-                                "asylo_add_enclave builds with BACKENDS kvm",
+                                "asylo_add_kvm_guest builds from the same sources",
                                 path);
     }
     if (header.e_type != ET_EXEC || header.e_phentsize != sizeof(Elf64_Phdr) ||
@@ -203,8 +203,7 @@ asylo_code asylo__kvm_machine_build(uint8_t *memory, uint64_t memory_size, const
     if (kernel.magic != ASYLO_KVM_KERNEL_MAGIC || kernel.version != 1) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
                                 "'%s' has no asylo kvm guest runtime at 0x%x (magic 0x%x); "
-                                "link it with the guest runtime (src/guest) as "
-                                "asylo_add_enclave does with BACKENDS kvm",
+                                "build it with asylo_add_kvm_guest (src/guest)",
                                 path, ASYLO_KVM_KERNEL_BASE, kernel.magic);
     }
     machine->boot_rip = kernel.start;
