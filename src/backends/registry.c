@@ -7,6 +7,7 @@
 extern const asylo__backend asylo__sim_backend;
 extern const asylo__backend asylo__remote_backend;
 extern const asylo__backend asylo__process_backend;
+extern const asylo__backend asylo__kvm_backend;
 
 static const asylo__backend *const backends[] = {
     &asylo__sim_backend,
@@ -16,6 +17,7 @@ static const asylo__backend *const backends[] = {
 #ifdef ASYLO_HAVE_REMOTE_BACKEND
     &asylo__remote_backend,
 #endif
+    &asylo__kvm_backend,
 };
 
 const asylo__backend *asylo__backend_at(size_t index) {

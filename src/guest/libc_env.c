@@ -1,0 +1,38 @@
+/* The guest runtime with musl's static C library: musl's own start-up
+ * (__libc_start_main) runs in the guest before READY, so enclave code gets an
+ * ordinary C environment: malloc from the guest heap (brk and mmap, served by
+ * the VMM from memory the guest already has), stdio to the host's stdout and
+ * stderr, clocks, errno, and musl's thread pointer and stack canary in %fs
+ * (set by arch_prctl, which the VMM carries out). */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "guest/guest_internal.h"
+
+int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv, void (*init)(void),
+                      void (*fini)(void), void (*ldso)(void));
+
+static void (*serve_function)(void);
+
+static int libc_main(int argc, char **argv, char **envp) {
+    (void)argc;
+    (void)argv;
+    (void)envp;
+    serve_function();
+    return 0;
+}
+
+/* What a kernel would put on the first stack: argc 0, an empty argv and
+ * environment, and the auxiliary vector {AT_PAGESZ 4096, AT_NULL}. */
+static char *start_block[] = {0, 0, (char *)6, (char *)4096, 0, 0};
+
+void asylo__guest_copy(void *to, const void *from, size_t size) {
+    memcpy(to, from, size);
+}
+
+void asylo__guest_runtime_start(void (*serve)(void)) {
+    serve_function = serve;
+    __libc_start_main(libc_main, 0, start_block, 0, 0, 0);
+    __builtin_unreachable();
+}
