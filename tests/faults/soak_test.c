@@ -5,6 +5,7 @@
  * quarantine holds freed memory) and the descriptor and thread counts of
  * both stay flat. Prints the figures.
  *   soak_test        (ctest faults.soak) */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -30,7 +31,24 @@ typedef struct usage {
     int descriptors;
 } usage;
 
-static bool read_usage(pid_t pid, usage *out) {
+static int count_descriptors(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *dir = opendir(path);
+    if (dir == NULL) {
+        return -1;
+    }
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        count += entry->d_name[0] != '.';
+    }
+    closedir(dir);
+    /* Our own listing is open while we count ourselves. */
+    return pid == getpid() ? count - 1 : count;
+}
+
+static bool read_once(pid_t pid, usage *out) {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     FILE *file = fopen(path, "r");
@@ -44,20 +62,26 @@ static bool read_usage(pid_t pid, usage *out) {
         sscanf(line, "Threads: %d", &out->threads);
     }
     fclose(file);
-    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-    char command[96];
-    snprintf(command, sizeof command, "ls %s | wc -l", path);
-    FILE *pipe = popen(command, "r");
-    if (pipe == NULL || fscanf(pipe, "%d", &out->descriptors) != 1) {
-        if (pipe != NULL) {
-            pclose(pipe);
+    out->descriptors = count_descriptors(pid);
+    return out->descriptors >= 0;
+}
+
+/* Calls in flight hold a descriptor or thread for a moment (a TLS session,
+ * gRPC's wakeups): the least of 5 samples 100 ms apart is the steady count. */
+static bool read_usage(pid_t pid, usage *out) {
+    for (int i = 0; i < 5; i++) {
+        usage sample;
+        if (!read_once(pid, &sample)) {
+            return false;
         }
-        return false;
-    }
-    pclose(pipe);
-    /* popen's own pipe is one of ours while ls runs. */
-    if (pid == getpid()) {
-        out->descriptors--;
+        if (i == 0) {
+            *out = sample;
+        }
+        out->rss_kib = sample.rss_kib;
+        out->descriptors =
+            sample.descriptors < out->descriptors ? sample.descriptors : out->descriptors;
+        out->threads = sample.threads < out->threads ? sample.threads : out->threads;
+        util_sleep_ms(100);
     }
     return true;
 }
