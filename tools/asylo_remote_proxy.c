@@ -256,6 +256,28 @@ static void report(int control_fd, const char *line) {
     }
 }
 
+/* The watcher and signal threads below are detached and hold a pointer to
+ * main's proxy; main sets proxy_gone (under proxy_gone_lock) before it tears
+ * the proxy down, and they finish it only while it is not gone.
+ * ThreadSanitizer saw both lock the proxy's mutex while main destroyed it (a
+ * SIGTERM or the control fd's EOF arriving during shutdown). */
+static pthread_mutex_t proxy_gone_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool proxy_gone;
+
+static void finish_unless_gone(asylo__proxy *proxy, const char *reason) {
+    pthread_mutex_lock(&proxy_gone_lock);
+    if (!proxy_gone) {
+        asylo__proxy_finish(proxy, reason);
+    }
+    pthread_mutex_unlock(&proxy_gone_lock);
+}
+
+static void mark_proxy_gone(void) {
+    pthread_mutex_lock(&proxy_gone_lock);
+    proxy_gone = true;
+    pthread_mutex_unlock(&proxy_gone_lock);
+}
+
 /* Watches the control fd: EOF means the provisioning host is gone. */
 static void *watch_control_fd(void *context) {
     asylo__proxy *proxy = ((void **)context)[0];
@@ -271,7 +293,7 @@ static void *watch_control_fd(void *context) {
             continue;
         }
         if (got <= 0) {
-            asylo__proxy_finish(proxy, "the provisioning host closed the control fd");
+            finish_unless_gone(proxy, "the provisioning host closed the control fd");
             return NULL;
         }
     }
@@ -315,7 +337,7 @@ static void *wait_for_signal(void *context) {
     sigaddset(&signals, SIGINT);
     int signal_number = 0;
     sigwait(&signals, &signal_number);
-    asylo__proxy_finish(proxy, signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+    finish_unless_gone(proxy, signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
     sigwait(&signals, &signal_number);
     asylo__log(ASYLO_LOG_INFO, "proxy", NULL, 0, "second stop signal: ending the drain now");
     cut_drain();
@@ -438,6 +460,7 @@ int main(int argc, char **argv) {
     }
     asylo__proxy_start_exit_watchdog(&proxy, ASYLO__PROXY_EXIT_BOUND_MS);
     asylo__server_shutdown(server, SHUTDOWN_GRACE_MS);
+    mark_proxy_gone();
     asylo__proxy_fini(&proxy);
     asylo__observability_stop(&observability);
     asylo__log(ASYLO_LOG_INFO, "proxy", NULL, 0, "stopped");

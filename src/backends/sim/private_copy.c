@@ -38,10 +38,18 @@ asylo_code asylo__private_copy(int image_fd, const char *image_path, char copy_p
     }
     int copy_fd = mkostemp(copy_path, O_CLOEXEC);
     if (copy_fd < 0) {
+        int error = errno;
+        /* Out of descriptors, space or memory is not a bad TMPDIR. */
+        if (error == EMFILE || error == ENFILE || error == ENOSPC || error == EDQUOT ||
+            error == ENOMEM) {
+            return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_BACKEND,
+                                    "cannot create a private copy of '%s' in '%s': %s", image_path,
+                                    directory, strerror(error));
+        }
         return asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_BACKEND,
                                 "cannot create a private copy of '%s' in '%s' (set TMPDIR to a "
                                 "writable directory): %s",
-                                image_path, directory, strerror(errno));
+                                image_path, directory, strerror(error));
     }
     asylo_code code = ASYLO_OK;
     EVP_MD_CTX *digest = EVP_MD_CTX_new();
