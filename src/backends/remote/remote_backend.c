@@ -243,7 +243,7 @@ static asylo_code connect_and_load(remote_state *state, const asylo_remote_confi
 /* Closes the connection to a proxy that failed before it loaded anything
  * and finalizes its provision. */
 static void drop_proxy(remote_state *state) {
-    asylo__remote_stream_pool_drain(state);
+    asylo__remote_stream_pool_drain(state, 0);
     if (state->control != NULL) {
         asylo__remote_stream_close(state, state->control, 0);
         state->control = NULL;
