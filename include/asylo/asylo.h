@@ -9,5 +9,6 @@
 #include "asylo/remote.h"
 #include "asylo/selectors.h"
 #include "asylo/status.h"
+#include "asylo/version.h"
 
 #endif

@@ -3,6 +3,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/struct_size.h"
+
+void asylo_security_options_init(asylo_security_options *options) {
+    if (options != NULL) {
+        memset(options, 0, sizeof *options);
+        options->struct_size = sizeof *options;
+    }
+}
+
+asylo_code asylo__security_options_adopt(const asylo_security_options *in,
+                                         asylo_security_options *out, asylo_status *status) {
+    asylo_security_options copy = *in;
+    asylo_security_options_init(out);
+    return asylo__struct_adopt(&copy, out, sizeof *out,
+                               ASYLO__V1_SIZE(asylo_security_options, require_client_certificate),
+                               "asylo_security_options", status);
+}
+
 void asylo__security_from_public(const asylo_security_options *public_options,
                                  asylo__security_options *options) {
     memset(options, 0, sizeof *options);
@@ -22,6 +40,10 @@ asylo_code asylo_security_parse_flag(asylo_security_options *public_options, con
     if (public_options == NULL || consumed == NULL) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
                                 "asylo_security_parse_flag: options or consumed is NULL");
+    }
+    if (public_options->struct_size == 0) {
+        /* All zero: a struct the caller has not set up; this is its set-up. */
+        public_options->struct_size = sizeof *public_options;
     }
     asylo__security_options options;
     asylo__security_from_public(public_options, &options);

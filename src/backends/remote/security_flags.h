@@ -7,6 +7,11 @@
 #include "asylo/remote.h"
 #include "transport/security.h"
 
+/* Copies a caller's options over the defaults, reading only its struct_size
+ * bytes (common/struct_size.h). */
+asylo_code asylo__security_options_adopt(const asylo_security_options *in,
+                                         asylo_security_options *out, asylo_status *status);
+
 void asylo__security_from_public(const asylo_security_options *public_options,
                                  asylo__security_options *options);
 
