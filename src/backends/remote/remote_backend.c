@@ -12,6 +12,8 @@
 #include "asylo/remote.h"
 #include "asylo/selectors.h"
 #include "asylo/remote.pb-c.h"
+#include "backends/remote/load_response.h"
+#include "transport/frame.h"
 #include "backends/remote/remote_metrics.h"
 #include "backends/remote/remote_state.h"
 #include "backends/remote/security_flags.h"
@@ -230,6 +232,7 @@ static asylo_code send_load(remote_state *state, const asylo_remote_config *conf
     load.enclave_path = state->endpoint.enclave_path;
     load.debug = request->debug != 0;
     load.max_output_size = request->max_output_size;
+    load.protocol_version = ASYLO__WIRE_PROTOCOL_VERSION;
     size_t size = asylo__remote__load_request__get_packed_size(&load);
     uint8_t *packed = malloc(size == 0 ? 1 : size);
     if (packed == NULL) {
@@ -237,11 +240,15 @@ static asylo_code send_load(remote_state *state, const asylo_remote_config *conf
                                 "out of memory for a load request");
     }
     asylo__remote__load_request__pack(&load, packed);
-    asylo__bytes_output ignored;
-    asylo__bytes_output_init(&ignored, 0);
+    asylo__bytes_output response;
+    asylo__bytes_output_init(&response, 1024);
     asylo_code code = asylo__remote_call_on(state, state->control, ASYLO_SELECTOR_REMOTE_LOAD,
-                                            packed, size, &ignored.output, status);
-    asylo__bytes_output_fini(&ignored);
+                                            packed, size, &response.output, status);
+    if (code == ASYLO_OK) {
+        code = asylo__remote_check_load_response(response.bytes.data, response.bytes.size,
+                                                 state->name, state->endpoint.address, status);
+    }
+    asylo__bytes_output_fini(&response);
     free(packed);
     return code;
 }
