@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "asylo/remote.h"
-#include "backends/remote/security_flags.h"
+#include "transport/security_options.h"
 #include "common/log.h"
 #include "common/struct_size.h"
 #include "provision/proxy_process.h"

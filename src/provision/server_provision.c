@@ -24,7 +24,7 @@
 
 #include "asylo/provision.pb-c.h"
 #include "asylo/remote.h"
-#include "backends/remote/security_flags.h"
+#include "transport/security_options.h"
 #include "transport/address.h"
 #include "common/bytes.h"
 #include "common/log.h"

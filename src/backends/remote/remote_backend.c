@@ -16,7 +16,7 @@
 #include "transport/frame.h"
 #include "backends/remote/remote_metrics.h"
 #include "backends/remote/remote_state.h"
-#include "backends/remote/security_flags.h"
+#include "transport/security_options.h"
 #include "common/bytes_output.h"
 #include "common/clock.h"
 #include "common/log.h"

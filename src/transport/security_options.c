@@ -1,4 +1,4 @@
-#include "backends/remote/security_flags.h"
+#include "transport/security_options.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,16 +23,7 @@ asylo_code asylo__security_options_adopt(const asylo_security_options *in,
 
 void asylo__security_from_public(const asylo_security_options *public_options,
                                  asylo__security_options *options) {
-    memset(options, 0, sizeof *options);
-    options->type =
-        public_options->type == ASYLO_SECURITY_SSL ? ASYLO__SECURITY_SSL : ASYLO__SECURITY_LOCAL;
-    options->allow_insecure_non_local = public_options->allow_insecure_non_local != 0;
-    options->server_cert = public_options->server_cert;
-    options->server_key = public_options->server_key;
-    options->root_certs = public_options->root_certs;
-    options->client_cert = public_options->client_cert;
-    options->client_key = public_options->client_key;
-    options->require_client_certificate = public_options->require_client_certificate != 0;
+    *options = *public_options;
 }
 
 asylo_code asylo_security_parse_flag(asylo_security_options *public_options, const char *argument,
@@ -45,20 +36,7 @@ asylo_code asylo_security_parse_flag(asylo_security_options *public_options, con
         /* All zero: a struct the caller has not set up; this is its set-up. */
         public_options->struct_size = sizeof *public_options;
     }
-    asylo__security_options options;
-    asylo__security_from_public(public_options, &options);
-    asylo_code code = asylo__security_parse_flag(&options, argument, next, consumed, status);
-    if (code == ASYLO_OK && *consumed > 0) {
-        public_options->type =
-            options.type == ASYLO__SECURITY_SSL ? ASYLO_SECURITY_SSL : ASYLO_SECURITY_LOCAL;
-        public_options->allow_insecure_non_local = options.allow_insecure_non_local;
-        public_options->server_cert = options.server_cert;
-        public_options->server_key = options.server_key;
-        public_options->root_certs = options.root_certs;
-        public_options->client_cert = options.client_cert;
-        public_options->client_key = options.client_key;
-    }
-    return code;
+    return asylo__security_parse_flag(public_options, argument, next, consumed, status);
 }
 
 const char *asylo_security_usage(void) {
