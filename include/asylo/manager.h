@@ -22,6 +22,10 @@
 #ifndef ASYLO_MANAGER_H
 #define ASYLO_MANAGER_H
 
+#ifdef ASYLO_TRUSTED_H
+#error "host headers and asylo/trusted.h (enclave code) cannot be included in one translation unit"
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 

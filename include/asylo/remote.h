@@ -33,6 +33,10 @@
 #ifndef ASYLO_REMOTE_H
 #define ASYLO_REMOTE_H
 
+#ifdef ASYLO_TRUSTED_H
+#error "host headers and asylo/trusted.h (enclave code) cannot be included in one translation unit"
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 

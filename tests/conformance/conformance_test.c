@@ -25,7 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "asylo/trusted.h" /* file flags, shared with the host */
+#include "asylo/files.h" /* file flags, shared with the host */
 #include "backends.h"
 #include "sim_test_support.h"
 

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "asylo/trusted.h" /* file flags and limits, shared with the host */
+#include "asylo/files.h" /* file flags and limits, shared with the host */
 #include "sim_test_support.h"
 
 /* The enclave defines a function of the same name returning 42; this
