@@ -950,8 +950,8 @@ static void fault_isolated(const fault *f) {
     if (!destroy_within(e.client, DESTROY_BOUND_MS, &job, &took)) {
         fail_msg("destroy after %s still blocked after %d ms", f->what, DESTROY_BOUND_MS);
     }
-    /* Bounded and not OK; the cause is named by the calls above. */
     assert_true(job.code == ASYLO_UNAVAILABLE || job.code == ASYLO_ABORTED);
+    assert_non_null(strstr(job.status.message, f->cause));
     release(&e);
 }
 

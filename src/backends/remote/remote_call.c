@@ -232,13 +232,18 @@ asylo_code asylo__remote_enter(void *opaque, uint32_t selector, const uint8_t *i
     if (atomic_load(&state->abandoned) ||
         (atomic_load(&state->destroy_deadline_ms) > 0 && atomic_load(&state->peer_lost))) {
         /* Destroy needs no round trip to a peer it knows is gone. */
-        return asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
-                                "remote enclave '%s': the proxy at %s is %s; selector %u was not "
-                                "sent",
-                                state->name, state->endpoint.address,
-                                atomic_load(&state->abandoned) ? "abandoned by destroy"
-                                                               : "lost (its stream broke earlier)",
-                                (unsigned)selector);
+        bool abandoned = atomic_load(&state->abandoned);
+        asylo_code code =
+            asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
+                             "remote enclave '%s': the proxy at %s is %s; selector %u was not sent",
+                             state->name, state->endpoint.address,
+                             abandoned ? "abandoned by destroy" : "lost (its stream broke earlier)",
+                             (unsigned)selector);
+        if (!abandoned) {
+            /* Say how it ended (signal, exit status), as the calls did. */
+            asylo__remote_add_proxy_end(state, code, status);
+        }
+        return code;
     }
     active_call *outer = innermost_call(state);
     if (outer != NULL) {
