@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "asylo/remote.h"
-#include "backends/remote/security_flags.h"
+#include "transport/security_options.h"
 #include "common/log.h"
-#include "metrics/health.h"
-#include "metrics/observability.h"
+#include "observability/health.h"
+#include "observability/observability.h"
 #include "provision/provision_server.h"
 #include "tools/server_memory.h"
 #include "tools/tool_flags.h"

@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "asylo/remote.h"
-#include "backends/remote/security_flags.h"
+#include "transport/security_options.h"
 #include "common/log.h"
-#include "metrics/observability.h"
+#include "observability/observability.h"
 #include "proxy/proxy.h"
 #include "tools/server_memory.h"
 #include "tools/tool_flags.h"

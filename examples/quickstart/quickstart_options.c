@@ -138,6 +138,7 @@ static int setup_remote(quickstart_options *options, const char *remote_token) {
 int quickstart_options_parse(int argc, char **argv, quickstart_options *options) {
     memset(options, 0, sizeof *options);
     asylo_load_config_init(&options->load_config);
+    asylo_security_options_init(&options->security);
     options->load_config.name = "quickstart";
     options->load_config.backend = "sim";
     enum {

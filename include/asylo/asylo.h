@@ -10,5 +10,6 @@
 #include "asylo/remote.h"
 #include "asylo/selectors.h"
 #include "asylo/status.h"
+#include "asylo/version.h"
 
 #endif

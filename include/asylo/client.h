@@ -19,6 +19,10 @@
 #ifndef ASYLO_CLIENT_H
 #define ASYLO_CLIENT_H
 
+#ifdef ASYLO_TRUSTED_H
+#error "host headers and asylo/trusted.h (enclave code) cannot be included in one translation unit"
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 

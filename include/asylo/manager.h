@@ -22,6 +22,10 @@
 #ifndef ASYLO_MANAGER_H
 #define ASYLO_MANAGER_H
 
+#ifdef ASYLO_TRUSTED_H
+#error "host headers and asylo/trusted.h (enclave code) cannot be included in one translation unit"
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +60,10 @@ typedef struct asylo_exit_handler {
 #define ASYLO_DEFAULT_MAX_OUTPUT_SIZE (64u << 20)
 
 typedef struct asylo_load_config {
+    /* Set by asylo_load_config_init: the size of this struct the program was
+     * compiled with (asylo/version.h). 0 or a size no asylo-c layout had is
+     * INVALID_ARGUMENT naming asylo_load_config. */
+    size_t struct_size;
     /* Unique within the manager: 1..127 bytes of [A-Za-z0-9._-]. */
     const char *name;
     /* Which backend runs the enclave: "sim", "process", "remote". Required: asylo-c never
@@ -116,7 +124,7 @@ typedef struct asylo_load_config {
     uint32_t destroy_timeout_ms;
 } asylo_load_config;
 
-/* Zeroes *config and sets defaults (log level info). */
+/* Zeroes *config and sets defaults (struct_size, log level info). */
 ASYLO_API void asylo_load_config_init(asylo_load_config *config);
 
 ASYLO_API asylo_code asylo_manager_create(asylo_manager **manager, asylo_status *status);

@@ -33,6 +33,10 @@
 #ifndef ASYLO_REMOTE_H
 #define ASYLO_REMOTE_H
 
+#ifdef ASYLO_TRUSTED_H
+#error "host headers and asylo/trusted.h (enclave code) cannot be included in one translation unit"
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +68,9 @@ typedef enum asylo_security_type {
  * themselves are read when used: a provision's files at each load through
  * it (a local provision's proxy reads its files when it starts). */
 typedef struct asylo_security_options {
+    /* Set by asylo_security_options_init (or the _init of the struct that
+     * holds it): the size the program was compiled with (asylo/version.h). */
+    size_t struct_size;
     asylo_security_type type;
     int allow_insecure_non_local;
     const char *server_cert; /* --ssl_server_cert (alias --ssl_cert) */
@@ -84,6 +91,8 @@ typedef struct asylo_security_options {
  * --allow_insecure_non_local); `next` is the following argument for the
  * "--flag value" form. *consumed: 0 when it is not a security flag, else 1
  * or 2. INVALID_ARGUMENT for a bad value. */
+/* Zeroes *options and sets struct_size. */
+ASYLO_API void asylo_security_options_init(asylo_security_options *options);
 ASYLO_API asylo_code asylo_security_parse_flag(asylo_security_options *options,
                                                const char *argument, const char *next,
                                                int *consumed, asylo_status *status);
@@ -113,13 +122,22 @@ typedef struct asylo_remote_endpoint {
  * finalize: stop what provision started and wait for it to end. Safe to call
  *   twice and without a provision (then OK, nothing to do).
  * destroy: free the object (finalizing first if needed). */
+/* The version of the asylo_remote_provision interface this header defines. */
+#define ASYLO_REMOTE_PROVISION_VERSION 1u
+
 typedef struct asylo_remote_provision asylo_remote_provision;
 struct asylo_remote_provision {
+    /* ASYLO_REMOTE_PROVISION_VERSION, set by the implementation: a later
+     * library calls only the functions that version had. 0 or a version newer
+     * than the library's is INVALID_ARGUMENT at load. */
+    uint32_t version;
     asylo_code (*provision)(asylo_remote_provision *self, const char *enclave_path,
                             const char *target_backend, int64_t timeout_ms,
                             asylo_remote_endpoint *endpoint, asylo_status *status);
     asylo_code (*finalize)(asylo_remote_provision *self, asylo_status *status);
     void (*destroy)(asylo_remote_provision *self);
+    /* Room for functions of later versions: leave NULL. */
+    void (*reserved[4])(void);
 };
 
 /* Destroys a provision (self->destroy); NULL is a no-op. Order does not
@@ -134,6 +152,7 @@ ASYLO_API void asylo_remote_provision_destroy(asylo_remote_provision *provision)
  * It learns the proxy's address over a private pipe (no fixed port), gives it
  * a fresh random token, and the proxy exits by itself if this process dies. */
 typedef struct asylo_local_provision_options {
+    size_t struct_size; /* set by asylo_local_provision_options_init */
     /* required: the asylo-remote-proxy binary (--remote_proxy); installed as
      * /usr/local/bin/asylo-remote-proxy by default, ASYLO_REMOTE_PROXY_PATH
      * (or $<TARGET_FILE:asylo::remote_proxy>) in CMake after find_package(asylo) */
@@ -169,6 +188,7 @@ ASYLO_API asylo_code asylo_local_provision_create(const asylo_local_provision_op
  * timeout_ms, and when none takes it the status names every server and what
  * it said (RESOURCE_EXHAUSTED when one was full, else UNAVAILABLE). */
 typedef struct asylo_provision_server_options {
+    size_t struct_size;              /* set by asylo_provision_server_options_init */
     const char *server_address;      /* required: "target.example:4321", a fleet (above) */
     asylo_security_options security; /* this (client) side of the provision channel */
     int64_t timeout_ms;              /* whole provision, upload included; 0: 60000 */
@@ -186,7 +206,8 @@ asylo_provision_server_provision_create(const asylo_provision_server_options *op
 #define ASYLO_REMOTE_CONFIG_MAGIC UINT32_C(0x52454d31) /* "REM1" */
 
 typedef struct asylo_remote_config {
-    uint32_t magic; /* set by asylo_remote_config_init: checks the type */
+    size_t struct_size; /* set by asylo_remote_config_init (asylo/version.h) */
+    uint32_t magic;     /* set by asylo_remote_config_init: checks the type */
     /* Starts the proxy at load and stops it at destroy. NULL: connect to
      * `address` (a proxy started some other way) presenting `token`. */
     asylo_remote_provision *provision;

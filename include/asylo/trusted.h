@@ -25,11 +25,21 @@
 #ifndef ASYLO_TRUSTED_H
 #define ASYLO_TRUSTED_H
 
+/* Enclave code and host code never share a translation unit: the enclave
+ * cannot call the host API, and on an isolating backend it is not there.
+ * Constants both sides need live in headers both may include (files.h,
+ * selectors.h, status.h, buffer.h, enclave_config.h, log.h). */
+#if defined(ASYLO_MANAGER_H) || defined(ASYLO_CLIENT_H) || defined(ASYLO_REMOTE_H)
+#error                                                                                             \
+    "asylo/trusted.h (enclave code) and the host headers (asylo/asylo.h, manager.h, client.h, remote.h) cannot be included in one translation unit"
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 
 #include "asylo/buffer.h"
 #include "asylo/enclave_config.h"
+#include "asylo/files.h"
 #include "asylo/log.h"
 #include "asylo/selectors.h"
 #include "asylo/status.h"
@@ -103,14 +113,7 @@ asylo_code asylo_enclave_random(void *data, size_t size, asylo_status *status);
  * The host sees every byte: encrypt what must stay secret. Handles are only
  * valid for the enclave that opened them; the host closes leftovers at
  * unload. Reads and writes move at most ASYLO_MAX_FILE_IO_SIZE per call. */
-#define ASYLO_FILE_READ 0x01u
-#define ASYLO_FILE_WRITE 0x02u
-#define ASYLO_FILE_CREATE 0x04u
-#define ASYLO_FILE_TRUNCATE 0x08u
-#define ASYLO_FILE_APPEND 0x10u
-#define ASYLO_FILE_EXCLUSIVE 0x20u
-#define ASYLO_MAX_FILE_IO_SIZE (1u << 20)
-#define ASYLO_MAX_PATH_SIZE 4096
+/* Flags and limits: asylo/files.h. */
 
 asylo_code asylo_enclave_file_open(const char *path, uint32_t flags, uint32_t mode, int *handle,
                                    asylo_status *status);

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "asylo/trusted.h" /* shared constants: file flags and size limits */
+#include "asylo/files.h" /* shared constants: file flags and size limits */
 #include "common/builtins.h"
 #include "common/nosigpipe.h"
 #include "common/bytes.h"

@@ -12,7 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "asylo/trusted.h" /* ASYLO_MAX_PATH_SIZE */
+#include "asylo/files.h" /* ASYLO_MAX_PATH_SIZE */
 
 /* openat2 reports EAGAIN when a rename or mount raced the lookup; the retry
  * is bounded so a hostile loop of renames cannot hold the thread. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/struct_size.h"
 #include "host/client_internal.h"
 
 struct asylo_manager {
@@ -20,6 +21,7 @@ void asylo_load_config_init(asylo_load_config *config) {
         return;
     }
     memset(config, 0, sizeof *config);
+    config->struct_size = sizeof *config;
     config->enclave_config.log_level = ASYLO_LOG_INFO;
 }
 
@@ -121,7 +123,17 @@ asylo_code asylo_manager_load(asylo_manager *manager, const asylo_load_config *c
         return asylo_status_set(out, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
                                 "asylo_manager_load: manager or config is NULL");
     }
-    asylo_code code = check_name(config->name, out);
+    /* Read only the fields the caller's struct has; the rest keep defaults. */
+    asylo_load_config adopted;
+    asylo_load_config_init(&adopted);
+    asylo_code code = asylo__struct_adopt(config, &adopted, sizeof adopted,
+                                          ASYLO__V1_SIZE(asylo_load_config, expected_signer_id),
+                                          "asylo_load_config", out);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    config = &adopted;
+    code = check_name(config->name, out);
     const asylo__backend *backend = NULL;
     if (code == ASYLO_OK) {
         code = find_backend(config->backend, &backend, out);

@@ -14,8 +14,9 @@
 #include <unistd.h>
 
 #include "asylo/remote.h"
-#include "backends/remote/security_flags.h"
+#include "transport/security_options.h"
 #include "common/log.h"
+#include "common/struct_size.h"
 #include "provision/proxy_process.h"
 
 #define DEFAULT_START_TIMEOUT_MS 10000
@@ -179,7 +180,9 @@ static void local_provision_destroy(asylo_remote_provision *base) {
 void asylo_local_provision_options_init(asylo_local_provision_options *options) {
     if (options != NULL) {
         memset(options, 0, sizeof *options);
+        options->struct_size = sizeof *options;
         options->listen_address = "127.0.0.1:0";
+        asylo_security_options_init(&options->security);
     }
 }
 
@@ -199,6 +202,20 @@ asylo_code asylo_local_provision_create(const asylo_local_provision_options *opt
                                 "asylo_local_provision_create: options or provision is NULL");
     }
     *provision = NULL;
+    /* Read only the fields the caller's struct has; the rest keep defaults. */
+    asylo_local_provision_options adopted;
+    asylo_local_provision_options_init(&adopted);
+    asylo_code code =
+        asylo__struct_adopt(options, &adopted, sizeof adopted,
+                            ASYLO__V1_SIZE(asylo_local_provision_options, start_timeout_ms),
+                            "asylo_local_provision_options", status);
+    if (code == ASYLO_OK) {
+        code = asylo__security_options_adopt(&options->security, &adopted.security, status);
+    }
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    options = &adopted;
     if (options->proxy_path == NULL || options->proxy_path[0] == '\0') {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
                                 "local provisioning needs the path of asylo-remote-proxy "
@@ -226,6 +243,7 @@ asylo_code asylo_local_provision_create(const asylo_local_provision_options *opt
     }
     bool failed = false;
     pthread_mutex_init(&self->lock, NULL);
+    self->base.version = ASYLO_REMOTE_PROVISION_VERSION;
     self->base.provision = local_provision_run;
     self->base.finalize = local_provision_finalize;
     self->base.destroy = local_provision_destroy;

@@ -24,11 +24,12 @@
 
 #include "asylo/provision.pb-c.h"
 #include "asylo/remote.h"
-#include "backends/remote/security_flags.h"
+#include "transport/security_options.h"
 #include "transport/address.h"
 #include "common/bytes.h"
 #include "common/log.h"
 #include "common/clock.h"
+#include "common/struct_size.h"
 #include "provision/fleet_report.h"
 #include "provision/fleet_target.h"
 #include "provision/provision_protocol.h"
@@ -494,6 +495,8 @@ static void server_provision_destroy(asylo_remote_provision *base) {
 void asylo_provision_server_options_init(asylo_provision_server_options *options) {
     if (options != NULL) {
         memset(options, 0, sizeof *options);
+        options->struct_size = sizeof *options;
+        asylo_security_options_init(&options->security);
     }
 }
 
@@ -505,6 +508,20 @@ asylo_code asylo_provision_server_provision_create(const asylo_provision_server_
                                 "asylo_provision_server_provision_create: NULL argument");
     }
     *provision = NULL;
+    /* Read only the fields the caller's struct has; the rest keep defaults. */
+    asylo_provision_server_options adopted;
+    asylo_provision_server_options_init(&adopted);
+    asylo_code adopt_code =
+        asylo__struct_adopt(options, &adopted, sizeof adopted,
+                            ASYLO__V1_SIZE(asylo_provision_server_options, chunk_size),
+                            "asylo_provision_server_options", status);
+    if (adopt_code == ASYLO_OK) {
+        adopt_code = asylo__security_options_adopt(&options->security, &adopted.security, status);
+    }
+    if (adopt_code != ASYLO_OK) {
+        return adopt_code;
+    }
+    options = &adopted;
     if (options->server_address == NULL || options->server_address[0] == '\0') {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
                                 "provisioning through a server needs its address "
@@ -531,6 +548,7 @@ asylo_code asylo_provision_server_provision_create(const asylo_provision_server_
                                 "out of memory for a provision");
     }
     asylo__grpc_acquire();
+    self->base.version = ASYLO_REMOTE_PROVISION_VERSION;
     self->base.provision = server_provision_run;
     self->base.finalize = server_provision_finalize;
     self->base.destroy = server_provision_destroy;

@@ -18,6 +18,7 @@
 #include "identity/image_identity.h"
 #include "identity/platform.h"
 #include "proxy/proxy.h"
+#include "transport/frame.h"
 #include "transport/client_stream.h"
 
 /* Compares tokens in time independent of where they differ. */
@@ -34,8 +35,22 @@ static bool token_matches(const char *expected, const char *presented) {
     return difference == 0;
 }
 
+/* Output of a successful LOAD: the wire protocol version this proxy speaks. */
+static asylo_code load_response(asylo_buffer *output, asylo_status *status) {
+    Asylo__Remote__LoadResponse response = ASYLO__REMOTE__LOAD_RESPONSE__INIT;
+    response.protocol_version = ASYLO__WIRE_PROTOCOL_VERSION;
+    size_t size = asylo__remote__load_response__get_packed_size(&response);
+    output->data = malloc(size == 0 ? 1 : size);
+    if (output->data == NULL) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "out of memory for a load response");
+    }
+    output->size = asylo__remote__load_response__pack(&response, output->data);
+    return asylo_status_ok(status);
+}
+
 static asylo_code serve_load(asylo__proxy *proxy, const asylo__frame *enter, bool *is_control,
-                             asylo_status *status) {
+                             asylo_buffer *output, asylo_status *status) {
     Asylo__Remote__LoadRequest *load =
         asylo__remote__load_request__unpack(NULL, enter->payload_size, enter->payload);
     if (load == NULL) {
@@ -45,7 +60,13 @@ static asylo_code serve_load(asylo__proxy *proxy, const asylo__frame *enter, boo
     asylo_code code = ASYLO_OK;
     const char *allowed = proxy->options.allowed_backend ? proxy->options.allowed_backend : "sim";
     pthread_mutex_lock(&proxy->lock);
-    if (proxy->loaded) {
+    if (load->protocol_version != ASYLO__WIRE_PROTOCOL_VERSION) {
+        code = asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                                "the host speaks wire protocol version %u, this proxy version %u "
+                                "(0: from before versioning); run matching asylo-c versions",
+                                (unsigned)load->protocol_version,
+                                (unsigned)ASYLO__WIRE_PROTOCOL_VERSION);
+    } else if (proxy->loaded) {
         code =
             asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
                              "this proxy already serves enclave '%s'; it serves one", proxy->name);
@@ -79,6 +100,9 @@ static asylo_code serve_load(asylo__proxy *proxy, const asylo__frame *enter, boo
     }
     pthread_mutex_unlock(&proxy->lock);
     asylo__remote__load_request__free_unpacked(load, NULL);
+    if (code == ASYLO_OK) {
+        code = load_response(output, status);
+    }
     return code;
 }
 
@@ -275,7 +299,7 @@ void asylo__proxy_serve_enter(asylo__proxy *proxy, asylo__server_call *call,
     asylo_buffer output = {0};
     switch (enter->selector) {
     case ASYLO_SELECTOR_REMOTE_LOAD:
-        code = serve_load(proxy, enter, is_control, &status);
+        code = serve_load(proxy, enter, is_control, &output, &status);
         break;
     case ASYLO_SELECTOR_REMOTE_ATTEST:
         code = serve_attest(proxy, enter, &output, &status);

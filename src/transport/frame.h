@@ -29,6 +29,12 @@ typedef enum asylo__frame_kind {
     ASYLO__FRAME_ERROR = 4,  /* call_id failed with status */
 } asylo__frame_kind;
 
+/* The version of the wire protocol (frames and the LOAD exchange,
+ * proto/asylo/remote.proto). Both ends announce it at LOAD and refuse any
+ * other with FAILED_PRECONDITION naming both; raise it on any change an older
+ * peer would misread. */
+#define ASYLO__WIRE_PROTOCOL_VERSION 1u
+
 /* Default limit on a frame's PAYLOAD (an input or an output), in bytes.
  * Limits count payload bytes only, so an output of exactly max_output_size
  * fits a frame whose limit is the same number. */

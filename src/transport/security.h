@@ -34,29 +34,20 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 
+#include "asylo/remote.h"
 #include "asylo/status.h"
 #include "transport/address.h"
 
-typedef enum asylo__security_type {
-    ASYLO__SECURITY_LOCAL = 0,
-    ASYLO__SECURITY_SSL = 1,
-} asylo__security_type;
-
-/* Plain value. The path strings are borrowed (from argv or the caller) and
- * must outlive every use of the options; NULL means "not given". Zero
- * initialisation gives type local with nothing forced. */
-typedef struct asylo__security_options {
-    asylo__security_type type;
-    bool allow_insecure_non_local;
-    const char *server_cert;
-    const char *server_key;
-    const char *root_certs;
-    const char *client_cert;
-    const char *client_key;
-    /* Server side only: require client certificates chaining to root_certs
-     * (mutual TLS). Clients ignore it. */
-    bool require_client_certificate;
-} asylo__security_options;
+/* One struct for channel security: the public asylo_security_options
+ * (asylo/remote.h), under its internal name too. The path strings are
+ * borrowed (from argv or the caller) and must outlive every use of the
+ * options; NULL means "not given". Zero initialisation gives type local with
+ * nothing forced (struct_size matters only where the public API takes the
+ * struct from a caller). */
+typedef asylo_security_type asylo__security_type;
+#define ASYLO__SECURITY_LOCAL ASYLO_SECURITY_LOCAL
+#define ASYLO__SECURITY_SSL ASYLO_SECURITY_SSL
+typedef asylo_security_options asylo__security_options;
 
 /* Largest PEM file read (certificates and keys are a few KiB). */
 #define ASYLO__SECURITY_MAX_PEM_SIZE ((size_t)1 << 20)

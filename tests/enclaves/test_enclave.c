@@ -353,6 +353,43 @@ static asylo_code on_exit_42(void *context, const uint8_t *input, size_t input_s
     exit(42);
 }
 
+static asylo_code on_abort(void *context, const uint8_t *input, size_t input_size,
+                           asylo_output *output, asylo_status *status) {
+    (void)context, (void)input, (void)input_size, (void)output, (void)status;
+    abort();
+}
+
+/* One step of the Fibonacci bounce: (steps, a, b) -> the host gets
+ * (steps - 1, b, a + b), which comes back here one level deeper. */
+static asylo_code on_fib(void *context, const uint8_t *input, size_t input_size,
+                         asylo_output *output, asylo_status *status) {
+    (void)context;
+    asylo__reader reader;
+    asylo__reader_init(&reader, input, input_size, "fib input");
+    uint32_t steps = asylo__read_u32(&reader);
+    uint64_t a = asylo__read_u64(&reader);
+    uint64_t b = asylo__read_u64(&reader);
+    if (asylo__reader_finish(&reader, status) != ASYLO_OK) {
+        return status->code;
+    }
+    if (steps == 0) {
+        return asylo_output_write(output, &a, sizeof a, status);
+    }
+    uint8_t next[20];
+    uint32_t next_steps = steps - 1;
+    uint64_t sum = a + b;
+    memcpy(next, &next_steps, 4);
+    memcpy(next + 4, &b, 8);
+    memcpy(next + 12, &sum, 8);
+    asylo_buffer reply = {0};
+    asylo_code code = asylo_enclave_exit_call(TEST_HOST_FIB, next, sizeof next, &reply, status);
+    if (code == ASYLO_OK) {
+        code = asylo_output_write(output, reply.data, reply.size, status);
+    }
+    asylo_buffer_free(&reply);
+    return code;
+}
+
 /* Makes the calling thread a tracee of its process's parent (the host, with
  * local provisioning), as a hostile enclave could. */
 static asylo_code on_ptrace_traceme(void *context, const uint8_t *input, size_t input_size,
@@ -525,6 +562,8 @@ static const struct {
     {TEST_EXIT_42, on_exit_42},
     {TEST_PTRACE_TRACEME, on_ptrace_traceme},
     {TEST_POSIX_FILES, on_posix_files},
+    {TEST_ABORT, on_abort},
+    {TEST_FIB, on_fib},
 };
 
 /* Exit-calls `selector` (named by an environment variable) if set: lets tests

@@ -41,6 +41,15 @@ enum {
     TEST_CRASH_SEGV = ASYLO_SELECTOR_USER_FIRST + 0x400, /* raises SIGSEGV in its process */
     TEST_EXIT_42,                                        /* calls exit(42) in its process */
     TEST_PTRACE_TRACEME, /* ptrace(PTRACE_TRACEME) on its thread; out: i32 result, i32 errno */
+    TEST_ABORT,          /* calls abort() in its process */
+};
+
+/* The Fibonacci bounce of the conformance suite (0x1500-0x15ff): the enclave
+ * and the host take turns, each step one nesting level deeper. */
+enum {
+    /* in: u32 steps, u64 a, u64 b; steps == 0: out u64 a; otherwise exit call
+     * TEST_HOST_FIB with (steps - 1, b, a + b) and out its reply. */
+    TEST_FIB = ASYLO_SELECTOR_USER_FIRST + 0x500,
 };
 
 /* Hostile behaviour for the isolating backends (tests/process); never call
@@ -69,6 +78,7 @@ enum {
     TEST_HOST_TRY_RUN,      /* host handler tries asylo_client_run and returns its code */
     TEST_HOST_TRY_FINALIZE, /* host handler tries asylo_client_finalize on its client */
     TEST_HOST_UNHANDLED,    /* never registered: reaches the fallback or gives NOT_FOUND */
+    TEST_HOST_FIB,          /* the host's turn of TEST_FIB: same input, re-enters TEST_FIB */
 };
 
 #endif

@@ -136,6 +136,7 @@ int main(int argc, char **argv) {
         } else if ((provision = calloc(1, sizeof *provision)) == NULL) {
             code = ASYLO_RESOURCE_EXHAUSTED;
         } else {
+            provision->base.version = ASYLO_REMOTE_PROVISION_VERSION;
             provision->base.provision = recording_run;
             provision->base.finalize = recording_finalize;
             provision->base.destroy = recording_destroy;

@@ -63,6 +63,7 @@ static asylo_code load_with(const char *proxy, const char *enclave, int dead,
     local.proxy_path = proxy;
     local.listen_address = "unix:";
     memset(flaky, 0, sizeof *flaky);
+    flaky->base.version = ASYLO_REMOTE_PROVISION_VERSION;
     flaky->base.provision = flaky_run;
     flaky->base.finalize = flaky_finalize;
     flaky->base.destroy = flaky_destroy;

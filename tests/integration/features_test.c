@@ -1,7 +1,8 @@
-/* Runtime features on sim, one test enclave selector each: run echo, output
- * bounds, the enclave's own environment, exit calls (handlers, fallback,
+/* Runtime features on sim, one test enclave selector each: run echo, the
+ * enclave's own environment, exit calls (handlers, fallback,
  * overriding a built-in), nested re-entry, files, logging, time, randomness,
- * instance independence and symbol isolation. */
+ * instance independence and symbol isolation. Output limits and the file
+ * policy run on every backend in tests/conformance. */
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "asylo/trusted.h" /* file flags and limits, shared with the host */
+#include "asylo/files.h" /* file flags and limits, shared with the host */
 #include "sim_test_support.h"
 
 /* The enclave defines a function of the same name returning 42; this
@@ -64,73 +65,6 @@ static void test_run_echo_sizes(void **state) {
         asylo_buffer_free(&output);
         free(input);
     }
-    destroy(client);
-}
-
-static void test_max_output_size(void **state) {
-    (void)state;
-    asylo_load_config config;
-    sim_config(&config, "bounded");
-    config.max_output_size = 1024;
-    asylo_client *client = NULL;
-    asylo_status status;
-    expect_ok("load", asylo_manager_load(manager, &config, &client, &status), &status);
-    asylo_buffer output = {0};
-    expect_ok("exactly the bound", call_u32(client, TEST_BIG_OUTPUT, 1024, &output, &status),
-              &status);
-    assert_int_equal(output.size, 1024);
-    assert_int_equal(output.data[1023], 0xab);
-    asylo_buffer_free(&output);
-    expect_status("output over max_output_size",
-                  call_u32(client, TEST_BIG_OUTPUT, 1025, &output, &status), &status,
-                  ASYLO_RESOURCE_EXHAUSTED, ANY_ORIGIN,
-                  "output would exceed its limit of 1024 bytes");
-    assert_null(output.data);
-    char big[2048];
-    memset(big, 'e', sizeof big);
-    expect_status("run echo over max_output_size",
-                  asylo_client_run(client, big, sizeof big, &output, &status), &status,
-                  ASYLO_RESOURCE_EXHAUSTED, ANY_ORIGIN, "limit of 1024 bytes");
-    /* The client still works afterwards. */
-    expect_ok("run after", asylo_client_run(client, big, 100, &output, &status), &status);
-    assert_int_equal(output.size, 100);
-    asylo_buffer_free(&output);
-    /* An empty output (a 0-byte reserve) is fine. */
-    expect_ok("zero-byte output", call_u32(client, TEST_BIG_OUTPUT, 0, &output, &status), &status);
-    assert_int_equal(output.size, 0);
-    asylo_buffer_free(&output);
-    destroy(client);
-}
-
-/* An enclave that ignores the sink's RESOURCE_EXHAUSTED and returns OK must
- * not pass a truncated output off as whole (issue 9 item 29). */
-static void test_output_limit_enforced_by_host(void **state) {
-    (void)state;
-    asylo_load_config config;
-    sim_config(&config, "hostile-output");
-    config.max_output_size = 100000;
-    asylo_client *client = NULL;
-    asylo_status status;
-    expect_ok("load", asylo_manager_load(manager, &config, &client, &status), &status);
-    asylo_buffer output = {0};
-    expect_ok("exactly the limit, in pieces",
-              call_u32(client, TEST_OUTPUT_IGNORING_LIMIT, 100000, &output, &status), &status);
-    assert_int_equal(output.size, 100000);
-    assert_int_equal(output.data[99999], 0xcd);
-    asylo_buffer_free(&output);
-    static const uint32_t over[] = {100001, 200000, 1u << 20};
-    for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
-        expect_status("output over the limit, error ignored",
-                      call_u32(client, TEST_OUTPUT_IGNORING_LIMIT, over[i], &output, &status),
-                      &status, ASYLO_RESOURCE_EXHAUSTED, ANY_ORIGIN,
-                      "output would exceed its limit of 100000 bytes");
-        assert_non_null(strstr(status.message, "returned OK"));
-        assert_null(output.data);
-        assert_int_equal(output.size, 0);
-    }
-    expect_ok("run after", asylo_client_run(client, "x", 1, &output, &status), &status);
-    assert_int_equal(output.size, 1);
-    asylo_buffer_free(&output);
     destroy(client);
 }
 
@@ -470,107 +404,6 @@ static void test_files(void **state) {
     remove_temp_dir(directory);
 }
 
-/* The host's file policy (issue 9 item 6): no root, no files; with a root,
- * nothing outside it, whatever path the enclave sends. */
-static void test_file_root_policy(void **state) {
-    (void)state;
-    char directory[512];
-    make_temp_dir(directory, sizeof directory);
-    char root[600], outside[600], link[700];
-    snprintf(root, sizeof root, "%s/root", directory);
-    snprintf(outside, sizeof outside, "%s/outside.txt", directory);
-    assert_int_equal(mkdir(root, 0700), 0);
-    int fd = open(outside, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, "secret", 6), 6);
-    close(fd);
-    asylo_status status;
-    asylo_buffer output = {0};
-
-    /* No root configured: every file exit call is refused, naming the field. */
-    asylo_client *client = sim_load(manager, "no-file-root");
-    expect_status("file_open with no file root",
-                  file_open(client, outside, ASYLO_FILE_READ, &status), &status,
-                  ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_HOST, "asylo_load_config.file_root");
-    expect_status("file round trip with no file root",
-                  file_roundtrip(client, "x.txt", "x", 1, &output, &status), &status,
-                  ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_HOST, "asylo_load_config.file_root");
-    expect_ok("bad handle with no file root",
-              asylo_client_call(client, TEST_BAD_HANDLE, NULL, 0, &output, &status), &status);
-    assert_int_equal(buffer_u32(&output), ASYLO_PERMISSION_DENIED);
-    asylo_buffer_free(&output);
-    destroy(client);
-
-    client = load_with_file_root("file-root", root);
-    expect_status("absolute path", file_open(client, outside, ASYLO_FILE_READ, &status), &status,
-                  ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_HOST, "absolute");
-    expect_status("'..' out of the root",
-                  file_open(client, "../outside.txt", ASYLO_FILE_READ, &status), &status,
-                  ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_HOST, "'..'");
-    expect_status("'..' that stays inside",
-                  file_open(client, "sub/../x.txt", ASYLO_FILE_READ, &status), &status,
-                  ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_HOST, "'..'");
-    /* A symlink in the root to a directory outside it, as a middle component. */
-    snprintf(link, sizeof link, "%s/escape", root);
-    assert_int_equal(symlink(directory, link), 0);
-    expect_status("symlink inside the root pointing out",
-                  file_open(client, "escape/outside.txt", ASYLO_FILE_READ, &status), &status,
-                  ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_HOST, "symbolic link");
-    /* A symlink as the last component, to a file outside. */
-    snprintf(link, sizeof link, "%s/last", root);
-    assert_int_equal(symlink(outside, link), 0);
-    expect_status("symlink as last component", file_open(client, "last", ASYLO_FILE_READ, &status),
-                  &status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_HOST, "symbolic link");
-    expect_status("create through a symlink as last component",
-                  file_open(client, "last", ASYLO_FILE_WRITE | ASYLO_FILE_CREATE, &status), &status,
-                  ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_HOST, "symbolic link");
-    expect_status("round trip through a symlinked directory",
-                  file_roundtrip(client, "escape/new.txt", "x", 1, &output, &status), &status,
-                  ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_HOST, "symbolic link");
-    char created[700];
-    snprintf(created, sizeof created, "%s/new.txt", directory);
-    assert_int_equal(access(created, F_OK), -1);
-    /* Unlink goes through the same policy. */
-    expect_status(
-        "unlink of an absolute path",
-        asylo_client_call(client, TEST_FILE_UNLINK, outside, strlen(outside), NULL, &status),
-        &status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_HOST, "absolute");
-    static const char *const escapes[] = {"../outside.txt", "escape/outside.txt"};
-    for (size_t i = 0; i < 2; i++) {
-        expect_status("unlink out of the root",
-                      asylo_client_call(client, TEST_FILE_UNLINK, escapes[i], strlen(escapes[i]),
-                                        NULL, &status),
-                      &status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_HOST, "refused");
-    }
-    assert_int_equal(access(outside, F_OK), 0);
-    /* Inside the root, in a subdirectory, files work. */
-    char sub[700];
-    snprintf(sub, sizeof sub, "%s/sub", root);
-    assert_int_equal(mkdir(sub, 0700), 0);
-    expect_ok("round trip inside the root",
-              file_roundtrip(client, "sub/inside.txt", "inside", 6, &output, &status), &status);
-    assert_int_equal(output.size, 6);
-    assert_memory_equal(output.data, "inside", 6);
-    asylo_buffer_free(&output);
-    destroy(client);
-
-    /* A root that is not a directory fails the load, naming the field. */
-    asylo_load_config config;
-    sim_config(&config, "bad-root");
-    config.file_root = outside;
-    expect_status("file root that is a file",
-                  asylo_manager_load(manager, &config, &client, &status), &status,
-                  ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API, "asylo_load_config.file_root");
-    /* remove_temp_dir removes one level: empty the root first. */
-    snprintf(link, sizeof link, "%s/escape", root);
-    unlink(link);
-    snprintf(link, sizeof link, "%s/last", root);
-    unlink(link);
-    rmdir(sub);
-    rmdir(root);
-    remove_temp_dir(directory);
-}
-
 /* --- logging --------------------------------------------------------------------- */
 
 static void test_log_reaches_stderr(void **state) {
@@ -696,14 +529,11 @@ static void test_symbol_collision(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_echo_sizes),
-        cmocka_unit_test(test_max_output_size),
-        cmocka_unit_test(test_output_limit_enforced_by_host),
         cmocka_unit_test(test_environment_is_the_enclaves_own),
         cmocka_unit_test(test_exit_calls),
         cmocka_unit_test(test_override_builtin),
         cmocka_unit_test(test_nested_reentry),
         cmocka_unit_test(test_files),
-        cmocka_unit_test(test_file_root_policy),
         cmocka_unit_test(test_log_reaches_stderr),
         cmocka_unit_test(test_time_and_random),
         cmocka_unit_test(test_instances_are_independent),

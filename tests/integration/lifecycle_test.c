@@ -1,7 +1,7 @@
 /* The client lifecycle on sim: initialize failures, what the host allows
  * from exit handlers during initialize and finalize, finalize misuse,
- * destroy racing finalize, and status codes crossing the boundary
- * unchanged. */
+ * destroy racing finalize. Status codes crossing the boundary unchanged
+ * are checked on every backend in tests/conformance. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -396,34 +396,6 @@ static void test_finalize_and_destroy_nested_through_another_enclave(void **stat
     expect_ok("destroy B", asylo_manager_destroy_client(manager, b, NULL, 0, &status), &status);
 }
 
-static void test_codes_cross_unchanged(void **state) {
-    (void)state;
-    asylo_client *client = sim_load(manager, "codes");
-    for (uint32_t code = 1; code <= 16; code++) {
-        asylo_status status;
-        asylo_buffer output = {0};
-        char needle[64];
-        snprintf(needle, sizeof needle, "requested failure with code %u", code);
-        char what[64];
-        snprintf(what, sizeof what, "TEST_FAIL %s", asylo_code_name((asylo_code)code));
-        expect_status(what, call_u32(client, TEST_FAIL, code, &output, &status), &status,
-                      (asylo_code)code, ASYLO_ORIGIN_ENCLAVE, needle);
-        assert_null(output.data);
-    }
-    /* A code outside the canonical set becomes UNKNOWN. */
-    asylo_status status;
-    expect_status("TEST_FAIL 17", call_u32(client, TEST_FAIL, 17, NULL, &status), &status,
-                  ASYLO_UNKNOWN, ASYLO_ORIGIN_ENCLAVE, "enclave returned code 17");
-    expect_status("TEST_FAIL 0xffffffff", call_u32(client, TEST_FAIL, 0xffffffffu, NULL, &status),
-                  &status, ASYLO_UNKNOWN, ASYLO_ORIGIN_ENCLAVE, "not a canonical code");
-    /* Code 0 with a message is plain success. */
-    asylo_buffer output = {0};
-    expect_ok("TEST_FAIL 0", call_u32(client, TEST_FAIL, 0, &output, &status), &status);
-    assert_int_equal(status.origin, ASYLO_ORIGIN_NONE);
-    asylo_buffer_free(&output);
-    expect_ok("destroy", asylo_manager_destroy_client(manager, client, NULL, 0, &status), &status);
-}
-
 /* Every destroy and free of the public API takes NULL as a no-op. */
 static void test_destroy_functions_accept_null(void **state) {
     (void)state;
@@ -465,7 +437,6 @@ int main(void) {
         cmocka_unit_test(test_destroy_waits_for_a_running_finalize),
         cmocka_unit_test(test_destroy_from_inside_a_call),
         cmocka_unit_test(test_finalize_and_destroy_nested_through_another_enclave),
-        cmocka_unit_test(test_codes_cross_unchanged),
         cmocka_unit_test(test_destroy_functions_accept_null),
         cmocka_unit_test(test_state_names_and_accessors),
     };

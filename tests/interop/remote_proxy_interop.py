@@ -163,7 +163,7 @@ def main():
             # A stream without the token is refused before anything runs.
             bad = Stream(channel, pb, "not-the-token")
             try:
-                bad.enter(REMOTE_LOAD, pb.LoadRequest(name="intruder", backend="sim").
+                bad.enter(REMOTE_LOAD, pb.LoadRequest(name="intruder", backend="sim", protocol_version=1).
                           SerializeToString())
                 raise AssertionError("a stream with a wrong token was served")
             except grpc.RpcError as error:
@@ -171,7 +171,7 @@ def main():
                 print(f"wrong token -> {error.code().name}: {error.details()}")
 
             stream = Stream(channel, pb, token)
-            load = pb.LoadRequest(name="interop", backend="sim", enclave_path=enclave_path,
+            load = pb.LoadRequest(name="interop", backend="sim", protocol_version=1, enclave_path=enclave_path,
                                   max_output_size=1 << 20)
             reply = stream.enter(REMOTE_LOAD, load.SerializeToString())
             check(reply.kind == pb.Frame.RETURN, f"LOAD: {reply}")

@@ -10,8 +10,8 @@
 #include <cmocka.h>
 
 #include "metrics/call_cache.h"
-#include "metrics/health.h"
-#include "metrics/observability.h"
+#include "observability/health.h"
+#include "observability/observability.h"
 
 static void test_health_request_parse(void **state) {
     (void)state;

@@ -36,7 +36,7 @@
 #include <cmocka.h>
 
 #include "asylo/asylo.h"
-#include "asylo/trusted.h" /* file flags */
+#include "asylo/files.h" /* file flags */
 #include "remote_util.h"
 #include "test_enclave_selectors.h"
 

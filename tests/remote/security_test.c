@@ -368,7 +368,8 @@ static void test_plain_tls_options_serve_both_sides(void **state) {
     snprintf(flags[1], sizeof flags[1], "--ssl_server_cert=%s", path_of("server.pem"));
     snprintf(flags[2], sizeof flags[2], "--ssl_server_cred=%s", path_of("server.key"));
     snprintf(flags[3], sizeof flags[3], "--ssl_root_certs=%s", path_of("ca.pem"));
-    asylo_security_options parsed = {0};
+    asylo_security_options parsed;
+    asylo_security_options_init(&parsed);
     asylo_status status;
     for (int i = 0; i < 4; i++) {
         int consumed = 0;
@@ -399,10 +400,12 @@ static void test_plain_tls_options_serve_both_sides(void **state) {
 }
 
 static asylo_security_options plain_tls_server(void) {
-    asylo_security_options options = {.type = ASYLO_SECURITY_SSL,
-                                      .server_cert = path_of("server.pem"),
-                                      .server_key = path_of("server.key"),
-                                      .root_certs = path_of("ca.pem")};
+    asylo_security_options options;
+    asylo_security_options_init(&options);
+    options.type = ASYLO_SECURITY_SSL;
+    options.server_cert = path_of("server.pem");
+    options.server_key = path_of("server.key");
+    options.root_certs = path_of("ca.pem");
     return options;
 }
 
@@ -454,7 +457,8 @@ static void test_key_not_matching_certificate(void **state) {
 static void test_plaintext_client_tls_server(void **state) {
     (void)state;
     asylo_security_options server = plain_tls_server();
-    asylo_security_options client = {.type = ASYLO_SECURITY_LOCAL};
+    asylo_security_options client;
+    asylo_security_options_init(&client);
     asylo_status status;
     assert_int_equal(load_provisioned(&server, &client, "plaintext client, TLS server", &status),
                      ASYLO_UNAVAILABLE);

@@ -12,12 +12,15 @@
 #include "asylo/remote.h"
 #include "asylo/selectors.h"
 #include "asylo/remote.pb-c.h"
+#include "backends/remote/load_response.h"
+#include "transport/frame.h"
 #include "backends/remote/remote_metrics.h"
 #include "backends/remote/remote_state.h"
-#include "backends/remote/security_flags.h"
+#include "transport/security_options.h"
 #include "common/bytes_output.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/struct_size.h"
 #include "provision/local_provision.h"
 #include "transport/grpc_runtime.h"
 
@@ -36,7 +39,9 @@ void asylo_remote_config_init(asylo_remote_config *config) {
         return;
     }
     memset(config, 0, sizeof *config);
+    config->struct_size = sizeof *config;
     config->magic = ASYLO_REMOTE_CONFIG_MAGIC;
+    asylo_security_options_init(&config->security);
     config->target_backend = "sim";
 }
 
@@ -116,13 +121,36 @@ static asylo_code remote_probe(asylo_status *status) {
     return asylo_status_ok(status);
 }
 
-static asylo_code check_config(const asylo__load_request *request,
+/* Copies the caller's config into *adopted (only the fields its struct_size
+ * covers; the rest keep their defaults) and checks it; *config points there. */
+static asylo_code check_config(const asylo__load_request *request, asylo_remote_config *adopted,
                                const asylo_remote_config **config, asylo_status *status) {
-    *config = request->backend_config;
-    if (*config == NULL || (*config)->magic != ASYLO_REMOTE_CONFIG_MAGIC) {
+    const asylo_remote_config *given = request->backend_config;
+    if (given == NULL || given->magic != ASYLO_REMOTE_CONFIG_MAGIC) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
                                 "the remote backend needs backend_config to point at an "
                                 "asylo_remote_config set up with asylo_remote_config_init");
+    }
+    asylo_remote_config_init(adopted);
+    asylo_code code = asylo__struct_adopt(given, adopted, sizeof *adopted,
+                                          ASYLO__V1_SIZE(asylo_remote_config, metrics_address),
+                                          "asylo_remote_config", status);
+    if (code == ASYLO_OK) {
+        code = asylo__security_options_adopt(&given->security, &adopted->security, status);
+    }
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    *config = adopted;
+    if ((*config)->provision != NULL &&
+        ((*config)->provision->version == 0 ||
+         (*config)->provision->version > ASYLO_REMOTE_PROVISION_VERSION)) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "remote config for '%s': asylo_remote_provision.version is %u; "
+                                "this library knows versions 1 to %u (set it to "
+                                "ASYLO_REMOTE_PROVISION_VERSION)",
+                                request->name, (unsigned)(*config)->provision->version,
+                                (unsigned)ASYLO_REMOTE_PROVISION_VERSION);
     }
     if ((*config)->provision == NULL && ((*config)->address == NULL || !(*config)->address[0])) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
@@ -204,6 +232,7 @@ static asylo_code send_load(remote_state *state, const asylo_remote_config *conf
     load.enclave_path = state->endpoint.enclave_path;
     load.debug = request->debug != 0;
     load.max_output_size = request->max_output_size;
+    load.protocol_version = ASYLO__WIRE_PROTOCOL_VERSION;
     size_t size = asylo__remote__load_request__get_packed_size(&load);
     uint8_t *packed = malloc(size == 0 ? 1 : size);
     if (packed == NULL) {
@@ -211,11 +240,15 @@ static asylo_code send_load(remote_state *state, const asylo_remote_config *conf
                                 "out of memory for a load request");
     }
     asylo__remote__load_request__pack(&load, packed);
-    asylo__bytes_output ignored;
-    asylo__bytes_output_init(&ignored, 0);
+    asylo__bytes_output response;
+    asylo__bytes_output_init(&response, 1024);
     asylo_code code = asylo__remote_call_on(state, state->control, ASYLO_SELECTOR_REMOTE_LOAD,
-                                            packed, size, &ignored.output, status);
-    asylo__bytes_output_fini(&ignored);
+                                            packed, size, &response.output, status);
+    if (code == ASYLO_OK) {
+        code = asylo__remote_check_load_response(response.bytes.data, response.bytes.size,
+                                                 state->name, state->endpoint.address, status);
+    }
+    asylo__bytes_output_fini(&response);
     free(packed);
     return code;
 }
@@ -296,8 +329,9 @@ static void release_all(remote_state *state) {
 static asylo_code remote_load(void *opaque, const asylo__load_request *request,
                               asylo_status *status) {
     remote_state *state = opaque;
+    asylo_remote_config adopted;
     const asylo_remote_config *config;
-    asylo_code code = check_config(request, &config, status);
+    asylo_code code = check_config(request, &adopted, &config, status);
     if (code != ASYLO_OK) {
         return code;
     }

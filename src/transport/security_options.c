@@ -1,20 +1,29 @@
-#include "backends/remote/security_flags.h"
+#include "transport/security_options.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/struct_size.h"
+
+void asylo_security_options_init(asylo_security_options *options) {
+    if (options != NULL) {
+        memset(options, 0, sizeof *options);
+        options->struct_size = sizeof *options;
+    }
+}
+
+asylo_code asylo__security_options_adopt(const asylo_security_options *in,
+                                         asylo_security_options *out, asylo_status *status) {
+    asylo_security_options copy = *in;
+    asylo_security_options_init(out);
+    return asylo__struct_adopt(&copy, out, sizeof *out,
+                               ASYLO__V1_SIZE(asylo_security_options, require_client_certificate),
+                               "asylo_security_options", status);
+}
+
 void asylo__security_from_public(const asylo_security_options *public_options,
                                  asylo__security_options *options) {
-    memset(options, 0, sizeof *options);
-    options->type =
-        public_options->type == ASYLO_SECURITY_SSL ? ASYLO__SECURITY_SSL : ASYLO__SECURITY_LOCAL;
-    options->allow_insecure_non_local = public_options->allow_insecure_non_local != 0;
-    options->server_cert = public_options->server_cert;
-    options->server_key = public_options->server_key;
-    options->root_certs = public_options->root_certs;
-    options->client_cert = public_options->client_cert;
-    options->client_key = public_options->client_key;
-    options->require_client_certificate = public_options->require_client_certificate != 0;
+    *options = *public_options;
 }
 
 asylo_code asylo_security_parse_flag(asylo_security_options *public_options, const char *argument,
@@ -23,20 +32,11 @@ asylo_code asylo_security_parse_flag(asylo_security_options *public_options, con
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
                                 "asylo_security_parse_flag: options or consumed is NULL");
     }
-    asylo__security_options options;
-    asylo__security_from_public(public_options, &options);
-    asylo_code code = asylo__security_parse_flag(&options, argument, next, consumed, status);
-    if (code == ASYLO_OK && *consumed > 0) {
-        public_options->type =
-            options.type == ASYLO__SECURITY_SSL ? ASYLO_SECURITY_SSL : ASYLO_SECURITY_LOCAL;
-        public_options->allow_insecure_non_local = options.allow_insecure_non_local;
-        public_options->server_cert = options.server_cert;
-        public_options->server_key = options.server_key;
-        public_options->root_certs = options.root_certs;
-        public_options->client_cert = options.client_cert;
-        public_options->client_key = options.client_key;
+    if (public_options->struct_size == 0) {
+        /* All zero: a struct the caller has not set up; this is its set-up. */
+        public_options->struct_size = sizeof *public_options;
     }
-    return code;
+    return asylo__security_parse_flag(public_options, argument, next, consumed, status);
 }
 
 const char *asylo_security_usage(void) {

@@ -1,5 +1,5 @@
 /* grpc.health.v1.Health/Check; see health.h. */
-#include "metrics/health.h"
+#include "observability/health.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* Flags, endpoint and health for server binaries; see observability.h. */
-#include "metrics/observability.h"
+#include "observability/observability.h"
 
 #include <errno.h>
 #include <stdio.h>

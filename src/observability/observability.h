@@ -31,7 +31,7 @@
 
 #include "asylo/status.h"
 #include "metrics/asylo_metrics.h"
-#include "metrics/health.h"
+#include "observability/health.h"
 #include "metrics/metrics.h"
 #include "metrics/server.h"
 #include "transport/server.h"
