@@ -44,12 +44,12 @@ enum {
     TEST_ABORT,          /* calls abort() in its process */
 };
 
-/* The Fibonacci bounce of the conformance suite (0x1500-0x15ff): the enclave
+/* The Fibonacci bounce of the conformance suite (0x1600-0x16ff): the enclave
  * and the host take turns, each step one nesting level deeper. */
 enum {
     /* in: u32 steps, u64 a, u64 b; steps == 0: out u64 a; otherwise exit call
      * TEST_HOST_FIB with (steps - 1, b, a + b) and out its reply. */
-    TEST_FIB = ASYLO_SELECTOR_USER_FIRST + 0x500,
+    TEST_FIB = ASYLO_SELECTOR_USER_FIRST + 0x600,
 };
 
 /* Hostile behaviour for the isolating backends (tests/process); never call
