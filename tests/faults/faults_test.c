@@ -158,7 +158,7 @@ int main(int argc, char **argv) {
     char log_path[UTIL_PATH_SIZE];
     util_join(log_path, sizeof log_path, dir, "proxy.log");
     util_proxy proxy;
-    const char *arguments[] = {"--address=127.0.0.1:0", NULL};
+    const char *arguments[] = {"--address=127.0.0.1:0", "--allow_any_enclave", NULL};
     if (!util_proxy_spawn(&proxy, ASYLO_PROXY_PATH, arguments, NULL, log_path, true, 15000)) {
         fprintf(stderr, "FAIL: the proxy did not start\n");
         util_kill_children();

@@ -746,7 +746,7 @@ asylo_code asylo__kvm_vm_create(const char *path, const asylo__kvm_options *opti
     }
     int64_t booted = now_ns();
     /* Boot: the guest runs its start-up and says READY with its first exit. */
-    vm->deadline_ns = booted + 5000 * 1000000ll;
+    vm->deadline_ns = booted + 5000 * 1000000LL;
     asylo__kvm_watchdog timer;
     code = asylo__kvm_watchdog_arm(&timer, 5000, status);
     if (code != ASYLO_OK) {
