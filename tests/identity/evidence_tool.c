@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "transport/frame.h"
 #include "asylo/asylo.h"
 #include "asylo/attestation.h"
 #include "identity/image_identity.h"
@@ -189,6 +190,7 @@ static int attest(const char *image, const char *dir, const char *nonce_hex, con
     load.name = "bound";
     load.backend = "sim";
     load.enclave_path = (char *)image;
+    load.protocol_version = ASYLO__WIRE_PROTOCOL_VERSION;
     uint8_t packed[4096];
     size_t size = asylo__remote__load_request__pack(&load, packed);
     asylo__bytes_output storage;
