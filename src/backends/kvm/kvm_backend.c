@@ -5,7 +5,7 @@
 
 #include "backends/backend.h"
 #include "backends/kvm/kvm_vm.h"
-#include "identity/identity_exits.h"
+#include "backends/local_exits.h"
 #include "identity/image_identity.h"
 
 /* How long destroy waits for calls in flight and the finalize before it
@@ -26,10 +26,8 @@ static asylo_code kvm_probe(asylo_status *status) {
 static asylo_code kvm_exit_call(void *context, uint32_t selector, const uint8_t *input,
                                 size_t input_size, asylo_output *output, asylo_status *status) {
     kvm_state *state = context;
-    if (asylo__identity_exit_is_builtin(selector)) {
-        return asylo__identity_exit(&state->identity, selector, input, input_size, output, status);
-    }
-    return state->exits.dispatch(state->exits.context, selector, input, input_size, output, status);
+    return asylo__local_exit_call(&state->identity, &state->exits, selector, input, input_size,
+                                  output, status);
 }
 
 static asylo_code kvm_load(void *opaque, const asylo__load_request *request, asylo_status *status) {

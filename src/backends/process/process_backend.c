@@ -29,7 +29,7 @@
 #include "backends/backend.h"
 #include "backends/process/shm_channel.h"
 #include "backends/process/spawn.h"
-#include "identity/identity_exits.h"
+#include "backends/local_exits.h"
 #include "identity/image_identity.h"
 #include "protocol/protocol.h"
 
@@ -298,10 +298,8 @@ static void release_all(process_state *state) {
 static asylo_code process_exit_call(void *context, uint32_t selector, const uint8_t *input,
                                     size_t input_size, asylo_output *output, asylo_status *status) {
     process_state *state = context;
-    if (asylo__identity_exit_is_builtin(selector)) {
-        return asylo__identity_exit(&state->identity, selector, input, input_size, output, status);
-    }
-    return state->exits.dispatch(state->exits.context, selector, input, input_size, output, status);
+    return asylo__local_exit_call(&state->identity, &state->exits, selector, input, input_size,
+                                  output, status);
 }
 
 static asylo_code process_load(void *opaque, const asylo__load_request *request,

@@ -17,7 +17,7 @@
 #include "backends/sim/image_check.h"
 #include "backends/sim/private_copy.h"
 #include "common/abi.h"
-#include "identity/identity_exits.h"
+#include "backends/local_exits.h"
 #include "identity/image_identity.h"
 
 typedef struct sim_state {
@@ -40,10 +40,8 @@ static asylo_code sim_probe(asylo_status *status) {
 static asylo_code sim_exit_call(void *context, uint32_t selector, const uint8_t *input,
                                 size_t input_size, asylo_output *output, asylo_status *status) {
     sim_state *state = context;
-    if (asylo__identity_exit_is_builtin(selector)) {
-        return asylo__identity_exit(&state->identity, selector, input, input_size, output, status);
-    }
-    return state->exits.dispatch(state->exits.context, selector, input, input_size, output, status);
+    return asylo__local_exit_call(&state->identity, &state->exits, selector, input, input_size,
+                                  output, status);
 }
 
 static asylo_code check_abi(const asylo__enclave_abi *abi, const char *path, asylo_status *status) {
