@@ -1,6 +1,7 @@
 #include "provision/image_verify.h"
 
 #include <elf.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,42 @@ static bool exports_symbol(int fd, const char *symbol) {
     return found;
 }
 
-asylo_code asylo__image_verify_enclave(const char *path, const char *name, asylo_status *status) {
+/* A kvm image: the static guest ELF (its signature is checked when the proxy
+ * loads it, like a shared object's). */
+static asylo_code verify_kvm(const char *path, const char *name, asylo_status *status) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool guest = fd >= 0 && asylo__image_is_kvm_guest(fd);
+    int other = -1;
+    asylo_status inner;
+    asylo_code code;
+    if (guest) {
+        code = asylo_status_ok(status);
+    } else if (asylo__image_open(path, &other, &inner) == ASYLO_OK) {
+        code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "%s is a shared object (an image for the sim or process backend), "
+                                "but the backend is kvm: upload the <name>.kvm image that "
+                                "asylo_add_enclave(... BACKENDS kvm) builds",
+                                name);
+    } else {
+        code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "%s is not a kvm enclave image (a static guest ELF built by "
+                                "asylo_add_enclave(... BACKENDS kvm))",
+                                name);
+    }
+    if (other >= 0) {
+        close(other);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return code;
+}
+
+asylo_code asylo__image_verify_enclave(const char *path, const char *name, const char *backend,
+                                       asylo_status *status) {
+    if (backend != NULL && strcmp(backend, "kvm") == 0) {
+        return verify_kvm(path, name, status);
+    }
     int fd = -1;
     asylo_status inner;
     asylo_code code = asylo__image_open(path, &fd, &inner);

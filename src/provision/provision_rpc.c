@@ -231,7 +231,7 @@ static void serve_provision(asylo__server_call *call, void *context) {
         char name[ASYLO__SHA256_HEX_SIZE + 32];
         snprintf(name, sizeof name, "the uploaded image %.16s...", sha256_hex);
         asylo__image_store_path(&server->store, sha256_hex, image_path);
-        code = asylo__image_verify_enclave(image_path, name, &status);
+        code = asylo__image_verify_enclave(image_path, name, first->header->backend, &status);
     }
     if (code == ASYLO_OK) {
         code = asylo__provision_start(server, slot, first->header->backend, &status);

@@ -41,10 +41,13 @@ static void release_remote(conf_slot *slot) {
 
 conf_backend conf_backend_named(const char *name) {
     if (strcmp(name, "sim") == 0) {
-        return (conf_backend){name, true, prepare_nothing, release_nothing};
+        return (conf_backend){name, true, prepare_nothing, release_nothing, TEST_ENCLAVE_PATH};
     }
     if (strcmp(name, "remote") == 0) {
-        return (conf_backend){name, false, prepare_remote, release_remote};
+        return (conf_backend){name, false, prepare_remote, release_remote, TEST_ENCLAVE_PATH};
     }
-    return (conf_backend){name, false, prepare_nothing, release_nothing};
+    if (strcmp(name, "kvm") == 0) {
+        return (conf_backend){name, false, prepare_nothing, release_nothing, TEST_ENCLAVE_KVM_PATH};
+    }
+    return (conf_backend){name, false, prepare_nothing, release_nothing, TEST_ENCLAVE_PATH};
 }

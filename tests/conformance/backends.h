@@ -29,6 +29,9 @@ typedef struct conf_backend {
     bool (*prepare)(conf_slot *slot, asylo_load_config *config, asylo_status *status);
     /* Releases what prepare made (after destroy). */
     void (*release)(conf_slot *slot);
+    /* The test enclave's image for this backend: the .so, or for kvm the
+     * .kvm built from the same sources. */
+    const char *enclave_path;
 } conf_backend;
 
 /* Transport of the remote backend: "127.0.0.1:0", "[::1]:0" or "unix:", and

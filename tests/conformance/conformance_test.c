@@ -138,7 +138,7 @@ static void config_for(asylo_load_config *config, const char *name) {
     asylo_load_config_init(config);
     config->name = name;
     config->backend = backend.name;
-    config->enclave_path = TEST_ENCLAVE_PATH;
+    config->enclave_path = backend.enclave_path;
     config->exit_handlers = handlers;
     config->exit_handler_count = sizeof handlers / sizeof handlers[0];
 }

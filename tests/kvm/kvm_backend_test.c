@@ -116,6 +116,24 @@ static void test_selectors(void **state) {
     assert_null(load(manager, "kvm-sim-image", SIM_TEST_ENCLAVE, 1, &status));
     printf("sim image on kvm: %s: %s\n", asylo_code_name(status.code), status.message);
     assert_int_equal(status.code, ASYLO_INVALID_ARGUMENT);
+    assert_non_null(strstr(status.message, "BACKENDS kvm"));
+
+    /* And the kvm image on sim or process names the shared object. */
+    const char *others[] = {"sim", "process"};
+    for (size_t i = 0; i < 2; i++) {
+        asylo_load_config config;
+        asylo_load_config_init(&config);
+        config.name = others[i];
+        config.backend = others[i];
+        config.enclave_path = TEST_ENCLAVE_KVM;
+        asylo_client *wrong = NULL;
+        asylo_code refused = asylo_manager_load(manager, &config, &wrong, &status);
+        printf("kvm image on %s: %s: %s\n", others[i], asylo_code_name(refused), status.message);
+        assert_null(wrong);
+        assert_int_equal(refused, ASYLO_INVALID_ARGUMENT);
+        assert_non_null(strstr(status.message, "kvm backend"));
+        assert_non_null(strstr(status.message, ".so"));
+    }
     asylo_manager_destroy(manager);
 }
 

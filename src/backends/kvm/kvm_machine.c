@@ -121,8 +121,9 @@ static asylo_code load_segments(uint8_t *memory, uint64_t user_limit, const uint
     if (header.e_type == ET_DYN) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
                                 "'%s' is a shared object (an image for the sim or process "
-                                "backend); the kvm backend loads the static guest ELF that "
-                                "asylo_add_kvm_guest builds from the same sources",
+                                "backend); the kvm backend loads the static guest ELF <name>.kvm "
+                                "that asylo_add_enclave(... BACKENDS kvm) builds from the same "
+                                "sources",
                                 path);
     }
     if (header.e_type != ET_EXEC || header.e_phentsize != sizeof(Elf64_Phdr) ||

@@ -15,11 +15,13 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "backends/kvm/kvm_layout.h"
 #include "backends/kvm/kvm_machine.h"
+#include "backends/kvm/kvm_posix.h"
 #include "backends/kvm/kvm_syscall.h"
 #include "backends/kvm/kvm_watchdog.h"
 #include "common/bytes_output.h"
@@ -52,6 +54,9 @@ struct asylo__kvm_vm {
     pthread_t running_thread;
     _Atomic bool abandoned;
     _Atomic bool lost;
+    /* A forwarded sleep waits here; abandon and loss wake it. */
+    pthread_mutex_t wake_lock;
+    pthread_cond_t wake;
     asylo_status lost_status;
     int64_t deadline_ns; /* outermost call's watchdog deadline; 0: none */
 };
@@ -280,12 +285,66 @@ static asylo_code open_machine(asylo__kvm_vm *vm, const uint8_t *image, size_t i
 }
 
 /* Marks the VM lost with the status that says why, and returns its code. */
+static void wake_sleepers(asylo__kvm_vm *vm) {
+    pthread_mutex_lock(&vm->wake_lock);
+    pthread_cond_broadcast(&vm->wake);
+    pthread_mutex_unlock(&vm->wake_lock);
+}
+
 static asylo_code mark_lost(asylo__kvm_vm *vm, asylo_status *status) {
     if (!atomic_load(&vm->lost)) {
         vm->lost_status = *status;
         atomic_store(&vm->lost, true);
+        wake_sleepers(vm);
     }
     return status->code;
+}
+
+/* nanosleep and clock_nanosleep, forwarded: the calling host thread waits
+ * (bounded by the call's deadline), and abandon or the VM's loss wake it with
+ * -EINTR. TIMER_ABSTIME is honoured for the realtime and monotonic clocks. */
+static int64_t guest_sleep(asylo__kvm_vm *vm, const asylo__kvm_syscall_record *record) {
+    bool absolute_clock = record->number == SYS_clock_nanosleep;
+    uint64_t clock = absolute_clock ? record->args[0] : CLOCK_REALTIME;
+    bool absolute = absolute_clock && (record->args[1] & TIMER_ABSTIME);
+    uint64_t address = absolute_clock ? record->args[2] : record->args[0];
+    if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) {
+        return -EINVAL;
+    }
+    if (address < ASYLO_KVM_USER_BASE || address > vm->memory_size - 16) {
+        return -EFAULT;
+    }
+    int64_t fields[2];
+    memcpy(fields, vm->memory + address, sizeof fields);
+    if (fields[0] < 0 || fields[1] < 0 || fields[1] >= 1000000000) {
+        return -EINVAL;
+    }
+    int64_t wanted =
+        fields[0] > INT64_MAX / 2000000000 ? INT64_MAX / 2 : fields[0] * 1000000000 + fields[1];
+    if (absolute) {
+        struct timespec now;
+        clock_gettime((clockid_t)clock, &now);
+        wanted -= (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    }
+    int64_t until = now_ns() + (wanted > 0 ? wanted : 0);
+    if (vm->deadline_ns != 0 && vm->deadline_ns < until) {
+        until = vm->deadline_ns; /* run_to_call then reports the deadline */
+    }
+    int64_t result = 0;
+    pthread_mutex_lock(&vm->wake_lock);
+    for (;;) {
+        if (atomic_load(&vm->lost) || atomic_load(&vm->abandoned)) {
+            result = -EINTR;
+            break;
+        }
+        if (now_ns() >= until) {
+            break;
+        }
+        struct timespec at = {.tv_sec = until / 1000000000, .tv_nsec = until % 1000000000};
+        pthread_cond_timedwait(&vm->wake, &vm->wake_lock, &at);
+    }
+    pthread_mutex_unlock(&vm->wake_lock);
+    return result;
 }
 
 static const char *vector_name(uint64_t vector) {
@@ -330,7 +389,21 @@ static asylo_code report_fault(asylo__kvm_vm *vm, asylo_status *status) {
 /* One system call; then what it asked of the VMM: a new FS base (the C
  * library's thread pointer) or the end of the guest. */
 static asylo_code serve_syscall(asylo__kvm_vm *vm, asylo_status *status) {
-    asylo__kvm_syscall_serve(&vm->os, vm->memory, vm->memory_size);
+    asylo__kvm_syscall_record record;
+    memcpy(&record, vm->memory + ASYLO_KVM_SYSCALL_RECORD, sizeof record);
+    int64_t result;
+    bool served = true;
+    if (record.number == SYS_nanosleep || record.number == SYS_clock_nanosleep) {
+        result = guest_sleep(vm, &record);
+    } else if (!asylo__kvm_posix_forward(&vm->options.exits, vm->memory, vm->memory_size, &record,
+                                         &result)) {
+        served = false;
+        asylo__kvm_syscall_serve(&vm->os, vm->memory, vm->memory_size);
+    }
+    if (served) {
+        record.result = (uint64_t)result;
+        memcpy(vm->memory + ASYLO_KVM_SYSCALL_RECORD, &record, sizeof record);
+    }
     if (vm->os.exited) {
         return asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,
                                 "kvm enclave '%s' called exit(%d); the enclave is lost", vm->path,
@@ -675,6 +748,7 @@ out:
 
 void asylo__kvm_vm_abandon(asylo__kvm_vm *vm) {
     atomic_store(&vm->abandoned, true);
+    wake_sleepers(vm);
     if (atomic_load(&vm->running)) {
         asylo__kvm_watchdog_kick(vm->running_thread);
     }
@@ -710,6 +784,8 @@ void asylo__kvm_vm_destroy(asylo__kvm_vm *vm) {
     }
     asylo__kvm_guest_os_fini(&vm->os);
     pthread_mutex_destroy(&vm->lock);
+    pthread_mutex_destroy(&vm->wake_lock);
+    pthread_cond_destroy(&vm->wake);
     free(vm);
 }
 
@@ -737,6 +813,12 @@ asylo_code asylo__kvm_vm_create(const char *path, const asylo__kvm_options *opti
     }
     vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
     pthread_mutex_init(&vm->lock, NULL);
+    pthread_mutex_init(&vm->wake_lock, NULL);
+    pthread_condattr_t attributes;
+    pthread_condattr_init(&attributes);
+    pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+    pthread_cond_init(&vm->wake, &attributes);
+    pthread_condattr_destroy(&attributes);
     snprintf(vm->path, sizeof vm->path, "%s", path);
     vm->options = *options;
     vm->memory_size = options->memory_size != 0 ? options->memory_size : ASYLO_KVM_DEFAULT_MEMORY;

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backends/kvm/kvm_layout.h"
+
 asylo_code asylo__elf_header_check(const uint8_t *header, size_t size, const char *path,
                                    asylo_status *status) {
     if (size < sizeof(Elf64_Ehdr) || memcmp(header, ELFMAG, SELFMAG) != 0) {
@@ -61,6 +63,23 @@ static asylo_code check_not_executable(int fd, const Elf64_Ehdr *elf, const char
     return ASYLO_OK;
 }
 
+bool asylo__image_is_kvm_guest(int fd) {
+    Elf64_Ehdr elf;
+    if (pread(fd, &elf, sizeof elf, 0) != (ssize_t)sizeof elf ||
+        memcmp(&elf, ELFMAG, SELFMAG) != 0 || elf.e_type != ET_EXEC ||
+        elf.e_phentsize != sizeof(Elf64_Phdr) || elf.e_phnum == 0) {
+        return false;
+    }
+    Elf64_Phdr first;
+    if (pread(fd, &first, sizeof first, (off_t)elf.e_phoff) != (ssize_t)sizeof first ||
+        first.p_type != PT_LOAD || first.p_vaddr != ASYLO_KVM_KERNEL_BASE) {
+        return false;
+    }
+    uint32_t magic = 0;
+    return pread(fd, &magic, sizeof magic, (off_t)first.p_offset) == (ssize_t)sizeof magic &&
+           magic == ASYLO_KVM_KERNEL_MAGIC;
+}
+
 asylo_code asylo__image_open(const char *path, int *fd, asylo_status *status) {
     *fd = -1;
     if (path == NULL || path[0] == '\0') {
@@ -86,6 +105,14 @@ asylo_code asylo__image_open(const char *path, int *fd, asylo_status *status) {
     ssize_t got = pread(opened, &header, sizeof header, 0);
     asylo_code code =
         asylo__elf_header_check((const uint8_t *)&header, got < 0 ? 0 : (size_t)got, path, status);
+    if (code != ASYLO_OK && asylo__image_is_kvm_guest(opened)) {
+        code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
+                                "'%s' is an image for the kvm backend (the static guest ELF "
+                                "<name>.kvm); this backend loads the shared object <name>.so "
+                                "that asylo_add_enclave builds from the same sources: pass that "
+                                "one, or load this one with backend \"kvm\"",
+                                path);
+    }
     if (code == ASYLO_OK) {
         code = check_not_executable(opened, &header, path, status);
     }

@@ -4,6 +4,7 @@
 #ifndef ASYLO_BACKENDS_SIM_IMAGE_CHECK_H
 #define ASYLO_BACKENDS_SIM_IMAGE_CHECK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,7 +13,13 @@
 /* Checks an ELF header held in memory (the first bytes of an image). */
 asylo_code asylo__elf_header_check(const uint8_t *header, size_t size, const char *path,
                                    asylo_status *status);
-/* Opens `path` read-only after checking it; returns the fd in *fd. */
+/* Whether the open file is a kvm guest image (asylo_add_enclave ... BACKENDS
+ * kvm): a static x86-64 ELF executable whose first loadable segment is the
+ * guest runtime's ring-0 part at ASYLO_KVM_KERNEL_BASE, starting with its
+ * magic. Lets the other backends say which variant to build. */
+bool asylo__image_is_kvm_guest(int fd);
+/* Opens `path` read-only after checking it; returns the fd in *fd. A kvm
+ * image is refused with INVALID_ARGUMENT naming the variant to pass. */
 asylo_code asylo__image_open(const char *path, int *fd, asylo_status *status);
 
 #endif
