@@ -16,11 +16,13 @@
 
 static uint8_t *window;
 static uint64_t window_payload;
-/* The call arena: each nesting level takes input + output room from the
- * top and gives it back when it returns. */
+/* The call arena: each nesting level's input and output start where the
+ * enclosing call's output ends so far (it is suspended while the nested call
+ * runs) and are given back when it returns, so a level costs only what it
+ * uses and deep nesting of small calls fits. */
 static uint8_t *arena;
-static uint8_t *arena_top;
 static uint8_t *arena_end;
+static asylo_guest_call *active; /* the innermost running call, or NULL */
 static uint64_t depth;
 static char last_error[256];
 static uint32_t last_origin;
@@ -93,25 +95,29 @@ static void send_error(int code, uint32_t origin, const char *message) {
 /* An ENTER frame: copies the input into the arena, runs the enclave and
  * sends RETURN or ERROR (which the caller's next receive follows). */
 static void serve_enter(const asylo__kvm_frame *frame) {
-    uint64_t need = frame->size + window_payload;
-    if (need > (uint64_t)(arena_end - arena_top)) {
+    uintptr_t start =
+        active == 0 ? (uintptr_t)arena : (uintptr_t)(active->output + active->output_size);
+    uint8_t *base = (uint8_t *)((start + 15) & ~(uintptr_t)15);
+    if (base > arena_end || frame->size > (uint64_t)(arena_end - base)) {
         send_error(CODE_RESOURCE_EXHAUSTED, 0, "guest call arena exhausted by nested calls");
         return;
     }
-    uint8_t *mark = arena_top;
-    asylo_guest_call call = {.input = arena_top,
+    uint64_t room = (uint64_t)(arena_end - base) - frame->size;
+    asylo_guest_call call = {.input = base,
                              .input_size = (size_t)frame->size,
-                             .output = arena_top + frame->size,
-                             .output_capacity = (size_t)window_payload,
+                             .output = base + frame->size,
+                             .output_capacity =
+                                 (size_t)(room < window_payload ? room : window_payload),
                              .output_size = 0,
                              .error = 0,
                              .origin = 0};
-    asylo__guest_copy(arena_top, window + ASYLO_KVM_FRAME_HEADER_SIZE, (size_t)frame->size);
-    arena_top += need;
+    asylo__guest_copy(base, window + ASYLO_KVM_FRAME_HEADER_SIZE, (size_t)frame->size);
+    asylo_guest_call *enclosing = active;
+    active = &call;
     depth++;
     int code = asylo_guest_enter(frame->selector, &call);
     depth--;
-    arena_top = mark;
+    active = enclosing;
     if (code == CODE_OK && call.output_size > call.output_capacity) {
         code = CODE_INTERNAL;
         call.error = "enclave handler claimed more output than its buffer holds";
@@ -123,13 +129,16 @@ static void serve_enter(const asylo__kvm_frame *frame) {
     }
 }
 
-int asylo_guest_exit(uint32_t selector, const void *input, size_t input_size, void *output,
-                     size_t output_capacity, size_t *output_size) {
-    *output_size = 0;
+/* Sends an EXIT (or SLEEP) frame and serves nested ENTERs until the host's
+ * reply; on OK the reply's payload is left in the window. */
+static int exit_frame(uint32_t kind, uint32_t selector, const void *input, size_t input_size,
+                      const uint8_t **reply, size_t *reply_size) {
+    *reply = 0;
+    *reply_size = 0;
     if (input_size > window_payload) {
         return CODE_RESOURCE_EXHAUSTED;
     }
-    send(ASYLO_KVM_FRAME_EXIT, selector, input, input_size);
+    send(kind, selector, input, input_size);
     for (;;) {
         asylo__kvm_frame frame = receive();
         if (frame.kind == ASYLO_KVM_FRAME_ENTER) {
@@ -145,13 +154,37 @@ int asylo_guest_exit(uint32_t selector, const void *input, size_t input_size, vo
             last_origin = frame.origin;
             return frame.selector != CODE_OK ? (int)frame.selector : CODE_INTERNAL;
         }
-        if (frame.size > output_capacity) {
-            return CODE_RESOURCE_EXHAUSTED;
-        }
-        asylo__guest_copy(output, payload, (size_t)frame.size);
-        *output_size = (size_t)frame.size;
+        *reply = payload;
+        *reply_size = (size_t)frame.size;
         return CODE_OK;
     }
+}
+
+int asylo_guest_exit_in_window(uint32_t selector, const void *input, size_t input_size,
+                               const uint8_t **reply, size_t *reply_size) {
+    return exit_frame(ASYLO_KVM_FRAME_EXIT, selector, input, input_size, reply, reply_size);
+}
+
+int asylo_guest_exit(uint32_t selector, const void *input, size_t input_size, void *output,
+                     size_t output_capacity, size_t *output_size) {
+    const uint8_t *reply;
+    *output_size = 0;
+    int code = exit_frame(ASYLO_KVM_FRAME_EXIT, selector, input, input_size, &reply, output_size);
+    if (code == CODE_OK && *output_size > output_capacity) {
+        *output_size = 0;
+        return CODE_RESOURCE_EXHAUSTED;
+    }
+    if (code == CODE_OK) {
+        asylo__guest_copy(output, reply, *output_size);
+    }
+    return code;
+}
+
+int asylo_guest_sleep(uint64_t seconds, uint64_t nanoseconds) {
+    uint64_t request[2] = {seconds, nanoseconds};
+    const uint8_t *reply;
+    size_t reply_size;
+    return exit_frame(ASYLO_KVM_FRAME_SLEEP, 0, request, sizeof request, &reply, &reply_size);
 }
 
 const char *asylo_guest_last_error(void) {
@@ -194,7 +227,6 @@ void asylo_guest_main(void) {
     window = (uint8_t *)(uintptr_t)info->window_base;
     window_payload = info->window_size - ASYLO_KVM_FRAME_HEADER_SIZE;
     arena = (uint8_t *)(uintptr_t)info->arena_base;
-    arena_top = arena;
     arena_end = (uint8_t *)(uintptr_t)info->arena_end;
     asylo__guest_runtime_start(serve);
 }

@@ -27,6 +27,16 @@ int asylo_guest_enter(uint32_t selector, asylo_guest_call *call);
 int asylo_guest_exit(uint32_t selector, const void *input, size_t input_size, void *output,
                      size_t output_capacity, size_t *output_size);
 
+/* Like asylo_guest_exit, but on OK the reply is left in the window:
+ * *reply points at *reply_size bytes valid until the next crossing (so a
+ * caller copies only what came, and needs no window-sized buffer). */
+int asylo_guest_exit_in_window(uint32_t selector, const void *input, size_t input_size,
+                               const uint8_t **reply, size_t *reply_size);
+
+/* Sleeps in the host (a SLEEP frame): other host threads' calls may enter
+ * this guest meanwhile, nested on this call. Returns an asylo_code. */
+int asylo_guest_sleep(uint64_t seconds, uint64_t nanoseconds);
+
 /* The last error message from the host (an ERROR frame), NUL-terminated,
  * and its asylo_origin. */
 const char *asylo_guest_last_error(void);

@@ -4,10 +4,13 @@
  * the VMM from memory the guest already has), stdio to the host's stdout and
  * stderr, clocks, errno, and musl's thread pointer and stack canary in %fs
  * (set by arch_prctl, which the VMM carries out). */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
+#include "guest/guest.h"
 #include "guest/guest_internal.h"
 
 int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv, void (*init)(void),
@@ -35,4 +38,26 @@ void asylo__guest_runtime_start(void (*serve)(void)) {
     serve_function = serve;
     __libc_start_main(libc_main, 0, start_block, 0, 0, 0);
     __builtin_unreachable();
+}
+
+/* musl's nanosleep (and sleep, usleep on top of it) replaced: a SLEEP frame
+ * instead of a system call, so that while this call sleeps in the host,
+ * calls from other host threads can enter the guest (nested on it). */
+int nanosleep(const struct timespec *request, struct timespec *remaining) {
+    if (request == NULL || request->tv_sec < 0 || request->tv_nsec < 0 ||
+        request->tv_nsec >= 1000000000) {
+        errno = EINVAL;
+        return -1;
+    }
+    /* request and remaining may be the same object: read it first. */
+    int code = asylo_guest_sleep((uint64_t)request->tv_sec, (uint64_t)request->tv_nsec);
+    if (remaining != NULL) {
+        remaining->tv_sec = 0;
+        remaining->tv_nsec = 0;
+    }
+    if (code != 0) {
+        errno = EINTR;
+        return -1;
+    }
+    return 0;
 }

@@ -72,7 +72,7 @@ static asylo__kvm_vm *create(uint16_t open_port) {
 /* Enters and returns the code; the output lands in *out (freed by caller). */
 static asylo_code call(asylo__kvm_vm *vm, uint32_t selector, const void *input, size_t size,
                        asylo__bytes_output *out, asylo_status *status, int64_t timeout_ms) {
-    asylo__bytes_output_init(out, 1u << 20);
+    asylo__bytes_output_init(out, ASYLO__KVM_WINDOW_SIZE);
     return asylo__kvm_vm_enter(vm, selector, input, size, &out->output, timeout_ms, status);
 }
 
@@ -92,7 +92,7 @@ static void expect_fault(uint32_t selector, uint64_t argument, const char *needl
     /* A lost VM refuses further calls, saying why. */
     code = call(vm, KVM_TEST_ECHO, "x", 1, &out, &status, TIMEOUT_MS);
     asylo__bytes_output_fini(&out);
-    assert_int_equal(code, ASYLO_FAILED_PRECONDITION);
+    assert_int_equal(code, ASYLO_ABORTED);
     assert_non_null(strstr(status.message, needle));
     asylo__kvm_vm_destroy(vm);
 }
@@ -277,7 +277,7 @@ static void test_triple_fault(void **state) {
     asylo_code code = call(vm, KVM_TEST_UD2, NULL, 0, &out, &status, TIMEOUT_MS);
     asylo__bytes_output_fini(&out);
     printf("%s\n", status.message);
-    assert_int_equal(code, ASYLO_INTERNAL);
+    assert_int_equal(code, ASYLO_ABORTED);
     assert_non_null(strstr(status.message, "triple-faulted"));
     assert_true(asylo__kvm_vm_is_lost(vm));
     asylo__kvm_vm_destroy(vm);

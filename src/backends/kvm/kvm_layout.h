@@ -72,6 +72,7 @@
 #define ASYLO_KVM_FRAME_EXIT 3   /* guest → host: run exit selector */
 #define ASYLO_KVM_FRAME_RETURN 4 /* either way: the call returned OK + output */
 #define ASYLO_KVM_FRAME_ERROR 5  /* either way: the call failed: code + message */
+#define ASYLO_KVM_FRAME_SLEEP 6  /* guest → host: sleep {seconds, nanoseconds}; RETURN */
 
 #define ASYLO_KVM_FRAME_MAGIC 0x4b564d46u /* "FMVK" */
 #define ASYLO_KVM_FRAME_HEADER_SIZE 32

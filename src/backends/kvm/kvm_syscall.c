@@ -3,6 +3,7 @@
 #include "backends/kvm/kvm_syscall.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,21 @@ static int64_t guest_munmap(asylo__kvm_guest_os *os, const uint64_t *args) {
     return 0;
 }
 
+/* A signal to itself (the guest is one process with one thread): those whose
+ * default action is to be ignored, and 0, do nothing; any other ends the
+ * guest, since it has no handlers to run. */
+static int64_t guest_signal(asylo__kvm_guest_os *os, uint64_t number) {
+    if (number == 0 || number == SIGCHLD || number == SIGCONT || number == SIGURG ||
+        number == SIGWINCH) {
+        return 0;
+    }
+    if (number >= 65) {
+        return -EINVAL;
+    }
+    os->signal = (int)number;
+    return 0;
+}
+
 void asylo__kvm_syscall_serve(asylo__kvm_guest_os *os, uint8_t *memory, uint64_t memory_size) {
     asylo__kvm_syscall_record record;
     memcpy(&record, memory + ASYLO_KVM_SYSCALL_RECORD, sizeof record);
@@ -206,6 +222,13 @@ void asylo__kvm_syscall_serve(asylo__kvm_guest_os *os, uint8_t *memory, uint64_t
         os->exited = 1;
         os->exit_code = (int)args[0];
         result = 0;
+        break;
+    case SYS_kill:
+    case SYS_tkill:
+        result = guest_signal(os, args[1]);
+        break;
+    case SYS_tgkill:
+        result = guest_signal(os, args[2]);
         break;
     case SYS_getpid:
     case SYS_set_tid_address:

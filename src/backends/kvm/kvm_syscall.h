@@ -22,6 +22,7 @@ typedef struct asylo__kvm_guest_os {
     uint64_t fs_base_request; /* arch_prctl(ARCH_SET_FS): nonzero to set */
     int exited;               /* exit or exit_group was called */
     int exit_code;
+    int signal; /* a signal the guest sent itself (kill, tkill, tgkill): it ends */
 } asylo__kvm_guest_os;
 
 /* The C library's heap: [base, end), page-aligned, split into brk and mmap. */

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -43,9 +44,12 @@ struct asylo__kvm_vm {
     asylo__kvm_options options;
     char path[256];
 
-    /* One vCPU: calls from other threads wait; nested calls from the thread
-     * inside an exit dispatch go straight in. */
-    pthread_mutex_t lock;
+    /* One vCPU: calls from other threads wait for the gate; nested calls
+     * from the thread inside an exit dispatch go straight in. A call sleeping
+     * in the host (a SLEEP frame) opens the gate: other threads' calls then
+     * enter nested on it, and it resumes once they are done (depth back to
+     * its own), since the guest's stack is last in, first out. */
+    bool busy; /* under `wake_lock` */
     pthread_t owner;
     _Atomic bool owned;
     unsigned depth;
@@ -54,7 +58,8 @@ struct asylo__kvm_vm {
     pthread_t running_thread;
     _Atomic bool abandoned;
     _Atomic bool lost;
-    /* A forwarded sleep waits here; abandon and loss wake it. */
+    /* The gate and sleeps wait here; abandon, loss and a gate opening wake
+     * them. */
     pthread_mutex_t wake_lock;
     pthread_cond_t wake;
     asylo_status lost_status;
@@ -376,7 +381,7 @@ static const char *vector_name(uint64_t vector) {
 static asylo_code report_fault(asylo__kvm_vm *vm, asylo_status *status) {
     asylo__kvm_fault_record fault;
     memcpy(&fault, vm->memory + ASYLO_KVM_FAULT_RECORD, sizeof fault);
-    asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,
+    asylo_status_set(status, ASYLO_ABORTED, ASYLO_ORIGIN_ENCLAVE,
                      "kvm enclave '%s' faulted: vector %llu (%s) at rip 0x%llx in ring %llu, "
                      "error code 0x%llx, address (cr2) 0x%llx, rsp 0x%llx; the enclave is lost",
                      vm->path, (unsigned long long)fault.vector, vector_name(fault.vector),
@@ -405,9 +410,19 @@ static asylo_code serve_syscall(asylo__kvm_vm *vm, asylo_status *status) {
         memcpy(vm->memory + ASYLO_KVM_SYSCALL_RECORD, &record, sizeof record);
     }
     if (vm->os.exited) {
-        return asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,
-                                "kvm enclave '%s' called exit(%d); the enclave is lost", vm->path,
-                                vm->os.exit_code);
+        return asylo_status_set(status, ASYLO_ABORTED, ASYLO_ORIGIN_ENCLAVE,
+                                "kvm enclave '%s' exited with status %d (it called exit(%d)); the "
+                                "enclave is lost",
+                                vm->path, vm->os.exit_code & 0xff, vm->os.exit_code);
+    }
+    if (vm->os.signal != 0) {
+        /* The guest has no signal delivery: a signal it sends itself ends
+         * it, as the default action would end a process. */
+        const char *name = sigabbrev_np(vm->os.signal);
+        return asylo_status_set(status, ASYLO_ABORTED, ASYLO_ORIGIN_ENCLAVE,
+                                "kvm enclave '%s' ended by signal %d (SIG%s) it raised; the "
+                                "enclave is lost",
+                                vm->path, vm->os.signal, name != NULL ? name : "?");
     }
     if (vm->os.fs_base_request != 0) {
         struct kvm_sregs sregs;
@@ -460,7 +475,7 @@ static asylo_code run_to_call(asylo__kvm_vm *vm, asylo_status *status) {
         switch (run->exit_reason) {
         case KVM_EXIT_IO:
             if (run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 1 || run->io.count != 1) {
-                asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,
+                asylo_status_set(status, ASYLO_ABORTED, ASYLO_ORIGIN_ENCLAVE,
                                  "kvm enclave '%s' made a port access the VMM does not "
                                  "support (port 0x%x, %s, size %u, count %u); the enclave is lost",
                                  vm->path, run->io.port,
@@ -481,30 +496,30 @@ static asylo_code run_to_call(asylo__kvm_vm *vm, asylo_status *status) {
             case ASYLO_KVM_PORT_FAULT:
                 return report_fault(vm, status);
             case ASYLO_KVM_PORT_HALT:
-                asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,
+                asylo_status_set(status, ASYLO_ABORTED, ASYLO_ORIGIN_ENCLAVE,
                                  "kvm enclave '%s' halted (its runtime found the boot info or a "
                                  "frame invalid); the enclave is lost",
                                  vm->path);
                 return mark_lost(vm, status);
             default:
-                asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,
+                asylo_status_set(status, ASYLO_ABORTED, ASYLO_ORIGIN_ENCLAVE,
                                  "kvm enclave '%s' wrote to unknown port 0x%x; the enclave is "
                                  "lost",
                                  vm->path, run->io.port);
                 return mark_lost(vm, status);
             }
         case KVM_EXIT_SHUTDOWN:
-            asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,
+            asylo_status_set(status, ASYLO_ABORTED, ASYLO_ORIGIN_ENCLAVE,
                              "kvm enclave '%s' triple-faulted (an exception it could not "
                              "report); the enclave is lost",
                              vm->path);
             return mark_lost(vm, status);
         case KVM_EXIT_HLT:
-            asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,
+            asylo_status_set(status, ASYLO_ABORTED, ASYLO_ORIGIN_ENCLAVE,
                              "kvm enclave '%s' executed hlt; the enclave is lost", vm->path);
             return mark_lost(vm, status);
         case KVM_EXIT_MMIO:
-            asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,
+            asylo_status_set(status, ASYLO_ABORTED, ASYLO_ORIGIN_ENCLAVE,
                              "kvm enclave '%s' accessed 0x%llx, outside its %llu bytes of "
                              "memory; the enclave is lost",
                              vm->path, (unsigned long long)run->mmio.phys_addr,
@@ -554,9 +569,9 @@ static void write_frame(asylo__kvm_vm *vm, uint32_t kind, uint32_t selector, uin
 static asylo_code read_frame(asylo__kvm_vm *vm, asylo__kvm_frame *frame, asylo_status *status) {
     memcpy(frame, window(vm), sizeof *frame);
     if (frame->magic != ASYLO_KVM_FRAME_MAGIC || frame->size > window_capacity(vm) ||
-        frame->kind < ASYLO_KVM_FRAME_READY || frame->kind > ASYLO_KVM_FRAME_ERROR ||
+        frame->kind < ASYLO_KVM_FRAME_READY || frame->kind > ASYLO_KVM_FRAME_SLEEP ||
         frame->kind == ASYLO_KVM_FRAME_ENTER) {
-        asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,
+        asylo_status_set(status, ASYLO_ABORTED, ASYLO_ORIGIN_ENCLAVE,
                          "kvm enclave '%s' wrote a malformed frame (magic 0x%x, kind %u, size "
                          "%llu; the window holds %zu payload bytes); the enclave is lost",
                          vm->path, frame->magic, frame->kind, (unsigned long long)frame->size,
@@ -577,12 +592,15 @@ static asylo_code enclave_error(asylo__kvm_vm *vm, const asylo__kvm_frame *frame
             message[i] = '?';
         }
     }
-    asylo_code code = asylo_code_is_valid((int)frame->selector) && frame->selector != ASYLO_OK
-                          ? (asylo_code)frame->selector
-                          : ASYLO_UNKNOWN;
     asylo_origin origin =
         frame->origin == ASYLO_ORIGIN_HOST ? ASYLO_ORIGIN_HOST : ASYLO_ORIGIN_ENCLAVE;
-    return asylo_status_set(status, code, origin, "%s", message);
+    if (!asylo_code_is_valid((int)frame->selector) || frame->selector == ASYLO_OK) {
+        /* As the sim backend says it. */
+        return asylo_status_set(status, ASYLO_UNKNOWN, ASYLO_ORIGIN_ENCLAVE,
+                                "enclave returned code %d, which is not a canonical code (%s)",
+                                (int)frame->selector, message);
+    }
+    return asylo_status_set(status, (asylo_code)frame->selector, origin, "%s", message);
 }
 
 /* An EXIT frame: the payload is copied out before the dispatch (which may
@@ -628,6 +646,8 @@ static asylo_code serve_exit(asylo__kvm_vm *vm, const asylo__kvm_frame *frame,
     return ASYLO_OK;
 }
 
+static void serve_sleep(asylo__kvm_vm *vm, const asylo__kvm_frame *frame);
+
 /* After a frame went to the guest: serves its exit calls until it replies. */
 static asylo_code await_reply(asylo__kvm_vm *vm, asylo_output *output, asylo_status *status) {
     for (;;) {
@@ -642,13 +662,8 @@ static asylo_code await_reply(asylo__kvm_vm *vm, asylo_output *output, asylo_sta
         }
         switch (frame.kind) {
         case ASYLO_KVM_FRAME_RETURN: {
-            if (vm->options.max_output_size != 0 && frame.size > vm->options.max_output_size) {
-                return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_BACKEND,
-                                        "kvm enclave '%s' returned %llu bytes, over the "
-                                        "output limit of %zu",
-                                        vm->path, (unsigned long long)frame.size,
-                                        vm->options.max_output_size);
-            }
+            /* The output limit (max_output_size) is the host sink's: its
+             * reserve refuses what would exceed it, as on every backend. */
             if (frame.size == 0) {
                 return asylo_status_ok(status);
             }
@@ -661,6 +676,13 @@ static asylo_code await_reply(asylo__kvm_vm *vm, asylo_output *output, asylo_sta
         }
         case ASYLO_KVM_FRAME_ERROR:
             return enclave_error(vm, &frame, status);
+        case ASYLO_KVM_FRAME_SLEEP:
+            serve_sleep(vm, &frame);
+            if (atomic_load(&vm->lost)) {
+                *status = vm->lost_status;
+                return status->code;
+            }
+            continue;
         case ASYLO_KVM_FRAME_EXIT:
             serve_exit(vm, &frame, status);
             if (atomic_load(&vm->lost)) {
@@ -669,7 +691,7 @@ static asylo_code await_reply(asylo__kvm_vm *vm, asylo_output *output, asylo_sta
             }
             continue;
         default: /* READY after boot */
-            asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,
+            asylo_status_set(status, ASYLO_ABORTED, ASYLO_ORIGIN_ENCLAVE,
                              "kvm enclave '%s' sent frame kind %u while a call was in flight; "
                              "the enclave is lost",
                              vm->path, frame.kind);
@@ -679,19 +701,72 @@ static asylo_code await_reply(asylo__kvm_vm *vm, asylo_output *output, asylo_sta
 }
 
 static asylo_code lost_error(asylo__kvm_vm *vm, asylo_status *status) {
-    return asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_BACKEND,
+    return asylo_status_set(status, ASYLO_ABORTED, ASYLO_ORIGIN_BACKEND,
                             "kvm enclave '%s' is lost (%s); destroy it and load it again", vm->path,
                             vm->lost_status.message);
+}
+
+/* Takes the gate (under wake_lock): waits until it is free and, for a call
+ * resuming after a sleep, until the calls nested on it are done (`depth` is
+ * its own again); a lost or abandoned VM stops the second wait. */
+static void gate_take_locked(asylo__kvm_vm *vm, bool resuming, unsigned depth) {
+    while (vm->busy || (resuming && vm->depth != depth && !atomic_load(&vm->lost) &&
+                        !atomic_load(&vm->abandoned))) {
+        pthread_cond_wait(&vm->wake, &vm->wake_lock);
+    }
+    vm->busy = true;
+    vm->owner = pthread_self();
+    atomic_store(&vm->owned, true);
+}
+
+static void gate_open_locked(asylo__kvm_vm *vm) {
+    atomic_store(&vm->owned, false);
+    atomic_store(&vm->running, false);
+    vm->busy = false;
+    pthread_cond_broadcast(&vm->wake);
+}
+
+/* A SLEEP frame: the gate opens for the sleep (bounded by the call's
+ * deadline, ended early by abandon or loss), then this call takes it back
+ * once the calls that entered meanwhile are done. */
+static void serve_sleep(asylo__kvm_vm *vm, const asylo__kvm_frame *frame) {
+    uint64_t request[2] = {0, 0};
+    if (frame->size == sizeof request) {
+        memcpy(request, window(vm) + sizeof *frame, sizeof request);
+    }
+    int64_t wanted = request[0] > 1000000000ull
+                         ? INT64_MAX / 2
+                         : (int64_t)(request[0] * 1000000000ull + request[1]);
+    int64_t until = now_ns() + wanted;
+    int64_t deadline = vm->deadline_ns;
+    if (deadline != 0 && deadline < until) {
+        until = deadline;
+    }
+    unsigned depth = vm->depth;
+    pthread_mutex_lock(&vm->wake_lock);
+    gate_open_locked(vm);
+    while (!atomic_load(&vm->lost) && !atomic_load(&vm->abandoned) && now_ns() < until) {
+        struct timespec at = {.tv_sec = until / 1000000000, .tv_nsec = until % 1000000000};
+        pthread_cond_timedwait(&vm->wake, &vm->wake_lock, &at);
+    }
+    gate_take_locked(vm, true, depth);
+    pthread_mutex_unlock(&vm->wake_lock);
+    vm->deadline_ns = deadline;
+    vm->running_thread = pthread_self();
+    atomic_store(&vm->running, true);
+    write_frame(vm, ASYLO_KVM_FRAME_RETURN, 0, 0, NULL, 0);
 }
 
 asylo_code asylo__kvm_vm_enter(asylo__kvm_vm *vm, uint32_t selector, const uint8_t *input,
                                size_t input_size, asylo_output *output, int64_t timeout_ms,
                                asylo_status *status) {
     bool nested = atomic_load(&vm->owned) && pthread_equal(vm->owner, pthread_self());
+    int64_t enclosing_deadline = vm->deadline_ns;
     if (!nested) {
-        pthread_mutex_lock(&vm->lock);
-        vm->owner = pthread_self();
-        atomic_store(&vm->owned, true);
+        pthread_mutex_lock(&vm->wake_lock);
+        gate_take_locked(vm, false, 0);
+        pthread_mutex_unlock(&vm->wake_lock);
+        enclosing_deadline = vm->deadline_ns; /* of a sleeping call this one nests on */
         vm->deadline_ns = timeout_ms > 0 ? now_ns() + timeout_ms * 1000000 : 0;
     }
     asylo_code code;
@@ -738,10 +813,10 @@ out:
         asylo__kvm_watchdog_disarm(&timer);
     }
     if (!nested) {
-        atomic_store(&vm->running, false);
-        atomic_store(&vm->owned, false);
-        vm->deadline_ns = 0;
-        pthread_mutex_unlock(&vm->lock);
+        vm->deadline_ns = enclosing_deadline;
+        pthread_mutex_lock(&vm->wake_lock);
+        gate_open_locked(vm);
+        pthread_mutex_unlock(&vm->wake_lock);
     }
     return code;
 }
@@ -783,7 +858,6 @@ void asylo__kvm_vm_destroy(asylo__kvm_vm *vm) {
         munmap(vm->memory, vm->memory_size);
     }
     asylo__kvm_guest_os_fini(&vm->os);
-    pthread_mutex_destroy(&vm->lock);
     pthread_mutex_destroy(&vm->wake_lock);
     pthread_cond_destroy(&vm->wake);
     free(vm);
@@ -812,7 +886,6 @@ asylo_code asylo__kvm_vm_create(const char *path, const asylo__kvm_options *opti
         goto out;
     }
     vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = -1;
-    pthread_mutex_init(&vm->lock, NULL);
     pthread_mutex_init(&vm->wake_lock, NULL);
     pthread_condattr_t attributes;
     pthread_condattr_init(&attributes);
@@ -844,7 +917,7 @@ asylo_code asylo__kvm_vm_create(const char *path, const asylo__kvm_options *opti
     asylo__kvm_frame frame;
     code = read_frame(vm, &frame, status);
     if (code == ASYLO_OK && frame.kind != ASYLO_KVM_FRAME_READY) {
-        code = asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,
+        code = asylo_status_set(status, ASYLO_ABORTED, ASYLO_ORIGIN_ENCLAVE,
                                 "kvm enclave '%s' sent frame kind %u instead of READY at boot",
                                 path, frame.kind);
     }

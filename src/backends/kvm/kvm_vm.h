@@ -17,8 +17,9 @@
 /* Calls nested more deeply than this (enter → exit → enter ...) are refused
  * with RESOURCE_EXHAUSTED: each level costs host and guest stack. */
 #define ASYLO__KVM_MAX_DEPTH 64
-/* The shared window at the top of guest memory: frame header + payload. */
-#define ASYLO__KVM_WINDOW_SIZE (128u << 10)
+/* The shared window at the top of guest memory: frame header + payload
+ * (a 1 MiB input or output and then some). */
+#define ASYLO__KVM_WINDOW_SIZE ((1u << 20) + (64u << 10))
 #define ASYLO__KVM_STACK_SIZE (256u << 10)
 /* The largest image file read. */
 #define ASYLO__KVM_MAX_IMAGE_SIZE (64u << 20)
