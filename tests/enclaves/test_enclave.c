@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -449,6 +451,49 @@ static asylo_code on_posix_files(void *context, const uint8_t *input, size_t inp
     return asylo_output_write(output, text, (size_t)got, status);
 }
 
+static int64_t monotonic_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static asylo_code on_posix_more(void *context, const uint8_t *input, size_t input_size,
+                                asylo_output *output, asylo_status *status) {
+    (void)context;
+    char path[256];
+    if (input_size == 0 || input_size >= sizeof path) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
+                                "posix_more needs a path");
+    }
+    memcpy(path, input, input_size);
+    path[input_size] = '\0';
+    struct stat info;
+    if (stat(path, &info) != 0 || !S_ISREG(info.st_mode)) {
+        return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_ENCLAVE,
+                                "stat(%s) failed: errno %d", path, errno);
+    }
+    int fd = open(path, O_RDONLY);
+    errno = 0;
+    off_t where = fd < 0 ? -1 : lseek(fd, 0, SEEK_SET);
+    int lseek_errno = where < 0 ? errno : 0;
+    if (fd >= 0) {
+        close(fd);
+    }
+    struct stat out_info;
+    int stdout_chr = fstat(1, &out_info) == 0 && S_ISCHR(out_info.st_mode);
+    int64_t before = monotonic_ms();
+    struct timespec delay = {0, 20 * 1000000L};
+    int slept = nanosleep(&delay, NULL) == 0 && monotonic_ms() - before >= 20;
+    uint8_t random[16];
+    ssize_t got = getrandom(random, sizeof random, 0);
+    fprintf(stderr, "posix_more: to stderr\n");
+    char text[160];
+    int length = snprintf(text, sizeof text,
+                          "size=%lld lseek_errno=%d stdout_chr=%d slept_ms_ok=%d random=%d",
+                          (long long)info.st_size, lseek_errno, stdout_chr, slept, (int)got);
+    return asylo_output_write(output, text, (size_t)length, status);
+}
+
 /* ---- hostile selectors: what a malicious or broken enclave might do ---- */
 
 static volatile int *volatile null_pointer;
@@ -562,6 +607,7 @@ static const struct {
     {TEST_EXIT_42, on_exit_42},
     {TEST_PTRACE_TRACEME, on_ptrace_traceme},
     {TEST_POSIX_FILES, on_posix_files},
+    {TEST_POSIX_MORE, on_posix_more},
     {TEST_ABORT, on_abort},
     {TEST_FIB, on_fib},
 };

@@ -71,6 +71,15 @@ enum {
     TEST_POSIX_FILES = 0x1580, /* in: path; fopen/fprintf/fread/unlink; out: what it read */
 };
 
+/* More plain POSIX calls (0x1800-0x18ff), forwarded on kvm (tests/kvm). */
+enum {
+    /* in: path of an existing file; stat (size), lseek on it (ESPIPE when
+     * forwarded), fstat(1), a 20 ms nanosleep measured with clock_gettime,
+     * getrandom, a line to stderr; out: "size=N lseek_errno=E stdout_chr=1
+     * slept_ms_ok=1 random=16" */
+    TEST_POSIX_MORE = 0x1800,
+};
+
 /* Exit selectors the tests register on the host. */
 enum {
     TEST_HOST_ECHO = ASYLO_SELECTOR_USER_FIRST + 0x100,

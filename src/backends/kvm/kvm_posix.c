@@ -251,6 +251,37 @@ static int64_t forward_write(const forward *f, uint64_t fd, uint64_t address, ui
     return result != 0 ? result : written > (int64_t)size ? -EIO : written;
 }
 
+/* readv and writev (musl's stdio uses them): one forwarded read or write per
+ * entry, stopping at the first short one, as a stream would. */
+static int64_t forward_vector(const forward *f, bool write, uint64_t fd, uint64_t address,
+                              uint64_t count) {
+    if (count > 1024) {
+        return -EINVAL;
+    }
+    const uint8_t *vector = guest_range(f, address, count * 16);
+    if (vector == NULL) {
+        return -EFAULT;
+    }
+    int64_t total = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t entry[2];
+        memcpy(entry, vector + i * 16, sizeof entry);
+        if (entry[1] == 0) {
+            continue;
+        }
+        int64_t done = write ? forward_write(f, fd, entry[0], entry[1])
+                             : forward_read(f, fd, entry[0], entry[1]);
+        if (done < 0) {
+            return total > 0 ? total : done;
+        }
+        total += done;
+        if ((uint64_t)done < entry[1]) {
+            break;
+        }
+    }
+    return total;
+}
+
 static int64_t close_handle(const forward *f, int64_t handle) {
     asylo__bytes input;
     asylo__bytes_init(&input, ASYLO__BYTES_DEFAULT_LIMIT);
@@ -350,6 +381,10 @@ bool asylo__kvm_posix_forward(const asylo__exit_dispatcher *exits, uint8_t *memo
         *result = forward_write(&f, a[0], a[1], a[2]);
         return true;
     }
+    if (record->number == SYS_writev && (a[0] == 1 || a[0] == 2)) {
+        *result = forward_vector(&f, true, a[0], a[1], a[2]);
+        return true;
+    }
     if (exits->dispatch == NULL) {
         return false;
     }
@@ -365,6 +400,12 @@ bool asylo__kvm_posix_forward(const asylo__exit_dispatcher *exits, uint8_t *memo
         return true;
     case SYS_write:
         *result = forward_write(&f, a[0], a[1], a[2]);
+        return true;
+    case SYS_readv:
+        *result = forward_vector(&f, false, a[0], a[1], a[2]);
+        return true;
+    case SYS_writev:
+        *result = forward_vector(&f, true, a[0], a[1], a[2]);
         return true;
     case SYS_close:
         /* fds 0-2 stay: closing them is a no-op, as in the process runner. */

@@ -17,7 +17,7 @@
 #define ASYLO__KVM_FORWARDED_FD_BASE 1000
 
 /* Serves `record` when it is a forwarded call (open, openat, read, write,
- * close, lseek, unlink, unlinkat, stat, lstat, newfstatat, fstat): true with
+ * readv, writev, close, lseek, unlink, unlinkat, stat, lstat, newfstatat, fstat): true with
  * *result (a value or -errno). False when it is not one of them. Without
  * exit handlers (exits->dispatch NULL) only writes to fds 1 and 2 are served
  * (straight to the host's stdout and stderr) and files are -ENOSYS. */
