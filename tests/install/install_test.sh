@@ -4,8 +4,9 @@
 # build tree into a temporary prefix, then builds examples/hello_world as an
 # outside project against it (find_package(asylo)), an outside project that
 # runs an enclave on the remote backend through the installed proxy found via
-# ASYLO_REMOTE_PROXY_PATH and asylo::remote_proxy, and a host program with
-# pkg-config, and runs them. Proves the README's commands, the installed
+# ASYLO_REMOTE_PROXY_PATH and asylo::remote_proxy, an outside project that
+# builds an enclave's kvm image too (BACKENDS sim kvm) and runs it where
+# /dev/kvm works, and a host program with pkg-config, and runs them. Proves the README's commands, the installed
 # headers, libraries, servers, CMake package and .pc files are complete.
 #   install_test.sh BUILD_DIR SOURCE_DIR SANITIZE(ON|OFF)
 set -euo pipefail
@@ -141,6 +142,72 @@ output=$(LD_LIBRARY_PATH="$work/prefix/lib" "$work/remote_user/build/remote_user
     echo "FAIL: remote_user: $output"; cat "$work/remote.err"; exit 1; }
 [ "$output" = "Hello, Remote!" ] || { echo "FAIL: remote_user printed '$output'"; exit 1; }
 
+# An outside project that builds hello_world's enclave for kvm too
+# (asylo_add_enclave ... BACKENDS sim kvm, from the installed guest runtime)
+# and runs the kvm image where /dev/kvm is usable.
+if [ -e "$work/prefix/lib/asylo/kvm/libasylo_guest_trusted.a" ]; then
+    mkdir -p "$work/kvm_user"
+    cp "$source_dir/examples/hello_world/hello_enclave.c" "$work/kvm_user/"
+    cat >"$work/kvm_user/CMakeLists.txt" <<'PROJECT'
+cmake_minimum_required(VERSION 3.25)
+project(kvm_user LANGUAGES C)
+find_package(asylo REQUIRED)
+asylo_add_enclave(hello_enclave SOURCES hello_enclave.c BACKENDS sim kvm)
+get_target_property(image hello_enclave ASYLO_KVM_IMAGE)
+add_executable(kvm_user kvm_user.c)
+target_link_libraries(kvm_user PRIVATE asylo::asylo)
+target_compile_definitions(kvm_user PRIVATE KVM_IMAGE="${image}")
+add_dependencies(kvm_user hello_enclave_kvm)
+PROJECT
+    cat >"$work/kvm_user/kvm_user.c" <<'PROGRAM'
+#include <asylo/asylo.h>
+#include <stdio.h>
+int main(void) {
+    asylo_manager *manager = NULL;
+    asylo_client *client = NULL;
+    asylo_buffer greeting = {0};
+    asylo_status status;
+    if (asylo_manager_create(&manager, &status) != ASYLO_OK) return 1;
+    asylo_load_config config;
+    asylo_load_config_init(&config);
+    config.name = "hello";
+    config.backend = "kvm";
+    config.enclave_path = KVM_IMAGE;
+    int result = 1;
+    asylo_code code = asylo_manager_load(manager, &config, &client, &status);
+    if (code == ASYLO_UNAVAILABLE) {
+        printf("SKIP %s\n", status.message);
+        result = 77;
+    } else if (code == ASYLO_OK && asylo_client_run(client, "Kvm", 3, &greeting, &status) == ASYLO_OK) {
+        printf("%.*s\n", (int)greeting.size, (const char *)greeting.data);
+        result = 0;
+    } else {
+        printf("%s\n", status.message);
+    }
+    asylo_buffer_free(&greeting);
+    if (client != NULL) asylo_manager_destroy_client(manager, client, NULL, 0, &status);
+    asylo_manager_destroy(manager);
+    return result;
+}
+PROGRAM
+    cmake -S "$work/kvm_user" -B "$work/kvm_user/build" -DCMAKE_PREFIX_PATH="$work/prefix" \
+          "${extra_flags[@]}" >"$work/kvm_configure.log" 2>&1 || {
+        cat "$work/kvm_configure.log"; exit 1; }
+    cmake --build "$work/kvm_user/build" >"$work/kvm_build.log" 2>&1 || {
+        cat "$work/kvm_build.log"; exit 1; }
+    [ -s "$work/kvm_user/build/hello_enclave.kvm" ] || { echo "FAIL: no hello_enclave.kvm"; exit 1; }
+    status=0
+    output=$(LD_LIBRARY_PATH="$work/prefix/lib" "$work/kvm_user/build/kvm_user" 2>"$work/kvm.err") ||
+        status=$?
+    case "$status:$output" in
+        "0:Hello, Kvm!") ;;
+        77:*) echo "kvm image built from the install tree; not run: $output" ;;
+        *) echo "FAIL: kvm_user ($status): $output"; cat "$work/kvm.err"; exit 1 ;;
+    esac
+else
+    echo "FAIL: the kvm guest runtime (lib/asylo/kvm) was not installed"; exit 1
+fi
+
 # A host program built with nothing but pkg-config.
 cat >"$work/host.c" <<'PROGRAM'
 #include <asylo/asylo.h>
@@ -162,5 +229,5 @@ cc $cflags -Wall -Werror "$work/host.c" -o "$work/host" $(pkg-config --cflags --
 [ "$(LD_LIBRARY_PATH="$work/prefix/lib" "$work/host")" = NOT_FOUND ] || {
     echo "FAIL: pkg-config host program"; exit 1; }
 echo "install: the README's commands, headers, libraries, servers (found by" \
-     "ASYLO_REMOTE_PROXY_PATH and asylo::remote_proxy), CMake package and pkg-config" \
-     "files work from $work/prefix"
+     "ASYLO_REMOTE_PROXY_PATH and asylo::remote_proxy), CMake package (kvm images" \
+     "included) and pkg-config files work from $work/prefix"
