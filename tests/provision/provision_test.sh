@@ -497,6 +497,33 @@ slowloris)
     kill_tricklers
     stop_server
     ;;
+kvm)
+    # A server for the kvm backend takes the kvm image (the static guest ELF)
+    # and refuses the shared object, naming the variant to upload.
+    if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
+        echo "SKIP: the kvm backend needs /dev/kvm read-write"
+        exit 77
+    fi
+    [ -s "$TEST_ENCLAVE_KVM" ] || { echo "SKIP: no kvm test enclave in this build"; exit 77; }
+    start_server server 127.0.0.1:0 --backend=kvm
+    upload INVALID_ARGUMENT --backend=kvm
+    expect_message "BACKENDS kvm"
+    expect_nothing_stored 3
+    "$PROVISION_TOOL" load --server="$server_address" --image="$TEST_ENCLAVE_KVM" \
+        --backend=kvm --hold_ms=0 >"$tmp/load.out" 2>"$tmp/load.err" ||
+        fail "load of the kvm image failed: $(cat "$tmp/load.out" "$tmp/load.err")"
+    grep -q '^loaded' "$tmp/load.out" || fail "the kvm image did not load and answer"
+    grep -q 'destroyed code=OK' "$tmp/load.out" || fail "destroy: $(cat "$tmp/load.out")"
+    note "kvm image provisioned, loaded and called"
+    expect_nothing_stored 5
+    # And a sim server refuses the kvm image.
+    stop_server
+    start_server server2 127.0.0.1:0
+    upload INVALID_ARGUMENT --image="$TEST_ENCLAVE_KVM"
+    expect_message "an image for the kvm backend"
+    expect_nothing_stored 3
+    stop_server
+    ;;
 not_enclave)
     # An image with the right hash that is no enclave got a proxy.
     start_server server 127.0.0.1:0

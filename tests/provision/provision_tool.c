@@ -23,7 +23,7 @@
  *     Prints "result code=NAME ..." and exits 0 when CODE was met.
  *
  *   provision_tool load --server=ADDR --image=PATH [security flags]
- *       [--hold_ms=N]
+ *       [--hold_ms=N] [--backend=NAME]  (the proxy's backend; default sim)
  *     The real client (public API): provisions the image through the server,
  *     loads it with backend remote, makes one call, prints "loaded", waits
  *     hold_ms (or until stdin closes), then destroys the enclave. Prints
@@ -482,6 +482,7 @@ static int run_load(int argc, char **argv) {
     const char *server = NULL;
     const char *image = NULL;
     long long hold_ms = -1;
+    const char *target_backend = NULL;
     asylo_provision_server_options provision_options;
     asylo_provision_server_options_init(&provision_options);
     for (int i = 0; i < argc; i++) {
@@ -502,6 +503,8 @@ static int run_load(int argc, char **argv) {
             image = value;
         } else if ((value = flag_value(argv[i], "--hold_ms")) != NULL) {
             hold_ms = atoll(value);
+        } else if ((value = flag_value(argv[i], "--backend")) != NULL) {
+            target_backend = value;
         } else {
             fprintf(stderr, "provision_tool load: unknown flag '%s'\n", argv[i]);
             return 2;
@@ -526,6 +529,9 @@ static int run_load(int argc, char **argv) {
         asylo_remote_config_init(&remote);
         remote.provision = provision;
         remote.security = provision_options.security;
+        if (target_backend != NULL) {
+            remote.target_backend = target_backend;
+        }
         asylo_load_config load;
         asylo_load_config_init(&load);
         load.name = "provision_tool";
