@@ -367,10 +367,18 @@ void write_outputs(double seconds) {
             fprintf(md, "- %s (and the rows like it): %s\n", name, rows[i].baseline);
         }
     }
-    fprintf(md, "\nMedians and p99 are over repeated samples: a sample is the mean of a batch of "
-                "calls for sim rows, one call for remote round trips, one 0.25 s window for "
-                "throughput (there the tail column is p1, the worst window), one load or provision "
-                "otherwise. Ratio = asylo-c median / baseline median.\n");
+    fprintf(md,
+            "\nMedians and p99 are over repeated samples: a sample is the mean of a batch of "
+            "calls for sim rows and the process exit call (batches of 10), one call for remote, "
+            "process and kvm round trips, the difference of a paired enter with one crossing "
+            "more and one without for the kvm exit call, forwarded write and raw baselines, "
+            "one window for throughput (0.25 s remote, 0.2 s process; there the tail column is "
+            "p1, the worst window), one load, create or provision otherwise. Growth rows divide "
+            "by the same run's one-unit figure (one thread, one enclave) or, for payload rows "
+            "(time per byte), by the backend's baseline at the same size. Ratio = asylo-c "
+            "median / baseline median; a target is met when the ratio (and any absolute goal on "
+            "the median or p99) is within it.\n\n"
+            "![Round trip by payload size for each backend against its baseline](payload.svg)\n");
     fclose(csv);
     fclose(json);
     fclose(md);
