@@ -56,7 +56,7 @@ void die(const char *format, ...) {
 static row rows[MAX_ROWS];
 static size_t row_count;
 #define MAX_NOTES 16
-static char notes[MAX_NOTES][256];
+static char notes[MAX_NOTES][640];
 static size_t note_count;
 
 void add_note(const char *format, ...) {

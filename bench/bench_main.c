@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -807,10 +808,19 @@ static void bench_provisioning(long *server_rss, long *raw_rss) {
         free(bytes);
     }
     child_stop(&raw, 2000);
+    /* The provision server drains on SIGTERM (stdin means nothing to it). */
+    kill(server.pid, SIGTERM);
     child_stop(&server, 10000);
 }
 
 /* ---- main ---- */
+
+/* How long a group took: the whole run should stay within about five
+ * minutes, so each group says its share. */
+static void group_took(double started) {
+    printf("  (%.1f s)\n", (bench_now_ns() - started) / 1e9);
+    fflush(stdout);
+}
 
 static void make_certs(void) {
     char *argv[] = {"/bin/sh", BENCH_MAKE_CERTS_SCRIPT, cfg.tmp, NULL};
@@ -882,16 +892,24 @@ int main(int argc, char **argv) {
     check(asylo_manager_create(&manager, &status), &status, "creating the manager");
     long proxy_rss = -1, raw_rss_remote = -1, server_rss = -1, raw_rss_fresh = -1;
     if (group_enabled("sim")) {
+        double group_start = bench_now_ns();
         bench_sim_calls(manager);
+        group_took(group_start);
     }
     if (group_enabled("remote") || group_enabled("throughput")) {
+        double group_start = bench_now_ns();
         bench_remote(manager, &proxy_rss, &raw_rss_remote);
+        group_took(group_start);
     }
     if (group_enabled("load")) {
+        double group_start = bench_now_ns();
         bench_load(manager);
+        group_took(group_start);
     }
     if (group_enabled("provision")) {
+        double group_start = bench_now_ns();
         bench_provisioning(&server_rss, &raw_rss_fresh);
+        group_took(group_start);
     }
     if (proxy_rss > 0 || server_rss > 0) {
         printf("resident memory (MiB, VmRSS; one reading)\n");
@@ -915,19 +933,29 @@ int main(int argc, char **argv) {
         samples_free(&base);
     }
     if (group_enabled("process")) {
+        double group_start = bench_now_ns();
         bench_process(manager);
+        group_took(group_start);
     }
     if (group_enabled("kvm")) {
+        double group_start = bench_now_ns();
         bench_kvm(manager);
+        group_took(group_start);
     }
     if (group_enabled("growth-threads")) {
+        double group_start = bench_now_ns();
         bench_growth_threads(manager);
+        group_took(group_start);
     }
     if (group_enabled("growth-enclaves")) {
+        double group_start = bench_now_ns();
         bench_growth_provision(manager);
+        group_took(group_start);
     }
     if (group_enabled("growth-payload")) {
+        double group_start = bench_now_ns();
         bench_growth_payload(manager);
+        group_took(group_start);
     }
     asylo_manager_destroy(manager);
     asylo__grpc_release();
