@@ -73,6 +73,16 @@ static double row_ratio(const row *r) {
     return r->baseline_median > 0 ? r->subject_median / r->baseline_median : 0;
 }
 
+/* "1.23x", or "n/a" when the baseline is 0 (nothing to divide by). */
+static const char *ratio_text(const row *r, char *text, size_t size) {
+    if (r->baseline_median > 0) {
+        snprintf(text, size, "%.2fx", row_ratio(r));
+    } else {
+        snprintf(text, size, "n/a");
+    }
+    return text;
+}
+
 static bool ratio_met(const row *r) {
     double ratio = row_ratio(r);
     return r->higher_is_better ? ratio >= r->target : ratio <= r->target;
@@ -140,9 +150,10 @@ static void print_row(const row *r) {
     char target[96];
     target_text(r, target, sizeof target);
     const char *tail = r->higher_is_better ? "1" : "99";
-    printf("  %-40s %10.3f %s (p%s %.3f)  vs  %10.3f (p%s %.3f)  = %.2fx %s\n", r->name,
+    char ratio[32];
+    printf("  %-40s %10.3f %s (p%s %.3f)  vs  %10.3f (p%s %.3f)  = %s %s\n", r->name,
            r->subject_median, r->unit, tail, r->subject_tail, r->baseline_median, tail,
-           r->baseline_tail, row_ratio(r), target);
+           r->baseline_tail, ratio_text(r, ratio, sizeof ratio), target);
     fflush(stdout);
 }
 
@@ -311,16 +322,17 @@ void write_outputs(double seconds) {
            "base median", "base p99", "ratio", "target");
     for (size_t i = 0; i < row_count; i++) {
         const row *r = &rows[i];
-        char sm[32], st[32], bm[32], bt[32], target[96];
+        char sm[32], st[32], bm[32], bt[32], target[96], ratio[32];
         format_value(r->subject_median, sm, sizeof sm);
         format_value(r->subject_tail, st, sizeof st);
         format_value(r->baseline_median, bm, sizeof bm);
         format_value(r->baseline_tail, bt, sizeof bt);
         target_text(r, target, sizeof target);
-        printf("%-48s %-8s %12s %12s %12s %12s %6.2fx %s\n", r->name, r->unit, sm, st, bm, bt,
-               row_ratio(r), target);
-        fprintf(md, "| %s | %s | %s | %s | %s | %s | %.2fx | %s |\n", r->name, r->unit, sm, st, bm,
-                bt, row_ratio(r), target);
+        ratio_text(r, ratio, sizeof ratio);
+        printf("%-48s %-8s %12s %12s %12s %12s %7s %s\n", r->name, r->unit, sm, st, bm, bt, ratio,
+               target);
+        fprintf(md, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r->name, r->unit, sm, st, bm, bt,
+                ratio, target);
         fprintf(csv, "%s,%s,%s,%.6g,%.6g,%.6g,%.6g,%.4f,%.2f,%s,%zu,%zu,%zu,\"%s\"\n", r->group,
                 r->name, r->unit, r->subject_median, r->subject_tail, r->baseline_median,
                 r->baseline_tail, row_ratio(r), r->target, row_verdict(r), r->subject_count,
@@ -376,7 +388,8 @@ void write_outputs(double seconds) {
             "p1, the worst window), one load, create or provision otherwise. Growth rows divide "
             "by the same run's one-unit figure (one thread, one enclave) or, for payload rows "
             "(time per byte), by the backend's baseline at the same size. Ratio = asylo-c "
-            "median / baseline median; a target is met when the ratio (and any absolute goal on "
+            "median / baseline median (n/a, 0 in the CSV and JSON, where the baseline is 0); a "
+            "target is met when the ratio (and any absolute goal on "
             "the median or p99) is within it.\n\n"
             "![Round trip by payload size for each backend against its baseline](payload.svg)\n");
     fclose(csv);
