@@ -1,11 +1,12 @@
 /* The bench enclave: run copies its input to its output; one entry makes a
- * loop of exit calls. Besides the ABI it exports two plain functions that do
- * the same work without the library (the baselines, see bench_selectors.h).
+ * loop of exit calls, one a loop of write(2) calls to stdout. Besides the ABI it exports two plain
+ * functions that do the same work without the library (the baselines, see bench_selectors.h).
  *
  * Built also with BENCH_PAD_BYTES set: the same enclave padded to an image of
  * about that size (for provisioning). */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "asylo/trusted.h"
 #include "bench_selectors.h"
@@ -29,6 +30,30 @@ static asylo_code bench_run(const uint8_t *input, size_t input_size, asylo_outpu
     return asylo_output_write(output, input, input_size, status);
 }
 
+static uint32_t input_count(const uint8_t *input) {
+    return (uint32_t)input[0] | (uint32_t)input[1] << 8 | (uint32_t)input[2] << 16 |
+           (uint32_t)input[3] << 24;
+}
+
+static asylo_code on_write_loop(void *context, const uint8_t *input, size_t input_size,
+                                asylo_output *output, asylo_status *status) {
+    (void)context, (void)output;
+    if (input_size < 4) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
+                                "write loop needs a u32 count");
+    }
+    uint32_t count = input_count(input);
+    for (uint32_t i = 0; i < count; i++) {
+        ssize_t written = write(STDOUT_FILENO, input + 4, input_size - 4);
+        if (written != (ssize_t)(input_size - 4)) {
+            return asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,
+                                    "write to stdout returned %zd of %zu bytes", written,
+                                    input_size - 4);
+        }
+    }
+    return asylo_status_ok(status);
+}
+
 static asylo_code on_exit_loop(void *context, const uint8_t *input, size_t input_size,
                                asylo_output *output, asylo_status *status) {
     (void)context, (void)output;
@@ -36,8 +61,7 @@ static asylo_code on_exit_loop(void *context, const uint8_t *input, size_t input
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
                                 "exit loop needs a u32 count");
     }
-    uint32_t count = (uint32_t)input[0] | (uint32_t)input[1] << 8 | (uint32_t)input[2] << 16 |
-                     (uint32_t)input[3] << 24;
+    uint32_t count = input_count(input);
     for (uint32_t i = 0; i < count; i++) {
         asylo_buffer reply = {0};
         asylo_code code =
@@ -58,7 +82,12 @@ static asylo_code on_exit_loop(void *context, const uint8_t *input, size_t input
 
 static asylo_code bench_initialize(const asylo_enclave_config *config, asylo_status *status) {
     (void)config;
-    return asylo_enclave_register_entry(BENCH_ENTRY_EXIT_LOOP, on_exit_loop, NULL, status);
+    asylo_code code =
+        asylo_enclave_register_entry(BENCH_ENTRY_EXIT_LOOP, on_exit_loop, NULL, status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    return asylo_enclave_register_entry(BENCH_ENTRY_WRITE_LOOP, on_write_loop, NULL, status);
 }
 
 ASYLO_TRUSTED_APPLICATION(bench_initialize, bench_run, NULL);

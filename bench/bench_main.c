@@ -11,148 +11,25 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/utsname.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "asylo/asylo.h"
+#include "bench_common.h"
 #include "bench_selectors.h"
 #include "bench_util.h"
+#include "pingpong.h"
 #include "provision/proxy_process.h"
 #include "raw_grpc.h"
 #include "transport/grpc_runtime.h"
 
 #define SIZE_COUNT 3
 static const size_t payload_sizes[SIZE_COUNT] = {64, 4096, 65536};
-#define MIB ((size_t)1 << 20)
-
-/* ---- configuration ---- */
-
-static struct {
-    bool quick;
-    const char *out_dir;
-    const char *command;
-    const char *only;
-    char tmp[PATH_MAX];
-    char ca[PATH_MAX + 32], server_cert[PATH_MAX + 32], server_key[PATH_MAX + 32];
-    bool ipv6;
-} cfg;
-
-static bool group_enabled(const char *group) {
-    return cfg.only == NULL || strstr(cfg.only, group) != NULL;
-}
-
-static void die(const char *format, ...) {
-    va_list args;
-    va_start(args, format);
-    fprintf(stderr, "asylo_bench: ");
-    vfprintf(stderr, format, args);
-    fprintf(stderr, "\n");
-    va_end(args);
-    child_kill_all();
-    bench_rmtree(cfg.tmp);
-    exit(1);
-}
-
-/* ---- rows ---- */
-
-typedef struct row {
-    char group[32];
-    char name[96];
-    char unit[16];
-    char baseline[160];
-    double subject_median, subject_tail, baseline_median, baseline_tail;
-    size_t subject_count, baseline_count;
-    bool higher_is_better;
-    double target; /* on the ratio subject/baseline; 0: none */
-} row;
-
-#define MAX_ROWS 128
-static row rows[MAX_ROWS];
-static size_t row_count;
-#define MAX_NOTES 16
-static char notes[MAX_NOTES][256];
-static size_t note_count;
-
-static void add_note(const char *format, ...) {
-    if (note_count == MAX_NOTES) {
-        return;
-    }
-    va_list args;
-    va_start(args, format);
-    vsnprintf(notes[note_count++], sizeof notes[0], format, args);
-    va_end(args);
-}
-
-static double row_ratio(const row *r) {
-    return r->baseline_median > 0 ? r->subject_median / r->baseline_median : 0;
-}
-
-static const char *row_verdict(const row *r) {
-    if (r->target <= 0) {
-        return "";
-    }
-    double ratio = row_ratio(r);
-    bool met = r->higher_is_better ? ratio >= r->target : ratio <= r->target;
-    return met ? "met" : "MISSED";
-}
-
-/* Adds a row from the sample sets; the tail is p99 (or p1 when higher is
- * better: the worst 1%). Values are scaled by `scale` into `unit`. */
-static void add_row(const char *group, const char *name, const char *unit, double scale,
-                    const char *baseline, const samples *subject, const samples *base,
-                    bool higher_is_better, double target) {
-    if (row_count == MAX_ROWS) {
-        return;
-    }
-    row *r = &rows[row_count++];
-    memset(r, 0, sizeof *r);
-    snprintf(r->group, sizeof r->group, "%s", group);
-    snprintf(r->name, sizeof r->name, "%s", name);
-    snprintf(r->unit, sizeof r->unit, "%s", unit);
-    snprintf(r->baseline, sizeof r->baseline, "%s", baseline);
-    double tail = higher_is_better ? 0.01 : 0.99;
-    r->subject_median = samples_quantile(subject, 0.5) * scale;
-    r->subject_tail = samples_quantile(subject, tail) * scale;
-    r->baseline_median = samples_quantile(base, 0.5) * scale;
-    r->baseline_tail = samples_quantile(base, tail) * scale;
-    r->subject_count = subject->count;
-    r->baseline_count = base->count;
-    r->higher_is_better = higher_is_better;
-    r->target = target;
-    printf("  %-34s %10.3f %s (p%s %.3f)  vs  %10.3f (p%s %.3f)  = %.2fx %s\n", name,
-           r->subject_median, unit, higher_is_better ? "1" : "99", r->subject_tail,
-           r->baseline_median, higher_is_better ? "1" : "99", r->baseline_tail, row_ratio(r),
-           row_verdict(r));
-    fflush(stdout);
-}
-
-static const char *size_label(size_t size, char *text, size_t text_size) {
-    if (size >= MIB) {
-        snprintf(text, text_size, "%.1f MiB", (double)size / (double)MIB);
-    } else if (size >= 1024) {
-        snprintf(text, text_size, "%zu KiB", size / 1024);
-    } else {
-        snprintf(text, text_size, "%zu B", size);
-    }
-    return text;
-}
-
-/* ---- shared pieces ---- */
-
-static asylo_code echo_exit(void *context, asylo_client *client, uint32_t selector,
-                            const uint8_t *input, size_t input_size, asylo_output *output,
-                            asylo_status *status) {
-    (void)context, (void)client, (void)selector;
-    return asylo_output_write(output, input, input_size, status);
-}
 
 /* The baselines' host side: what an exit handler's reply costs without the
  * library (allocate the reply, copy). */
@@ -166,26 +43,6 @@ static int host_copy(const uint8_t *input, size_t input_size, uint8_t **output,
     *output = copy;
     *output_size = input_size;
     return 0;
-}
-
-static const asylo_exit_handler echo_handler = {BENCH_EXIT_ECHO, echo_exit, NULL};
-
-static void check(asylo_code code, const asylo_status *status, const char *what) {
-    if (code != ASYLO_OK) {
-        char text[ASYLO_STATUS_MESSAGE_SIZE + 64];
-        die("%s: %s", what, asylo_status_format(status, text, sizeof text));
-    }
-}
-
-static void load_config_for(asylo_load_config *config, const char *name, const char *backend,
-                            const char *image, const void *backend_config) {
-    asylo_load_config_init(config);
-    config->name = name;
-    config->backend = backend;
-    config->enclave_path = image;
-    config->exit_handlers = &echo_handler;
-    config->exit_handler_count = 1;
-    config->backend_config = backend_config;
 }
 
 /* A private copy of the image, dlopen'd by the bench itself: the baselines'
@@ -310,6 +167,65 @@ static void bench_sim_calls(asylo_manager *manager) {
           "destroying sim enclave");
 }
 
+/* The payload sweep on sim: run against the plain copy, time per byte. */
+void bench_sim_payload(asylo_manager *manager, const size_t *sizes, size_t count) {
+    asylo_status status;
+    asylo_load_config config;
+    load_config_for(&config, "bench-sim-payload", "sim", BENCH_ENCLAVE_PATH, NULL);
+    asylo_client *client;
+    check(asylo_manager_load(manager, &config, &client, &status), &status, "loading sim enclave");
+    plain_image image;
+    plain_open(&image, BENCH_ENCLAVE_PATH, "plain-payload.so");
+    size_t largest = sizes[count - 1];
+    uint8_t *input = malloc(largest);
+    if (input == NULL) {
+        die("out of memory");
+    }
+    memset(input, 0x6b, largest);
+    for (size_t s = 0; s < count; s++) {
+        size_t size = sizes[s];
+        int total = cfg.quick ? 4 : size <= 65536 ? 400 : size <= MIB ? 60 : 12;
+        int batch = size <= 4096 ? 50 : 1;
+        samples subject = {0}, base = {0};
+        for (int i = -1; i < total; i++) {
+            double t0 = bench_now_ns();
+            for (int b = 0; b < batch; b++) {
+                uint8_t *copy;
+                size_t copy_size;
+                if (image.copy(input, size, &copy, &copy_size) != 0) {
+                    die("plain copy failed");
+                }
+                free(copy);
+            }
+            double t1 = bench_now_ns();
+            for (int b = 0; b < batch; b++) {
+                asylo_buffer output = {0};
+                check(asylo_client_run(client, input, size, &output, &status), &status, "sim run");
+                asylo_buffer_free(&output);
+            }
+            double t2 = bench_now_ns();
+            if (i >= 0) {
+                samples_add(&base, (t1 - t0) / batch / (double)size);
+                samples_add(&subject, (t2 - t1) / batch / (double)size);
+            }
+        }
+        char name[96], label[32];
+        snprintf(name, sizeof name, "payload sim %s", size_label(size, label, sizeof label));
+        row *r = add_row("growth-payload", name, "ns/B", 1,
+                         "function pointer into the dlopen'd image: malloc+memcpy, free", &subject,
+                         &base, false, 0);
+        if (r != NULL) {
+            r->bytes = size;
+        }
+        samples_free(&subject);
+        samples_free(&base);
+    }
+    free(input);
+    dlclose(image.handle);
+    check(asylo_manager_destroy_client(manager, client, NULL, 0, &status), &status,
+          "destroying sim enclave");
+}
+
 /* ---- remote: the transports ---- */
 
 typedef struct transport_case {
@@ -328,7 +244,7 @@ static const transport_case transport_cases[] = {
 };
 #define TRANSPORT_CASES (sizeof transport_cases / sizeof transport_cases[0])
 
-static asylo__security_options raw_client_security(bool ssl) {
+asylo__security_options raw_client_security(bool ssl) {
     asylo__security_options security = {.type = ASYLO__SECURITY_LOCAL};
     if (ssl) {
         security.type = ASYLO__SECURITY_SSL;
@@ -338,8 +254,8 @@ static asylo__security_options raw_client_security(bool ssl) {
 }
 
 /* The raw server on an address like the proxy's. */
-static void raw_server_start(const char *listen, bool ssl, child *server, char *address,
-                             size_t address_size) {
+void raw_server_start(const char *listen, bool ssl, child *server, char *address,
+                      size_t address_size) {
     static int socket_number;
     char bind[PATH_MAX + 16];
     if (strcmp(listen, "unix:") == 0) {
@@ -357,12 +273,6 @@ static void raw_server_start(const char *listen, bool ssl, child *server, char *
         die("the raw gRPC server did not start on %s", bind);
     }
 }
-
-typedef struct remote_enclave {
-    asylo_remote_provision *provision;
-    asylo_remote_config remote;
-    asylo_client *client;
-} remote_enclave;
 
 static void local_provision_for(const char *listen, bool ssl, asylo_remote_provision **provision) {
     asylo_status status;
@@ -390,8 +300,8 @@ static void remote_config_for(asylo_remote_config *remote, asylo_remote_provisio
     }
 }
 
-static void remote_load(asylo_manager *manager, const char *name, const char *listen, bool ssl,
-                        remote_enclave *enclave) {
+void remote_load(asylo_manager *manager, const char *name, const char *listen, bool ssl,
+                 remote_enclave *enclave) {
     asylo_status status;
     local_provision_for(listen, ssl, &enclave->provision);
     remote_config_for(&enclave->remote, enclave->provision, ssl);
@@ -401,7 +311,7 @@ static void remote_load(asylo_manager *manager, const char *name, const char *li
           "loading remote enclave");
 }
 
-static void remote_unload(asylo_manager *manager, remote_enclave *enclave) {
+void remote_unload(asylo_manager *manager, remote_enclave *enclave) {
     asylo_status status;
     check(asylo_manager_destroy_client(manager, enclave->client, NULL, 0, &status), &status,
           "destroying remote enclave");
@@ -409,7 +319,7 @@ static void remote_unload(asylo_manager *manager, remote_enclave *enclave) {
     enclave->provision = NULL;
 }
 
-static void raw_round_trip(raw_stream *stream, const uint8_t *input, size_t size) {
+void raw_round_trip(raw_stream *stream, const uint8_t *input, size_t size) {
     uint8_t *reply;
     size_t reply_size;
     if (!raw_stream_exchange(stream, input, size, &reply, &reply_size) || reply_size != size) {
@@ -418,7 +328,7 @@ static void raw_round_trip(raw_stream *stream, const uint8_t *input, size_t size
     free(reply);
 }
 
-static void remote_round_trip(asylo_client *client, const uint8_t *input, size_t size) {
+void remote_round_trip(asylo_client *client, const uint8_t *input, size_t size) {
     asylo_status status;
     asylo_buffer output = {0};
     check(asylo_client_run(client, input, size, &output, &status), &status, "remote run");
@@ -647,6 +557,63 @@ static void bench_remote(asylo_manager *manager, long *proxy_rss, long *raw_rss)
     free(input);
 }
 
+/* The payload sweep on remote (tcp 127.0.0.1, local credentials) against
+ * the raw gRPC ping-pong, time per byte. */
+void bench_remote_payload(asylo_manager *manager, const size_t *sizes, size_t count) {
+    size_t largest = sizes[count - 1];
+    uint8_t *input = malloc(largest);
+    if (input == NULL) {
+        die("out of memory");
+    }
+    memset(input, 0x4e, largest);
+    remote_enclave enclave;
+    remote_load(manager, "bench-remote-payload", "127.0.0.1:0", false, &enclave);
+    child server;
+    char address[300];
+    raw_server_start("127.0.0.1:0", false, &server, address, sizeof address);
+    asylo__security_options security = raw_client_security(false);
+    raw_channel channel;
+    char error[512];
+    if (!raw_channel_open(address, &security, &channel, error, sizeof error)) {
+        die("raw channel: %s", error);
+    }
+    raw_stream stream;
+    if (!raw_stream_open(&channel, RAW_ECHO_METHOD, &stream)) {
+        die("raw stream open failed");
+    }
+    for (size_t s = 0; s < count; s++) {
+        size_t size = sizes[s];
+        int total = cfg.quick ? 4 : size <= 65536 ? 200 : size <= MIB ? 40 : 8;
+        samples subject = {0}, base = {0};
+        raw_round_trip(&stream, input, size);
+        remote_round_trip(enclave.client, input, size);
+        for (int i = 0; i < total; i++) {
+            double t0 = bench_now_ns();
+            raw_round_trip(&stream, input, size);
+            double t1 = bench_now_ns();
+            remote_round_trip(enclave.client, input, size);
+            double t2 = bench_now_ns();
+            samples_add(&base, (t1 - t0) / (double)size);
+            samples_add(&subject, (t2 - t1) / (double)size);
+        }
+        char name[96], label[32];
+        snprintf(name, sizeof name, "payload remote %s", size_label(size, label, sizeof label));
+        row *r = add_row("growth-payload", name, "ns/B", 1,
+                         "raw gRPC bidi-stream ping-pong, tcp 127.0.0.1, local credentials",
+                         &subject, &base, false, 0);
+        if (r != NULL) {
+            r->bytes = size;
+        }
+        samples_free(&subject);
+        samples_free(&base);
+    }
+    raw_stream_close(&stream);
+    raw_channel_close(&channel);
+    child_stop(&server, 2000);
+    remote_unload(manager, &enclave);
+    free(input);
+}
+
 /* ---- load time ---- */
 
 /* What loading an image in-process costs without the library: a private
@@ -841,175 +808,19 @@ static void bench_provisioning(long *server_rss, long *raw_rss) {
         free(bytes);
     }
     child_stop(&raw, 2000);
+    /* The provision server drains on SIGTERM (stdin means nothing to it). */
+    kill(server.pid, SIGTERM);
     child_stop(&server, 10000);
 }
 
-/* ---- output ---- */
-
-static void machine_info(char *cpu, size_t cpu_size, char *kernel, size_t kernel_size) {
-    snprintf(cpu, cpu_size, "unknown");
-    FILE *file = fopen("/proc/cpuinfo", "r");
-    if (file != NULL) {
-        char line[512];
-        while (fgets(line, sizeof line, file) != NULL) {
-            if (strncmp(line, "model name", 10) == 0) {
-                char *value = strchr(line, ':');
-                if (value != NULL) {
-                    value += 2;
-                    value[strcspn(value, "\n")] = '\0';
-                    snprintf(cpu, cpu_size, "%s", value);
-                }
-                break;
-            }
-        }
-        fclose(file);
-    }
-    struct utsname name;
-    if (uname(&name) == 0) {
-        snprintf(kernel, kernel_size, "%s %s", name.sysname, name.release);
-    } else {
-        snprintf(kernel, kernel_size, "unknown");
-    }
-}
-
-static void format_value(double value, char *text, size_t size) {
-    if (value >= 100000) {
-        snprintf(text, size, "%.0f", value);
-    } else if (value >= 100) {
-        snprintf(text, size, "%.1f", value);
-    } else {
-        snprintf(text, size, "%.3g", value);
-    }
-}
-
-static void json_string(FILE *out, const char *text) {
-    fputc('"', out);
-    for (const char *c = text; *c != '\0'; c++) {
-        if (*c == '"' || *c == '\\') {
-            fputc('\\', out);
-        }
-        if ((unsigned char)*c >= 0x20) {
-            fputc(*c, out);
-        }
-    }
-    fputc('"', out);
-}
-
-static void write_outputs(double seconds) {
-    char cpu[256], kernel[256];
-    machine_info(cpu, sizeof cpu, kernel, sizeof kernel);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    time_t now = time(NULL);
-    char date[64];
-    strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
-
-    mkdir(cfg.out_dir, 0755);
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/results.csv", cfg.out_dir);
-    FILE *csv = fopen(path, "w");
-    snprintf(path, sizeof path, "%s/results.json", cfg.out_dir);
-    FILE *json = fopen(path, "w");
-    snprintf(path, sizeof path, "%s/RESULTS.md", cfg.out_dir);
-    FILE *md = fopen(path, "w");
-    if (csv == NULL || json == NULL || md == NULL) {
-        die("cannot write results into %s", cfg.out_dir);
-    }
-    fprintf(csv, "group,row,unit,subject_median,subject_tail,baseline_median,baseline_tail,"
-                 "ratio,target,verdict,subject_samples,baseline_samples,baseline\n");
-    fprintf(json, "{\n  \"machine\": {\"nproc\": %ld, \"cpu\": ", cpus);
-    json_string(json, cpu);
-    fprintf(json, ", \"kernel\": ");
-    json_string(json, kernel);
-    fprintf(json, "},\n  \"command\": ");
-    json_string(json, cfg.command);
-    fprintf(json, ",\n  \"date\": \"%s\",\n  \"quick\": %s,\n  \"seconds\": %.1f,\n  \"rows\": [\n",
-            date, cfg.quick ? "true" : "false", seconds);
-
-    fprintf(md, "# asylo-c benchmarks\n\n");
-    fprintf(md, "Every boundary crossing against its physical limit, measured in one run; each "
-                "baseline ran in the same process tree, interleaved with its subject (ABAB).\n\n");
-    fprintf(md,
-            "- machine: %ld vCPUs, %s, %s (shared and noisy: compare ratios, not absolute "
-            "numbers)\n",
-            cpus, cpu, kernel);
-    fprintf(md, "- command: `%s`%s\n- date: %s, whole run %.0f s\n\n", cfg.command,
-            cfg.quick ? " (quick: tiny counts, numbers meaningless)" : "", date, seconds);
-    fprintf(md, "| row | unit | asylo-c median | p99 | baseline median | p99 | ratio | target |\n");
-    fprintf(md, "|---|---|---:|---:|---:|---:|---:|---|\n");
-
-    printf("\n%-48s %-8s %12s %12s %12s %12s %7s %s\n", "row", "unit", "median", "p99",
-           "base median", "base p99", "ratio", "target");
-    for (size_t i = 0; i < row_count; i++) {
-        const row *r = &rows[i];
-        char sm[32], st[32], bm[32], bt[32], target[48] = "";
-        format_value(r->subject_median, sm, sizeof sm);
-        format_value(r->subject_tail, st, sizeof st);
-        format_value(r->baseline_median, bm, sizeof bm);
-        format_value(r->baseline_tail, bt, sizeof bt);
-        if (r->target > 0) {
-            snprintf(target, sizeof target, "%s%.1fx %s",
-                     r->higher_is_better ? ">=" : "<=", r->target, row_verdict(r));
-        }
-        printf("%-48s %-8s %12s %12s %12s %12s %6.2fx %s\n", r->name, r->unit, sm, st, bm, bt,
-               row_ratio(r), target);
-        fprintf(md, "| %s | %s | %s | %s | %s | %s | %.2fx | %s |\n", r->name, r->unit, sm, st, bm,
-                bt, row_ratio(r), target);
-        fprintf(csv, "%s,%s,%s,%.6g,%.6g,%.6g,%.6g,%.4f,%.2f,%s,%zu,%zu,\"%s\"\n", r->group,
-                r->name, r->unit, r->subject_median, r->subject_tail, r->baseline_median,
-                r->baseline_tail, row_ratio(r), r->target, row_verdict(r), r->subject_count,
-                r->baseline_count, r->baseline);
-        fprintf(json, "    {\"group\": ");
-        json_string(json, r->group);
-        fprintf(json, ", \"row\": ");
-        json_string(json, r->name);
-        fprintf(json, ", \"unit\": ");
-        json_string(json, r->unit);
-        fprintf(json,
-                ", \"subject_median\": %.6g, \"subject_tail\": %.6g, \"baseline_median\": %.6g, "
-                "\"baseline_tail\": %.6g, \"ratio\": %.4f, \"target\": %.2f, "
-                "\"higher_is_better\": %s, \"verdict\": \"%s\", \"subject_samples\": %zu, "
-                "\"baseline_samples\": %zu, \"baseline\": ",
-                r->subject_median, r->subject_tail, r->baseline_median, r->baseline_tail,
-                row_ratio(r), r->target, r->higher_is_better ? "true" : "false", row_verdict(r),
-                r->subject_count, r->baseline_count);
-        json_string(json, r->baseline);
-        fprintf(json, "}%s\n", i + 1 < row_count ? "," : "");
-    }
-    fprintf(json, "  ],\n  \"notes\": [");
-    fprintf(md, "\n");
-    printf("\n");
-    for (size_t i = 0; i < note_count; i++) {
-        json_string(json, notes[i]);
-        fprintf(json, "%s", i + 1 < note_count ? ", " : "");
-        fprintf(md, "- %s\n", notes[i]);
-        printf("note: %s\n", notes[i]);
-    }
-    fprintf(json, "]\n}\n");
-    fprintf(md, "\nBaselines (what each ratio divides by):\n\n");
-    for (size_t i = 0; i < row_count; i++) {
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++) {
-            seen = strcmp(rows[j].baseline, rows[i].baseline) == 0;
-        }
-        if (!seen) {
-            const char *name = rows[i].name;
-            while (*name == ' ') {
-                name++;
-            }
-            fprintf(md, "- %s (and the rows like it): %s\n", name, rows[i].baseline);
-        }
-    }
-    fprintf(md, "\nMedians and p99 are over repeated samples: a sample is the mean of a batch of "
-                "calls for sim rows, one call for remote round trips, one 0.25 s window for "
-                "throughput (there the tail column is p1, the worst window), one load or provision "
-                "otherwise. Ratio = asylo-c median / baseline median.\n");
-    fclose(csv);
-    fclose(json);
-    fclose(md);
-    printf("results: %s/results.csv, results.json, RESULTS.md\n", cfg.out_dir);
-}
-
 /* ---- main ---- */
+
+/* How long a group took: the whole run should stay within about five
+ * minutes, so each group says its share. */
+static void group_took(double started) {
+    printf("  (%.1f s)\n", (bench_now_ns() - started) / 1e9);
+    fflush(stdout);
+}
 
 static void make_certs(void) {
     char *argv[] = {"/bin/sh", BENCH_MAKE_CERTS_SCRIPT, cfg.tmp, NULL};
@@ -1039,6 +850,10 @@ static bool ipv6_loopback(void) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--pingpong-peer") == 0) {
+        return pingpong_peer_main(argc, argv);
+    }
+    cfg.self = "/proc/self/exe";
     cfg.out_dir = ".";
     cfg.command = "asylo_bench";
     for (int i = 1; i < argc; i++) {
@@ -1052,8 +867,9 @@ int main(int argc, char **argv) {
             cfg.only = argv[++i];
         } else {
             fprintf(stderr,
-                    "usage: %s [--quick] [--out DIR] [--command TEXT] [--only "
-                    "sim,remote,throughput,load,provision]\n",
+                    "usage: %s [--quick] [--out DIR] [--command TEXT] [--only GROUP,...]\n"
+                    "groups: sim remote throughput load provision process kvm growth-threads "
+                    "growth-enclaves growth-payload (growth: all three)\n",
                     argv[0]);
             return 2;
         }
@@ -1076,16 +892,24 @@ int main(int argc, char **argv) {
     check(asylo_manager_create(&manager, &status), &status, "creating the manager");
     long proxy_rss = -1, raw_rss_remote = -1, server_rss = -1, raw_rss_fresh = -1;
     if (group_enabled("sim")) {
+        double group_start = bench_now_ns();
         bench_sim_calls(manager);
+        group_took(group_start);
     }
     if (group_enabled("remote") || group_enabled("throughput")) {
+        double group_start = bench_now_ns();
         bench_remote(manager, &proxy_rss, &raw_rss_remote);
+        group_took(group_start);
     }
     if (group_enabled("load")) {
+        double group_start = bench_now_ns();
         bench_load(manager);
+        group_took(group_start);
     }
     if (group_enabled("provision")) {
+        double group_start = bench_now_ns();
         bench_provisioning(&server_rss, &raw_rss_fresh);
+        group_took(group_start);
     }
     if (proxy_rss > 0 || server_rss > 0) {
         printf("resident memory (MiB, VmRSS; one reading)\n");
@@ -1108,22 +932,32 @@ int main(int argc, char **argv) {
         samples_free(&subject);
         samples_free(&base);
     }
-    asylo_manager_destroy(manager);
-
-    /* Backends that have no rows yet: say so, never invent them. */
-    static const char *const future[] = {"process", "kvm"};
-    for (size_t f = 0; f < sizeof future / sizeof future[0]; f++) {
-        bool built = false;
-        for (size_t i = 0; asylo_backend_name_at(i) != NULL; i++) {
-            built = built || strcmp(asylo_backend_name_at(i), future[f]) == 0;
-        }
-        if (built) {
-            add_note("backend '%s' is built but the bench has no rows for it yet: add them",
-                     future[f]);
-        } else {
-            add_note("backend '%s': no rows, the backend does not exist yet", future[f]);
-        }
+    if (group_enabled("process")) {
+        double group_start = bench_now_ns();
+        bench_process(manager);
+        group_took(group_start);
     }
+    if (group_enabled("kvm")) {
+        double group_start = bench_now_ns();
+        bench_kvm(manager);
+        group_took(group_start);
+    }
+    if (group_enabled("growth-threads")) {
+        double group_start = bench_now_ns();
+        bench_growth_threads(manager);
+        group_took(group_start);
+    }
+    if (group_enabled("growth-enclaves")) {
+        double group_start = bench_now_ns();
+        bench_growth_provision(manager);
+        group_took(group_start);
+    }
+    if (group_enabled("growth-payload")) {
+        double group_start = bench_now_ns();
+        bench_growth_payload(manager);
+        group_took(group_start);
+    }
+    asylo_manager_destroy(manager);
     asylo__grpc_release();
     bench_rmtree(cfg.tmp);
     write_outputs((bench_now_ns() - started) / 1e9);

@@ -12,6 +12,11 @@
  * calls with selector BENCH_EXIT_ECHO and the payload, freeing each reply.
  * Output: empty. */
 #define BENCH_ENTRY_EXIT_LOOP (ASYLO_SELECTOR_USER_FIRST + 1)
+/* Entry: input = u32 count (little-endian) + payload. Writes the payload to
+ * standard output with the C library's write(2) `count` times: a POSIX call
+ * the backend forwards to the host (kvm: the guest's system call, one exit).
+ * Output: empty. */
+#define BENCH_ENTRY_WRITE_LOOP (ASYLO_SELECTOR_USER_FIRST + 3)
 /* Exit: the host handler copies its input to its output. */
 #define BENCH_EXIT_ECHO (ASYLO_SELECTOR_USER_FIRST + 2)
 

@@ -269,6 +269,39 @@ pid_t bench_find_child(const char *comm_prefix) {
     return found;
 }
 
+size_t bench_children_of(pid_t parent, pid_t *pids, size_t max) {
+    DIR *proc = opendir("/proc");
+    if (proc == NULL) {
+        return 0;
+    }
+    size_t count = 0;
+    struct dirent *entry;
+    while (count < max && (entry = readdir(proc)) != NULL) {
+        char *end;
+        long pid = strtol(entry->d_name, &end, 10);
+        if (*end != '\0' || pid <= 0) {
+            continue;
+        }
+        char path[64], text[512];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        FILE *file = fopen(path, "r");
+        if (file == NULL) {
+            continue;
+        }
+        size_t got = fread(text, 1, sizeof text - 1, file);
+        fclose(file);
+        text[got] = '\0';
+        char *close_paren = strrchr(text, ')');
+        int ppid = 0;
+        if (close_paren != NULL && sscanf(close_paren + 1, " %*c %d", &ppid) == 1 &&
+            ppid == (int)parent) {
+            pids[count++] = (pid_t)pid;
+        }
+    }
+    closedir(proc);
+    return count;
+}
+
 bool bench_copy_file(const char *from, const char *to) {
     int in = open(from, O_RDONLY | O_CLOEXEC);
     if (in < 0) {

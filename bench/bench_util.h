@@ -51,6 +51,9 @@ double bench_cpu_us(pid_t pid);
 /* The first child of ours whose /proc comm starts with prefix; -1 if none. */
 pid_t bench_find_child(const char *comm_prefix);
 
+/* Up to max pids whose parent is `parent`; returns how many. */
+size_t bench_children_of(pid_t parent, pid_t *pids, size_t max);
+
 bool bench_copy_file(const char *from, const char *to);
 /* The whole file in a malloc'd buffer. */
 uint8_t *bench_read_file(const char *path, size_t *size);
