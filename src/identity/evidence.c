@@ -198,9 +198,47 @@ uint8_t *asylo__cose_sig_structure(const uint8_t *protected_header_bytes, size_t
     return out;
 }
 
-static asylo_code issue(const asylo__platform_root_ops *ops, const asylo_enclave_identity *identity,
-                        const uint8_t *nonce, size_t nonce_size, const uint8_t *user_data,
-                        size_t user_data_size, const char *root, const asylo__tpm_quote *quote,
+/* What the root's attest needs to encode the claims once it knows its key
+ * and quote; the claims and ueid it made are kept for the COSE_Sign1. */
+typedef struct issue_request {
+    const asylo_enclave_identity *identity;
+    const uint8_t *nonce;
+    size_t nonce_size;
+    const uint8_t *user_data;
+    size_t user_data_size;
+    const char *root;
+    bool override_quote; /* use `quote` below, not the root's */
+    const asylo__tpm_quote *quote;
+    uint8_t ueid[33];
+    uint8_t *claims;
+    size_t claims_size;
+} issue_request;
+
+static asylo_code encode_for_root(void *context, const uint8_t public_key[65],
+                                  const asylo__tpm_quote *quote, uint8_t **to_sign,
+                                  size_t *to_sign_size, asylo_status *status) {
+    issue_request *request = context;
+    request->ueid[0] = 0x01; /* RFC 9711 UEID type RAND: the hash of a random key */
+    asylo_code code = asylo_sha256(public_key, 65, request->ueid + 1, status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    request->claims =
+        encode_claims(request->identity, request->nonce, request->nonce_size, request->user_data,
+                      request->user_data_size, request->ueid, request->root,
+                      request->override_quote ? request->quote : quote, &request->claims_size);
+    *to_sign = request->claims == NULL
+                   ? NULL
+                   : asylo__cose_sig_structure(protected_header, sizeof protected_header,
+                                               request->claims, request->claims_size, to_sign_size);
+    if (*to_sign == NULL) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_BACKEND,
+                                "evidence: cannot encode the claims");
+    }
+    return ASYLO_OK;
+}
+
+static asylo_code issue(const asylo__platform_root_ops *ops, issue_request *request,
                         asylo_output *output, asylo_status *status);
 
 static bool arguments_valid(const uint8_t *nonce, size_t nonce_size, const uint8_t *user_data,
@@ -219,22 +257,13 @@ asylo_code asylo__evidence_issue(const asylo_enclave_identity *identity, const u
     if (code != ASYLO_OK) {
         return code;
     }
-    if (ops->quote == NULL || !arguments_valid(nonce, nonce_size, user_data, user_data_size)) {
-        return issue(ops, identity, nonce, nonce_size, user_data, user_data_size, ops->name, NULL,
-                     output, status);
-    }
-    asylo__tpm_quote *quote = calloc(1, sizeof *quote);
-    if (quote == NULL) {
-        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_BACKEND,
-                                "evidence: out of memory for the TPM quote");
-    }
-    code = ops->quote(identity->measurement, nonce, nonce_size, quote, status);
-    if (code == ASYLO_OK) {
-        code = issue(ops, identity, nonce, nonce_size, user_data, user_data_size, ops->name, quote,
-                     output, status);
-    }
-    free(quote);
-    return code;
+    issue_request request = {.identity = identity,
+                             .nonce = nonce,
+                             .nonce_size = nonce_size,
+                             .user_data = user_data,
+                             .user_data_size = user_data_size,
+                             .root = ops->name};
+    return issue(ops, &request, output, status);
 }
 
 asylo_code asylo__evidence_issue_quoted(const asylo_enclave_identity *identity,
@@ -244,56 +273,48 @@ asylo_code asylo__evidence_issue_quoted(const asylo_enclave_identity *identity,
                                         asylo_output *output, asylo_status *status) {
     const asylo__platform_root_ops *ops = NULL;
     asylo_code code = asylo__platform_root_get(&ops, status);
-    return code != ASYLO_OK ? code
-                            : issue(ops, identity, nonce, nonce_size, user_data, user_data_size,
-                                    root, quote, output, status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    issue_request request = {.identity = identity,
+                             .nonce = nonce,
+                             .nonce_size = nonce_size,
+                             .user_data = user_data,
+                             .user_data_size = user_data_size,
+                             .root = root,
+                             .override_quote = true,
+                             .quote = quote};
+    return issue(ops, &request, output, status);
 }
 
-static asylo_code issue(const asylo__platform_root_ops *ops, const asylo_enclave_identity *identity,
-                        const uint8_t *nonce, size_t nonce_size, const uint8_t *user_data,
-                        size_t user_data_size, const char *root, const asylo__tpm_quote *quote,
+static asylo_code issue(const asylo__platform_root_ops *ops, issue_request *request,
                         asylo_output *output, asylo_status *status) {
-    if (!arguments_valid(nonce, nonce_size, user_data, user_data_size)) {
+    if (!arguments_valid(request->nonce, request->nonce_size, request->user_data,
+                         request->user_data_size)) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
                                 "evidence: the nonce must be %d..%d bytes (got %zu) and user "
                                 "data at most %d (got %zu)",
                                 ASYLO_EVIDENCE_MIN_NONCE_SIZE, ASYLO_EVIDENCE_MAX_NONCE_SIZE,
-                                nonce_size, ASYLO_EVIDENCE_MAX_USER_DATA_SIZE, user_data_size);
+                                request->nonce_size, ASYLO_EVIDENCE_MAX_USER_DATA_SIZE,
+                                request->user_data_size);
     }
-    uint8_t public_key[65], ueid[33], signature[64];
-    uint8_t *claims = NULL, *to_sign = NULL, *token = NULL;
-    size_t claims_size = 0, to_sign_size = 0, token_size = 0;
+    uint8_t signature[64];
+    uint8_t *token = NULL;
+    size_t token_size = 0;
     cbor_item_t *sign1 = NULL;
-    asylo_code code = ops->attestation_public_key(public_key, status);
-    if (code != ASYLO_OK) {
-        goto out;
-    }
-    ueid[0] = 0x01; /* RFC 9711 UEID type RAND: the hash of a random key */
-    code = asylo_sha256(public_key, sizeof public_key, ueid + 1, status);
-    if (code != ASYLO_OK) {
-        goto out;
-    }
-    claims = encode_claims(identity, nonce, nonce_size, user_data, user_data_size, ueid, root,
-                           quote, &claims_size);
-    to_sign = claims == NULL ? NULL
-                             : asylo__cose_sig_structure(protected_header, sizeof protected_header,
-                                                         claims, claims_size, &to_sign_size);
-    if (to_sign == NULL) {
-        code = asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_BACKEND,
-                                "evidence: cannot encode the claims");
-        goto out;
-    }
-    code = ops->attestation_sign(to_sign, to_sign_size, signature, status);
+    asylo_code code =
+        ops->attest(request->identity->measurement, request->nonce, request->nonce_size,
+                    !request->override_quote, encode_for_root, request, signature, status);
     if (code != ASYLO_OK) {
         goto out;
     }
     cbor_item_t *array = cbor_new_definite_array(4);
     cbor_item_t *unprotected = cbor_new_definite_map(1);
     bool ok = array != NULL && unprotected != NULL &&
-              put(unprotected, build_int(4), cbor_build_bytestring(ueid + 1, 32)) &&
+              put(unprotected, build_int(4), cbor_build_bytestring(request->ueid + 1, 32)) &&
               push(array, cbor_build_bytestring(protected_header, sizeof protected_header)) &&
               push(array, cbor_incref(unprotected)) &&
-              push(array, cbor_build_bytestring(claims, claims_size)) &&
+              push(array, cbor_build_bytestring(request->claims, request->claims_size)) &&
               push(array, cbor_build_bytestring(signature, sizeof signature));
     if (unprotected != NULL) {
         cbor_decref(&unprotected);
@@ -313,8 +334,7 @@ static asylo_code issue(const asylo__platform_root_ops *ops, const asylo_enclave
     }
     code = asylo_output_write(output, token, token_size, status);
 out:
-    free(claims);
-    free(to_sign);
+    free(request->claims);
     free(token);
     return code;
 }

@@ -202,14 +202,26 @@ static asylo_code software_public_key(uint8_t public_key[65], asylo_status *stat
     return code;
 }
 
-static asylo_code software_sign(const uint8_t *data, size_t size, uint8_t signature[64],
-                                asylo_status *status) {
+static asylo_code software_attest(const uint8_t measurement[32], const uint8_t *nonce,
+                                  size_t nonce_size, bool quote_wanted,
+                                  asylo__attest_encoder encode, void *context,
+                                  uint8_t signature[64], asylo_status *status) {
+    (void)measurement;
+    (void)nonce;
+    (void)nonce_size;
+    (void)quote_wanted; /* a software root cannot quote */
     uint8_t private_key[32], public_key[65];
+    uint8_t *to_sign = NULL;
+    size_t to_sign_size = 0;
     asylo_code code = software_key(private_key, public_key, status);
     if (code == ASYLO_OK) {
-        code = asylo_p256_sign(private_key, data, size, signature, status);
+        code = encode(context, public_key, NULL, &to_sign, &to_sign_size, status);
+    }
+    if (code == ASYLO_OK) {
+        code = asylo_p256_sign(private_key, to_sign, to_sign_size, signature, status);
     }
     asylo_crypto_wipe(private_key, sizeof private_key);
+    free(to_sign);
     return code;
 }
 
@@ -217,8 +229,7 @@ const asylo__platform_root_ops asylo__software_root = {
     .name = ASYLO__ROOT_NAME_SOFTWARE,
     .sealing_root = software_sealing_root,
     .attestation_public_key = software_public_key,
-    .attestation_sign = software_sign,
-    .quote = NULL,
+    .attest = software_attest,
 };
 
 asylo_code asylo__platform_root_get(const asylo__platform_root_ops **ops, asylo_status *status) {

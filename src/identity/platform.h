@@ -15,6 +15,7 @@
 #ifndef ASYLO_IDENTITY_PLATFORM_H
 #define ASYLO_IDENTITY_PLATFORM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,13 @@
 
 struct asylo__tpm_quote;
 
+/* Called by a root's attest with the attestation public key and, when one
+ * was asked for and the root can quote, the quote (else NULL): returns the
+ * bytes to sign in a malloc'd *to_sign. */
+typedef asylo_code (*asylo__attest_encoder)(void *context, const uint8_t public_key[65],
+                                            const struct asylo__tpm_quote *quote, uint8_t **to_sign,
+                                            size_t *to_sign_size, asylo_status *status);
+
 /* One platform root. Every function opens what it needs and releases it
  * before returning; all are safe to call from several threads. */
 typedef struct asylo__platform_root_ops {
@@ -40,13 +48,15 @@ typedef struct asylo__platform_root_ops {
     asylo_code (*sealing_root)(uint8_t root[ASYLO__ROOT_SIZE], asylo_status *status);
     /* The attestation public key, SEC1 uncompressed. */
     asylo_code (*attestation_public_key)(uint8_t public_key[65], asylo_status *status);
-    /* ECDSA P-256 with SHA-256 over data with the attestation key, raw r || s. */
-    asylo_code (*attestation_sign)(const uint8_t *data, size_t size, uint8_t signature[64],
-                                   asylo_status *status);
-    /* A quote over the PCR extended with measurement, qualified by the nonce
-     * (identity/tpm_quote.h); NULL for a root that cannot quote. */
-    asylo_code (*quote)(const uint8_t measurement[32], const uint8_t *nonce, size_t nonce_size,
-                        struct asylo__tpm_quote *quote, asylo_status *status);
+    /* Signs evidence in one session with the root: gets the attestation
+     * public key, makes the quote (identity/tpm_quote.h) over the PCR
+     * extended with measurement and qualified by nonce when quote_wanted and
+     * the root can quote, asks encode for the bytes to sign, and signs them
+     * with ECDSA P-256 / SHA-256 (raw r || s). One session, so a TPM creates
+     * its key once per token. */
+    asylo_code (*attest)(const uint8_t measurement[32], const uint8_t *nonce, size_t nonce_size,
+                         bool quote_wanted, asylo__attest_encoder encode, void *context,
+                         uint8_t signature[64], asylo_status *status);
 } asylo__platform_root_ops;
 
 /* The root this process's environment selects: software unless

@@ -184,12 +184,12 @@ static bool fixed32(const TPM2B_ECC_PARAMETER *value, uint8_t out[32]) {
     return true;
 }
 
-static asylo_code tpm_public_key(uint8_t public_key[65], asylo_status *status) {
+/* Opens the TPM with the attestation key loaded and its public point. */
+static asylo_code open_attestation_key(tpm *t, uint8_t public_key[65], asylo_status *status) {
     TPM2B_PUBLIC template;
     attestation_template(&template);
     TPM2B_PUBLIC *out_public = NULL;
-    tpm t;
-    asylo_code code = open_with_key(&t, &template, &out_public, status);
+    asylo_code code = open_with_key(t, &template, &out_public, status);
     if (code != ASYLO_OK) {
         return code;
     }
@@ -199,10 +199,19 @@ static asylo_code tpm_public_key(uint8_t public_key[65], asylo_status *status) {
         code = asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_BACKEND,
                                 "TPM platform root (TCTI '%s'): the attestation key's public "
                                 "point is not P-256",
-                                t.tcti_conf);
+                                t->tcti_conf);
+        tpm_close(t);
     }
     Esys_Free(out_public);
-    tpm_close(&t);
+    return code;
+}
+
+static asylo_code tpm_public_key(uint8_t public_key[65], asylo_status *status) {
+    tpm t;
+    asylo_code code = open_attestation_key(&t, public_key, status);
+    if (code == ASYLO_OK) {
+        tpm_close(&t);
+    }
     return code;
 }
 
@@ -222,24 +231,18 @@ static asylo_code signature_bytes(const tpm *t, const TPMT_SIGNATURE *signature,
 /* The restricted key signs a digest only with a ticket saying the TPM hashed
  * the data itself (and it did not start with TPM_GENERATED_VALUE), so the
  * data goes through a TPM hash sequence. */
-static asylo_code tpm_sign(const uint8_t *data, size_t size, uint8_t signature[64],
-                           asylo_status *status) {
-    TPM2B_PUBLIC template;
-    attestation_template(&template);
-    tpm t;
-    asylo_code code = open_with_key(&t, &template, NULL, status);
-    if (code != ASYLO_OK) {
-        return code;
-    }
+static asylo_code sign_with(tpm *t, const uint8_t *data, size_t size, uint8_t signature[64],
+                            asylo_status *status) {
+    asylo_code code = ASYLO_OK;
     TPM2B_AUTH auth = {0};
     ESYS_TR sequence = ESYS_TR_NONE;
     TPM2B_DIGEST *digest = NULL;
     TPMT_TK_HASHCHECK *ticket = NULL;
     TPMT_SIGNATURE *answer = NULL;
-    TSS2_RC rc = Esys_HashSequenceStart(t.esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &auth,
+    TSS2_RC rc = Esys_HashSequenceStart(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &auth,
                                         TPM2_ALG_SHA256, &sequence);
     if (rc != TSS2_RC_SUCCESS) {
-        code = tpm_failed(status, &t, "TPM2_HashSequenceStart", rc);
+        code = tpm_failed(status, t, "TPM2_HashSequenceStart", rc);
         goto out;
     }
     /* 1024 bytes per update: the PC Client MAX_DIGEST_BUFFER. */
@@ -247,35 +250,34 @@ static asylo_code tpm_sign(const uint8_t *data, size_t size, uint8_t signature[6
     for (size_t at = 0; at < size; at += chunk.size) {
         chunk.size = (uint16_t)(size - at < 1024 ? size - at : 1024);
         memcpy(chunk.buffer, data + at, chunk.size);
-        rc = Esys_SequenceUpdate(t.esys, sequence, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+        rc = Esys_SequenceUpdate(t->esys, sequence, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
                                  &chunk);
         if (rc != TSS2_RC_SUCCESS) {
-            Esys_FlushContext(t.esys, sequence);
-            code = tpm_failed(status, &t, "TPM2_SequenceUpdate", rc);
+            Esys_FlushContext(t->esys, sequence);
+            code = tpm_failed(status, t, "TPM2_SequenceUpdate", rc);
             goto out;
         }
     }
     chunk.size = 0;
-    rc = Esys_SequenceComplete(t.esys, sequence, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+    rc = Esys_SequenceComplete(t->esys, sequence, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
                                &chunk, ESYS_TR_RH_OWNER, &digest, &ticket);
     if (rc != TSS2_RC_SUCCESS) {
-        Esys_FlushContext(t.esys, sequence);
-        code = tpm_failed(status, &t, "TPM2_SequenceComplete", rc);
+        Esys_FlushContext(t->esys, sequence);
+        code = tpm_failed(status, t, "TPM2_SequenceComplete", rc);
         goto out;
     }
     TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
-    rc = Esys_Sign(t.esys, t.key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, digest, &scheme,
+    rc = Esys_Sign(t->esys, t->key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, digest, &scheme,
                    ticket, &answer);
     if (rc != TSS2_RC_SUCCESS) {
-        code = tpm_failed(status, &t, "TPM2_Sign with the attestation key", rc);
+        code = tpm_failed(status, t, "TPM2_Sign with the attestation key", rc);
         goto out;
     }
-    code = signature_bytes(&t, answer, signature, status);
+    code = signature_bytes(t, answer, signature, status);
 out:
     Esys_Free(digest);
     Esys_Free(ticket);
     Esys_Free(answer);
-    tpm_close(&t);
     return code;
 }
 
@@ -352,9 +354,10 @@ static asylo_code quote_once(tpm *t, unsigned pcr, const uint8_t measurement[32]
     return code;
 }
 
-asylo_code asylo__tpm_root_quote_pcr(unsigned pcr, const uint8_t measurement[32],
-                                     const uint8_t *nonce, size_t nonce_size,
-                                     asylo__tpm_quote *quote, asylo_status *status) {
+/* A quote of PCR pcr in the open session t (attestation key loaded). */
+static asylo_code quote_with(tpm *t, unsigned pcr, const uint8_t measurement[32],
+                             const uint8_t *nonce, size_t nonce_size, asylo__tpm_quote *quote,
+                             asylo_status *status) {
     uint8_t pcr_digest[32];
     TPM2B_DATA qualifying = {.size = 32};
     asylo_code code = asylo__tpm_quote_expected(measurement, nonce, nonce_size, qualifying.buffer,
@@ -364,16 +367,9 @@ asylo_code asylo__tpm_root_quote_pcr(unsigned pcr, const uint8_t measurement[32]
                                 : asylo_status_set(status, ASYLO_INVALID_ARGUMENT,
                                                    ASYLO_ORIGIN_BACKEND, "no PCR %u", pcr);
     }
-    TPM2B_PUBLIC template;
-    attestation_template(&template);
-    tpm t;
-    code = open_with_key(&t, &template, NULL, status);
-    if (code != ASYLO_OK) {
-        return code;
-    }
     pthread_mutex_lock(&pcr_lock);
     for (int attempt = 0; attempt < QUOTE_ATTEMPTS; attempt++) {
-        code = quote_once(&t, pcr, measurement, &qualifying, quote, status);
+        code = quote_once(t, pcr, measurement, &qualifying, quote, status);
         asylo__tpm_quote_fields fields;
         if (code != ASYLO_OK || pcr != ASYLO__TPM_QUOTE_PCR) {
             break;
@@ -386,23 +382,60 @@ asylo_code asylo__tpm_root_quote_pcr(unsigned pcr, const uint8_t measurement[32]
         code = asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_BACKEND,
                                 "TPM platform root (TCTI '%s'): PCR %u changed between extend "
                                 "and quote %d times (another program uses it)",
-                                t.tcti_conf, pcr, QUOTE_ATTEMPTS);
+                                t->tcti_conf, pcr, QUOTE_ATTEMPTS);
     }
     pthread_mutex_unlock(&pcr_lock);
-    tpm_close(&t);
     return code;
 }
 
-static asylo_code tpm_quote(const uint8_t measurement[32], const uint8_t *nonce, size_t nonce_size,
-                            asylo__tpm_quote *quote, asylo_status *status) {
-    return asylo__tpm_root_quote_pcr(ASYLO__TPM_QUOTE_PCR, measurement, nonce, nonce_size, quote,
-                                     status);
+asylo_code asylo__tpm_root_quote_pcr(unsigned pcr, const uint8_t measurement[32],
+                                     const uint8_t *nonce, size_t nonce_size,
+                                     asylo__tpm_quote *quote, asylo_status *status) {
+    uint8_t public_key[65];
+    tpm t;
+    asylo_code code = open_attestation_key(&t, public_key, status);
+    if (code == ASYLO_OK) {
+        code = quote_with(&t, pcr, measurement, nonce, nonce_size, quote, status);
+        tpm_close(&t);
+    }
+    return code;
+}
+
+static asylo_code tpm_attest(const uint8_t measurement[32], const uint8_t *nonce, size_t nonce_size,
+                             bool quote_wanted, asylo__attest_encoder encode, void *context,
+                             uint8_t signature[64], asylo_status *status) {
+    uint8_t public_key[65];
+    uint8_t *to_sign = NULL;
+    size_t to_sign_size = 0;
+    asylo__tpm_quote *quote = quote_wanted ? calloc(1, sizeof *quote) : NULL;
+    if (quote_wanted && quote == NULL) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_BACKEND,
+                                "TPM platform root: out of memory for a quote");
+    }
+    tpm t;
+    asylo_code code = open_attestation_key(&t, public_key, status);
+    if (code != ASYLO_OK) {
+        free(quote);
+        return code;
+    }
+    if (quote != NULL) {
+        code = quote_with(&t, ASYLO__TPM_QUOTE_PCR, measurement, nonce, nonce_size, quote, status);
+    }
+    if (code == ASYLO_OK) {
+        code = encode(context, public_key, quote, &to_sign, &to_sign_size, status);
+    }
+    if (code == ASYLO_OK) {
+        code = sign_with(&t, to_sign, to_sign_size, signature, status);
+    }
+    free(to_sign);
+    free(quote);
+    tpm_close(&t);
+    return code;
 }
 
 const asylo__platform_root_ops asylo__tpm_root = {
     .name = ASYLO__ROOT_NAME_TPM,
     .sealing_root = tpm_sealing_root,
     .attestation_public_key = tpm_public_key,
-    .attestation_sign = tpm_sign,
-    .quote = tpm_quote,
+    .attest = tpm_attest,
 };
