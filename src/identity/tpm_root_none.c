@@ -20,10 +20,15 @@ static asylo_code no_public_key(uint8_t public_key[65], asylo_status *status) {
     return unavailable(status);
 }
 
-static asylo_code no_sign(const uint8_t *data, size_t size, uint8_t signature[64],
-                          asylo_status *status) {
-    (void)data;
-    (void)size;
+static asylo_code no_attest(const uint8_t measurement[32], const uint8_t *nonce, size_t nonce_size,
+                            bool quote_wanted, asylo__attest_encoder encode, void *context,
+                            uint8_t signature[64], asylo_status *status) {
+    (void)measurement;
+    (void)nonce;
+    (void)nonce_size;
+    (void)quote_wanted;
+    (void)encode;
+    (void)context;
     (void)signature;
     return unavailable(status);
 }
@@ -39,16 +44,9 @@ asylo_code asylo__tpm_root_quote_pcr(unsigned pcr, const uint8_t measurement[32]
     return unavailable(status);
 }
 
-static asylo_code no_quote(const uint8_t measurement[32], const uint8_t *nonce, size_t nonce_size,
-                           asylo__tpm_quote *quote, asylo_status *status) {
-    return asylo__tpm_root_quote_pcr(ASYLO__TPM_QUOTE_PCR, measurement, nonce, nonce_size, quote,
-                                     status);
-}
-
 const asylo__platform_root_ops asylo__tpm_root = {
     .name = ASYLO__ROOT_NAME_TPM,
     .sealing_root = no_sealing_root,
     .attestation_public_key = no_public_key,
-    .attestation_sign = no_sign,
-    .quote = no_quote,
+    .attest = no_attest,
 };
