@@ -4,6 +4,7 @@ docs/attestation.md ("Attestation evidence", "TPM quote") alone, with Debian's
 python3-cbor2 and python3-cryptography.
 
     verify_evidence.py TOKEN PLATFORM_KEY NONCE_HEX [MEASUREMENT_HEX]
+    verify_evidence.py --batch FILE   (lines: TOKEN PLATFORM_KEY NONCE_HEX MEASUREMENT_HEX)
 
 PLATFORM_KEY holds the 65-byte SEC1 uncompressed platform public key. Prints
 "OK <measurement hex>" and exits 0 when the token verifies, else prints
@@ -217,7 +218,23 @@ def verify(token, platform_key, nonce, expected_measurement=None):
     return inner
 
 
+def batch(path):
+    """One verdict line per line of path: TOKEN PLATFORM_KEY NONCE_HEX
+    MEASUREMENT_HEX (one interpreter start for many tokens)."""
+    for line in open(path):
+        token_path, key_path, nonce_hex, measurement_hex = line.split()
+        try:
+            verify(open(token_path, "rb").read(), open(key_path, "rb").read(),
+                   bytes.fromhex(nonce_hex), bytes.fromhex(measurement_hex))
+            print("OK", flush=True)
+        except Refused as reason:
+            print("REFUSED: %s" % reason, flush=True)
+    return 0
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--batch":
+        return batch(sys.argv[2])
     if len(sys.argv) not in (4, 5):
         print(__doc__, file=sys.stderr)
         return 2
