@@ -41,10 +41,14 @@ static pthread_mutex_t pcr_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static asylo_code tpm_failed(asylo_status *status, const tpm *t, const char *what, TSS2_RC rc) {
     asylo_code code = ASYLO_INTERNAL;
+    /* A format-one TPM response code: bit 7 set, the error in bits 0-5 (the
+     * others name the parameter, handle or session). */
+    TSS2_RC format_one = (rc & TPM2_RC_FMT1) != 0 ? (rc & 0xbf) : 0;
     if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER) {
         code = ASYLO_UNAVAILABLE;
-    } else if ((rc & 0x8ff) == TPM2_RC_AUTH_FAIL || (rc & 0x8ff) == TPM2_RC_BAD_AUTH ||
-               rc == TPM2_RC_LOCKOUT) {
+    } else if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TPM_RC_LAYER &&
+               (format_one == TPM2_RC_AUTH_FAIL || format_one == TPM2_RC_BAD_AUTH ||
+                rc == TPM2_RC_LOCKOUT)) {
         code = ASYLO_PERMISSION_DENIED;
     }
     return asylo_status_set(status, code, ASYLO_ORIGIN_BACKEND,
