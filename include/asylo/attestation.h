@@ -2,8 +2,9 @@
  *
  * Evidence is an Entity Attestation Token (EAT, RFC 9711): a CWT whose claims
  * are signed with COSE_Sign1 (ES256) by the platform attestation key, a P-256
- * key held (software only: a 0600 file, no SGX/SEV/TDX) by the component
- * that runs enclaves. The exact format is in docs/attestation.md.
+ * key held by the component that runs enclaves: in a 0600 file (the software
+ * root, the default) or in a TPM 2.0 (the tpm root, which adds a quote); no
+ * SGX/SEV/TDX. The exact format is in docs/attestation.md.
  *
  * Inside an enclave: asylo_enclave_get_evidence asks the backend (never the
  * host application; on the target machine under remote) for a token over
@@ -66,7 +67,7 @@ typedef struct asylo_attestation_policy {
 typedef struct asylo_attestation_claims {
     asylo_enclave_identity identity;
     uint8_t ueid[33];  /* 0x01 (RAND) || SHA-256 of the platform key */
-    char root[32];     /* what the trust rests on: "software" today */
+    char root[32];     /* what the trust rests on: "software" or "tpm" */
     char profile[64];  /* ASYLO_EAT_PROFILE */
     int64_t issued_at; /* seconds since the Unix epoch, the platform's clock */
     uint8_t user_data[ASYLO_EVIDENCE_MAX_USER_DATA_SIZE];

@@ -9,6 +9,7 @@
 
 #include "asylo/crypto.h"
 #include "identity/platform.h"
+#include "identity/tpm_quote.h"
 
 #ifndef ASYLO_VERSION_STRING
 #define ASYLO_VERSION_STRING "0"
@@ -93,12 +94,24 @@ static uint8_t *encode_measurements(const asylo_enclave_identity *identity, size
     return serialize(map, size);
 }
 
+/* The quote claim: [pcr, attest bstr, signature bstr]. */
+static cbor_item_t *build_quote(const asylo__tpm_quote *quote) {
+    cbor_item_t *array = cbor_new_definite_array(3);
+    if (array != NULL && !(push(array, build_int(ASYLO__TPM_QUOTE_PCR)) &&
+                           push(array, cbor_build_bytestring(quote->attest, quote->attest_size)) &&
+                           push(array, cbor_build_bytestring(quote->signature, 64)))) {
+        cbor_decref(&array);
+    }
+    return array;
+}
+
 static uint8_t *encode_claims(const asylo_enclave_identity *identity, const uint8_t *nonce,
                               size_t nonce_size, const uint8_t *user_data, size_t user_data_size,
-                              const uint8_t ueid[33], size_t *size) {
+                              const uint8_t ueid[33], const char *root,
+                              const asylo__tpm_quote *quote, size_t *size) {
     size_t measurements_size = 0;
     uint8_t *measurements = encode_measurements(identity, &measurements_size);
-    cbor_item_t *claims = cbor_new_definite_map(10);
+    cbor_item_t *claims = cbor_new_definite_map(quote != NULL ? 11 : 10);
     cbor_item_t *entry = cbor_new_definite_array(2);
     cbor_item_t *list = cbor_new_definite_array(1);
     cbor_item_t *version = cbor_new_definite_array(1);
@@ -118,10 +131,11 @@ static uint8_t *encode_claims(const asylo_enclave_identity *identity, const uint
          put(claims, build_int(ASYLO__CLAIM_SWNAME), cbor_build_string("asylo-c")) &&
          put(claims, build_int(ASYLO__CLAIM_SWVERSION), cbor_incref(version)) &&
          put(claims, build_int(ASYLO__CLAIM_MEASUREMENTS), cbor_incref(list)) &&
-         put(claims, build_int(ASYLO__CLAIM_ROOT), cbor_build_string(ASYLO__ROOT_SOFTWARE)) &&
+         put(claims, build_int(ASYLO__CLAIM_ROOT), cbor_build_string(root)) &&
          put(claims, build_int(ASYLO__CLAIM_USER_DATA),
              cbor_build_bytestring(user_data_size ? user_data : (const uint8_t *)"",
-                                   user_data_size));
+                                   user_data_size)) &&
+         (quote == NULL || put(claims, build_int(ASYLO__CLAIM_TPM_QUOTE), build_quote(quote)));
     uint8_t *encoded = NULL;
     if (ok) {
         encoded = serialize(cbor_incref(claims), size);
@@ -184,53 +198,123 @@ uint8_t *asylo__cose_sig_structure(const uint8_t *protected_header_bytes, size_t
     return out;
 }
 
+/* What the root's attest needs to encode the claims once it knows its key
+ * and quote; the claims and ueid it made are kept for the COSE_Sign1. */
+typedef struct issue_request {
+    const asylo_enclave_identity *identity;
+    const uint8_t *nonce;
+    size_t nonce_size;
+    const uint8_t *user_data;
+    size_t user_data_size;
+    const char *root;
+    bool override_quote; /* use `quote` below, not the root's */
+    const asylo__tpm_quote *quote;
+    uint8_t ueid[33];
+    uint8_t *claims;
+    size_t claims_size;
+} issue_request;
+
+static asylo_code encode_for_root(void *context, const uint8_t public_key[65],
+                                  const asylo__tpm_quote *quote, uint8_t **to_sign,
+                                  size_t *to_sign_size, asylo_status *status) {
+    issue_request *request = context;
+    request->ueid[0] = 0x01; /* RFC 9711 UEID type RAND: the hash of a random key */
+    asylo_code code = asylo_sha256(public_key, 65, request->ueid + 1, status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    request->claims =
+        encode_claims(request->identity, request->nonce, request->nonce_size, request->user_data,
+                      request->user_data_size, request->ueid, request->root,
+                      request->override_quote ? request->quote : quote, &request->claims_size);
+    *to_sign = request->claims == NULL
+                   ? NULL
+                   : asylo__cose_sig_structure(protected_header, sizeof protected_header,
+                                               request->claims, request->claims_size, to_sign_size);
+    if (*to_sign == NULL) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_BACKEND,
+                                "evidence: cannot encode the claims");
+    }
+    return ASYLO_OK;
+}
+
+static asylo_code issue(const asylo__platform_root_ops *ops, issue_request *request,
+                        asylo_output *output, asylo_status *status);
+
+static bool arguments_valid(const uint8_t *nonce, size_t nonce_size, const uint8_t *user_data,
+                            size_t user_data_size) {
+    return !(nonce == NULL || nonce_size < ASYLO_EVIDENCE_MIN_NONCE_SIZE ||
+             nonce_size > ASYLO_EVIDENCE_MAX_NONCE_SIZE ||
+             user_data_size > ASYLO_EVIDENCE_MAX_USER_DATA_SIZE ||
+             (user_data == NULL && user_data_size > 0));
+}
+
 asylo_code asylo__evidence_issue(const asylo_enclave_identity *identity, const uint8_t *nonce,
                                  size_t nonce_size, const uint8_t *user_data, size_t user_data_size,
                                  asylo_output *output, asylo_status *status) {
-    if (nonce == NULL || nonce_size < ASYLO_EVIDENCE_MIN_NONCE_SIZE ||
-        nonce_size > ASYLO_EVIDENCE_MAX_NONCE_SIZE ||
-        user_data_size > ASYLO_EVIDENCE_MAX_USER_DATA_SIZE ||
-        (user_data == NULL && user_data_size > 0)) {
+    const asylo__platform_root_ops *ops = NULL;
+    asylo_code code = asylo__platform_root_get(&ops, status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    issue_request request = {.identity = identity,
+                             .nonce = nonce,
+                             .nonce_size = nonce_size,
+                             .user_data = user_data,
+                             .user_data_size = user_data_size,
+                             .root = ops->name};
+    return issue(ops, &request, output, status);
+}
+
+asylo_code asylo__evidence_issue_quoted(const asylo_enclave_identity *identity,
+                                        const uint8_t *nonce, size_t nonce_size,
+                                        const uint8_t *user_data, size_t user_data_size,
+                                        const char *root, const asylo__tpm_quote *quote,
+                                        asylo_output *output, asylo_status *status) {
+    const asylo__platform_root_ops *ops = NULL;
+    asylo_code code = asylo__platform_root_get(&ops, status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    issue_request request = {.identity = identity,
+                             .nonce = nonce,
+                             .nonce_size = nonce_size,
+                             .user_data = user_data,
+                             .user_data_size = user_data_size,
+                             .root = root,
+                             .override_quote = true,
+                             .quote = quote};
+    return issue(ops, &request, output, status);
+}
+
+static asylo_code issue(const asylo__platform_root_ops *ops, issue_request *request,
+                        asylo_output *output, asylo_status *status) {
+    if (!arguments_valid(request->nonce, request->nonce_size, request->user_data,
+                         request->user_data_size)) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
                                 "evidence: the nonce must be %d..%d bytes (got %zu) and user "
                                 "data at most %d (got %zu)",
                                 ASYLO_EVIDENCE_MIN_NONCE_SIZE, ASYLO_EVIDENCE_MAX_NONCE_SIZE,
-                                nonce_size, ASYLO_EVIDENCE_MAX_USER_DATA_SIZE, user_data_size);
+                                request->nonce_size, ASYLO_EVIDENCE_MAX_USER_DATA_SIZE,
+                                request->user_data_size);
     }
-    uint8_t private_key[32], public_key[65], ueid[33], signature[64];
-    uint8_t *claims = NULL, *to_sign = NULL, *token = NULL;
-    size_t claims_size = 0, to_sign_size = 0, token_size = 0;
+    uint8_t signature[64];
+    uint8_t *token = NULL;
+    size_t token_size = 0;
     cbor_item_t *sign1 = NULL;
-    asylo_code code = asylo__platform_attestation_key(private_key, public_key, status);
-    if (code != ASYLO_OK) {
-        goto out;
-    }
-    ueid[0] = 0x01; /* RFC 9711 UEID type RAND: the hash of a random key */
-    code = asylo_sha256(public_key, sizeof public_key, ueid + 1, status);
-    if (code != ASYLO_OK) {
-        goto out;
-    }
-    claims =
-        encode_claims(identity, nonce, nonce_size, user_data, user_data_size, ueid, &claims_size);
-    to_sign = claims == NULL ? NULL
-                             : asylo__cose_sig_structure(protected_header, sizeof protected_header,
-                                                         claims, claims_size, &to_sign_size);
-    if (to_sign == NULL) {
-        code = asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_BACKEND,
-                                "evidence: cannot encode the claims");
-        goto out;
-    }
-    code = asylo_p256_sign(private_key, to_sign, to_sign_size, signature, status);
+    asylo_code code =
+        ops->attest(request->identity->measurement, request->nonce, request->nonce_size,
+                    !request->override_quote, encode_for_root, request, signature, status);
     if (code != ASYLO_OK) {
         goto out;
     }
     cbor_item_t *array = cbor_new_definite_array(4);
     cbor_item_t *unprotected = cbor_new_definite_map(1);
     bool ok = array != NULL && unprotected != NULL &&
-              put(unprotected, build_int(4), cbor_build_bytestring(ueid + 1, 32)) &&
+              put(unprotected, build_int(4), cbor_build_bytestring(request->ueid + 1, 32)) &&
               push(array, cbor_build_bytestring(protected_header, sizeof protected_header)) &&
               push(array, cbor_incref(unprotected)) &&
-              push(array, cbor_build_bytestring(claims, claims_size)) &&
+              push(array, cbor_build_bytestring(request->claims, request->claims_size)) &&
               push(array, cbor_build_bytestring(signature, sizeof signature));
     if (unprotected != NULL) {
         cbor_decref(&unprotected);
@@ -250,9 +334,7 @@ asylo_code asylo__evidence_issue(const asylo_enclave_identity *identity, const u
     }
     code = asylo_output_write(output, token, token_size, status);
 out:
-    asylo_crypto_wipe(private_key, sizeof private_key);
-    free(claims);
-    free(to_sign);
+    free(request->claims);
     free(token);
     return code;
 }

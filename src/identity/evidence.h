@@ -22,18 +22,32 @@
 #define ASYLO__CLAIM_MEASUREMENTS 273
 #define ASYLO__CLAIM_ROOT (-70000)
 #define ASYLO__CLAIM_USER_DATA (-70001)
+#define ASYLO__CLAIM_TPM_QUOTE (-70002)
 /* CoAP content format of the measurements entry: application/cbor. */
 #define ASYLO__CONTENT_FORMAT_CBOR 60
 #define ASYLO__COSE_TAG_SIGN1 18
 #define ASYLO__COSE_ALG_ES256 (-7)
 #define ASYLO__ROOT_SOFTWARE "software"
+#define ASYLO__ROOT_TPM "tpm"
 
-/* Issues evidence for `identity` signed with the platform attestation key
- * and writes it to output. INVALID_ARGUMENT for a nonce or user data out of
- * bounds. */
+struct asylo__tpm_quote;
+
+/* Issues evidence for `identity` signed with the attestation key of the
+ * selected platform root (identity/platform.h), with that root's quote when
+ * it has one, and writes it to output. INVALID_ARGUMENT for a nonce or user
+ * data out of bounds. */
 asylo_code asylo__evidence_issue(const asylo_enclave_identity *identity, const uint8_t *nonce,
                                  size_t nonce_size, const uint8_t *user_data, size_t user_data_size,
                                  asylo_output *output, asylo_status *status);
+
+/* The same with `quote` in place of a fresh one (NULL: no quote claim), and
+ * the root claim `root`: for tests of the verifier's quote checks, which
+ * need tokens the platform key signs around a wrong quote. */
+asylo_code asylo__evidence_issue_quoted(const asylo_enclave_identity *identity,
+                                        const uint8_t *nonce, size_t nonce_size,
+                                        const uint8_t *user_data, size_t user_data_size,
+                                        const char *root, const struct asylo__tpm_quote *quote,
+                                        asylo_output *output, asylo_status *status);
 
 /* The exact bytes of Sig_structure = ["Signature1", protected, h'', payload]
  * (RFC 9052 section 4.4) into a malloc'd buffer; NULL when out of memory. */

@@ -12,6 +12,7 @@
 #include "identity/evidence.h"
 #include "identity/image_identity.h"
 #include "identity/platform.h"
+#include "identity/tpm_quote.h"
 
 static asylo_code malformed(asylo_status *status, const char *what) {
     return asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_API, "evidence is malformed: %s",
@@ -204,7 +205,7 @@ out:
 static asylo_code check_signature(const cbor_item_t *protected_bytes, const cbor_item_t *payload,
                                   const cbor_item_t *signature,
                                   const asylo_attestation_policy *policy, uint8_t ueid[33],
-                                  asylo_status *status) {
+                                  const uint8_t **verified_key, asylo_status *status) {
     if (cbor_bytestring_length(signature) != ASYLO_P256_SIGNATURE_SIZE) {
         return asylo_status_set(status, ASYLO_UNAUTHENTICATED, ASYLO_ORIGIN_API,
                                 "evidence refused: the signature is %zu bytes, ES256 needs 64",
@@ -224,6 +225,7 @@ static asylo_code check_signature(const cbor_item_t *protected_bytes, const cbor
         if (asylo_p256_verify(key, to_verify, to_verify_size, cbor_bytestring_handle(signature),
                               NULL) == ASYLO_OK) {
             ueid[0] = 0x01;
+            *verified_key = key;
             code = asylo_sha256(key, ASYLO_PLATFORM_KEY_SIZE, ueid + 1, status);
             break;
         }
@@ -293,8 +295,33 @@ static bool copy_text(const cbor_item_t *item, char *out, size_t size) {
     return true;
 }
 
+/* The TPM quote claim [pcr, attest, signature] of a `tpm` root's evidence,
+ * checked with the key that signed the token (identity/tpm_quote.h). */
+static asylo_code check_quote(const cbor_item_t *quote, const uint8_t *key,
+                              const asylo_attestation_policy *policy,
+                              const asylo_enclave_identity *identity, asylo_status *status) {
+    uint32_t pcr = 0;
+    if (!cbor_isa_array(quote) || cbor_array_size(quote) != 3 ||
+        !uint32_value(cbor_array_handle(quote)[0], &pcr) ||
+        !definite_bytes(cbor_array_handle(quote)[1]) ||
+        !definite_bytes(cbor_array_handle(quote)[2])) {
+        return malformed(status, "the TPM quote claim (-70002) is not [uint, bstr, bstr]");
+    }
+    if (pcr != ASYLO__TPM_QUOTE_PCR) {
+        return asylo_status_set(status, ASYLO_UNAUTHENTICATED, ASYLO_ORIGIN_API,
+                                "evidence refused: its TPM quote claim names PCR %u, not %d", pcr,
+                                ASYLO__TPM_QUOTE_PCR);
+    }
+    cbor_item_t *attest = cbor_array_handle(quote)[1];
+    cbor_item_t *signature = cbor_array_handle(quote)[2];
+    return asylo__tpm_quote_check(cbor_bytestring_handle(attest), cbor_bytestring_length(attest),
+                                  cbor_bytestring_handle(signature),
+                                  cbor_bytestring_length(signature), key, policy->nonce,
+                                  policy->nonce_size, identity->measurement, status);
+}
+
 static asylo_code decode_claims(const cbor_item_t *payload, const uint8_t ueid[33],
-                                const asylo_attestation_policy *policy,
+                                const uint8_t *key, const asylo_attestation_policy *policy,
                                 asylo_attestation_claims *claims, asylo_status *status) {
     cbor_item_t *map = decode_all(cbor_bytestring_handle(payload), cbor_bytestring_length(payload));
     asylo_code code = ASYLO_OK;
@@ -347,6 +374,21 @@ static asylo_code decode_claims(const cbor_item_t *payload, const uint8_t ueid[3
     if ((dbgstat == 0) != (claims->identity.debug != 0)) {
         code = malformed(status, "dbgstat and the measurements' debug flag disagree");
         goto out;
+    }
+    /* A `tpm` root's evidence carries its quote, and only it does. */
+    cbor_item_t *quote = lookup_int(map, ASYLO__CLAIM_TPM_QUOTE, &bad);
+    bool tpm_root = strcmp(claims->root, ASYLO__ROOT_TPM) == 0;
+    if (bad || tpm_root != (quote != NULL)) {
+        code = malformed(status, tpm_root ? "root 'tpm' without its TPM quote claim (-70002)"
+                                          : "a TPM quote claim (-70002) under a root other "
+                                            "than 'tpm'");
+        goto out;
+    }
+    if (quote != NULL) {
+        code = check_quote(quote, key, policy, &claims->identity, status);
+        if (code != ASYLO_OK) {
+            goto out;
+        }
     }
     memcpy(claims->ueid, ueid, 33);
     claims->issued_at = (int64_t)cbor_get_int(iat_item);
@@ -421,6 +463,7 @@ asylo_code asylo_attestation_verify(const uint8_t *evidence, size_t evidence_siz
     asylo_code code = ASYLO_OK;
     bool bad = false;
     uint8_t ueid[33];
+    const uint8_t *key = NULL;
     /* The tag is taken off by hand: it must be the one-byte head 0xd2 (the
      * format allows no other), and libcbor 0.8 refuses to decode tag 18. */
     cbor_item_t *array = NULL;
@@ -446,7 +489,7 @@ asylo_code asylo_attestation_verify(const uint8_t *evidence, size_t evidence_siz
     }
     code = check_protected(items[0], status);
     if (code == ASYLO_OK) {
-        code = check_signature(items[0], items[2], items[3], policy, ueid, status);
+        code = check_signature(items[0], items[2], items[3], policy, ueid, &key, status);
     }
     /* The unprotected header is not signed: allow exactly {4: kid} with kid
      * naming the key that verified, so nothing unsigned can vary. */
@@ -461,7 +504,7 @@ asylo_code asylo_attestation_verify(const uint8_t *evidence, size_t evidence_siz
         }
     }
     if (code == ASYLO_OK) {
-        code = decode_claims(items[2], ueid, policy, out, status);
+        code = decode_claims(items[2], ueid, key, policy, out, status);
     }
     cbor_decref(&array);
     if (code == ASYLO_OK) {
@@ -483,8 +526,6 @@ asylo_code asylo_platform_attestation_key(uint8_t public_key[ASYLO_PLATFORM_KEY_
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
                                 "asylo_platform_attestation_key: public_key is NULL");
     }
-    uint8_t private_key[32];
-    asylo_code code = asylo__platform_attestation_key(private_key, public_key, status);
-    asylo_crypto_wipe(private_key, sizeof private_key);
+    asylo_code code = asylo__platform_attestation_public_key(public_key, status);
     return code == ASYLO_OK ? asylo_status_ok(status) : code;
 }

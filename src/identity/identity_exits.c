@@ -98,9 +98,8 @@ static asylo_code answer_verify(const uint8_t *input, size_t input_size, asylo_o
                                 "verify evidence exit: malformed request of %zu bytes", input_size);
     }
     uint32_t flags = get_u32(input);
-    uint8_t private_key[32], public_key[ASYLO_PLATFORM_KEY_SIZE];
-    asylo_code code = asylo__platform_attestation_key(private_key, public_key, status);
-    asylo_crypto_wipe(private_key, sizeof private_key);
+    uint8_t public_key[ASYLO_PLATFORM_KEY_SIZE];
+    asylo_code code = asylo__platform_attestation_public_key(public_key, status);
     if (code != ASYLO_OK) {
         return code;
     }

@@ -1,4 +1,5 @@
-/* The software platform root and the derivation of sealing keys from it. */
+/* The software platform root, the choice between it and the TPM root, and
+ * the derivation of sealing keys from the chosen root. */
 #include "identity/platform.h"
 
 #include <errno.h>
@@ -177,12 +178,12 @@ static asylo_code platform_secret(const char *name, secret_generator generate,
     return code;
 }
 
-asylo_code asylo__platform_root(uint8_t root[ASYLO__ROOT_SIZE], asylo_status *status) {
+static asylo_code software_sealing_root(uint8_t root[ASYLO__ROOT_SIZE], asylo_status *status) {
     return platform_secret(ASYLO__SEAL_ROOT_FILE, random_secret, root, status);
 }
 
-asylo_code asylo__platform_attestation_key(uint8_t private_key[32], uint8_t public_key[65],
-                                           asylo_status *status) {
+static asylo_code software_key(uint8_t private_key[32], uint8_t public_key[65],
+                               asylo_status *status) {
     asylo_code code =
         platform_secret(ASYLO__ATTESTATION_KEY_FILE, p256_secret, private_key, status);
     if (code == ASYLO_OK) {
@@ -192,6 +193,75 @@ asylo_code asylo__platform_attestation_key(uint8_t private_key[32], uint8_t publ
         asylo_crypto_wipe(private_key, 32);
     }
     return code;
+}
+
+static asylo_code software_public_key(uint8_t public_key[65], asylo_status *status) {
+    uint8_t private_key[32];
+    asylo_code code = software_key(private_key, public_key, status);
+    asylo_crypto_wipe(private_key, sizeof private_key);
+    return code;
+}
+
+static asylo_code software_attest(const uint8_t measurement[32], const uint8_t *nonce,
+                                  size_t nonce_size, bool quote_wanted,
+                                  asylo__attest_encoder encode, void *context,
+                                  uint8_t signature[64], asylo_status *status) {
+    (void)measurement;
+    (void)nonce;
+    (void)nonce_size;
+    (void)quote_wanted; /* a software root cannot quote */
+    uint8_t private_key[32], public_key[65];
+    uint8_t *to_sign = NULL;
+    size_t to_sign_size = 0;
+    asylo_code code = software_key(private_key, public_key, status);
+    if (code == ASYLO_OK) {
+        code = encode(context, public_key, NULL, &to_sign, &to_sign_size, status);
+    }
+    if (code == ASYLO_OK) {
+        code = asylo_p256_sign(private_key, to_sign, to_sign_size, signature, status);
+    }
+    asylo_crypto_wipe(private_key, sizeof private_key);
+    free(to_sign);
+    return code;
+}
+
+const asylo__platform_root_ops asylo__software_root = {
+    .name = ASYLO__ROOT_NAME_SOFTWARE,
+    .sealing_root = software_sealing_root,
+    .attestation_public_key = software_public_key,
+    .attest = software_attest,
+};
+
+asylo_code asylo__platform_root_get(const asylo__platform_root_ops **ops, asylo_status *status) {
+    const char *root = getenv("ASYLO_PLATFORM_ROOT");
+    const char *tcti = getenv("ASYLO_TPM_TCTI");
+    if (root == NULL || root[0] == '\0') {
+        root = tcti != NULL && tcti[0] != '\0' ? ASYLO__ROOT_NAME_TPM : ASYLO__ROOT_NAME_SOFTWARE;
+    }
+    if (strcmp(root, ASYLO__ROOT_NAME_SOFTWARE) == 0) {
+        *ops = &asylo__software_root;
+    } else if (strcmp(root, ASYLO__ROOT_NAME_TPM) == 0) {
+        *ops = &asylo__tpm_root;
+    } else {
+        *ops = NULL;
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_BACKEND,
+                                "ASYLO_PLATFORM_ROOT='%s' names no platform root: use 'software' "
+                                "or 'tpm'",
+                                root);
+    }
+    return ASYLO_OK;
+}
+
+asylo_code asylo__platform_root(uint8_t root[ASYLO__ROOT_SIZE], asylo_status *status) {
+    const asylo__platform_root_ops *ops = NULL;
+    asylo_code code = asylo__platform_root_get(&ops, status);
+    return code != ASYLO_OK ? code : ops->sealing_root(root, status);
+}
+
+asylo_code asylo__platform_attestation_public_key(uint8_t public_key[65], asylo_status *status) {
+    const asylo__platform_root_ops *ops = NULL;
+    asylo_code code = asylo__platform_root_get(&ops, status);
+    return code != ASYLO_OK ? code : ops->attestation_public_key(public_key, status);
 }
 
 static void put_u32(uint8_t *bytes, uint32_t value) {

@@ -128,7 +128,7 @@ static asylo_code serve_attest(asylo__proxy *proxy, const asylo__frame *enter, a
     pthread_mutex_unlock(&proxy->lock);
     asylo__bytes_output evidence;
     asylo__bytes_output_init(&evidence, ASYLO_EVIDENCE_MAX_SIZE);
-    uint8_t private_key[32], public_key[ASYLO_PLATFORM_KEY_SIZE];
+    uint8_t public_key[ASYLO_PLATFORM_KEY_SIZE];
     asylo_enclave_identity identity;
     asylo_code code;
     if (!ready) {
@@ -144,8 +144,7 @@ static asylo_code serve_attest(asylo__proxy *proxy, const asylo__frame *enter, a
     }
     code = asylo__bytes_output_verdict(&evidence, code, "evidence", NULL, status);
     if (code == ASYLO_OK) {
-        code = asylo__platform_attestation_key(private_key, public_key, status);
-        asylo_crypto_wipe(private_key, sizeof private_key);
+        code = asylo__platform_attestation_public_key(public_key, status);
     }
     if (code != ASYLO_OK) {
         asylo_status_prefix(status, "attesting enclave image %s on the target", path);

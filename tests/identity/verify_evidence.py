@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """An independent verifier of asylo-c evidence, written from
-docs/attestation.md ("Attestation evidence") alone, with Debian's python3-cbor2
-and python3-cryptography.
+docs/attestation.md ("Attestation evidence", "TPM quote") alone, with Debian's
+python3-cbor2 and python3-cryptography.
 
     verify_evidence.py TOKEN PLATFORM_KEY NONCE_HEX [MEASUREMENT_HEX]
+    verify_evidence.py --batch FILE   (lines: TOKEN PLATFORM_KEY NONCE_HEX MEASUREMENT_HEX)
 
 PLATFORM_KEY holds the 65-byte SEC1 uncompressed platform public key. Prints
 "OK <measurement hex>" and exits 0 when the token verifies, else prints
@@ -11,6 +12,7 @@ PLATFORM_KEY holds the 65-byte SEC1 uncompressed platform public key. Prints
 """
 import hashlib
 import io
+import struct
 import sys
 
 import cbor2
@@ -23,8 +25,71 @@ PROFILE = "tag:asylo-c.invalid,2026:eat-v1"
 MEASUREMENT_KEYS = {"measurement", "signer-id", "product-id", "svn", "signed", "debug", "backend"}
 
 
+QUOTE_PCR = 23
+
+
 class Refused(Exception):
     pass
+
+
+def verify_es256(platform_key, signature, message, what):
+    public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), platform_key)
+    der = encode_dss_signature(int.from_bytes(signature[:32], "big"),
+                               int.from_bytes(signature[32:], "big"))
+    try:
+        public.verify(der, message, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise Refused("%s does not verify with the platform key" % what)
+
+
+def check_tpm_quote(quote, platform_key, nonce, measurement):
+    """Claim -70002 of a `tpm` root: [pcr, TPMS_ATTEST bytes, r || s]."""
+    if not isinstance(quote, list) or len(quote) != 3 or \
+            not isinstance(quote[0], int) or isinstance(quote[0], bool) or \
+            not isinstance(quote[1], bytes) or not isinstance(quote[2], bytes):
+        raise Refused("TPM quote claim is not [uint, bstr, bstr]")
+    pcr, attest, signature = quote
+    if pcr != QUOTE_PCR:
+        raise Refused("TPM quote names PCR %d" % pcr)
+    if len(signature) != 64:
+        raise Refused("TPM quote signature is not 64 bytes")
+    verify_es256(platform_key, signature, attest, "TPM quote signature")
+    # TPMS_ATTEST, big-endian (TPM 2.0 part 2): magic, type, qualifiedSigner,
+    # extraData, clockInfo (17 bytes), firmwareVersion (8), TPMS_QUOTE_INFO.
+    at = 0
+
+    def take(size):
+        nonlocal at
+        if at + size > len(attest):
+            raise Refused("TPM quote is truncated")
+        field = attest[at:at + size]
+        at += size
+        return field
+
+    def tpm2b():
+        return take(struct.unpack(">H", take(2))[0])
+
+    magic, kind = struct.unpack(">IH", take(6))
+    if magic != 0xFF544347 or kind != 0x8018:
+        raise Refused("TPM quote is not TPM_GENERATED_VALUE / TPM_ST_ATTEST_QUOTE")
+    tpm2b()  # qualifiedSigner
+    extra = tpm2b()
+    take(17 + 8)
+    (count,) = struct.unpack(">I", take(4))
+    if count != 1:
+        raise Refused("TPM quote selects %d banks" % count)
+    bank, size = struct.unpack(">HB", take(3))
+    select = take(size)
+    digest = tpm2b()
+    if at != len(attest):
+        raise Refused("bytes after the TPM quote")
+    if extra != hashlib.sha256(nonce).digest():
+        raise Refused("TPM quote's qualifying data is not SHA-256 of our nonce")
+    if bank != 0x000B or select != b"\x00\x00\x80":
+        raise Refused("TPM quote does not select exactly PCR 23 of SHA-256")
+    pcr_value = hashlib.sha256(b"\x00" * 32 + measurement).digest()
+    if digest != hashlib.sha256(pcr_value).digest():
+        raise Refused("TPM quote's PCR digest is not that of the measurement")
 
 
 def decode_strict(data):
@@ -85,13 +150,7 @@ def verify(token, platform_key, nonce, expected_measurement=None):
     sig_structure = cbor2.dumps(["Signature1", protected, b"", payload])
     if len(platform_key) != 65 or platform_key[0] != 4:
         raise Refused("platform key is not an uncompressed P-256 point")
-    public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), platform_key)
-    der = encode_dss_signature(int.from_bytes(signature[:32], "big"),
-                               int.from_bytes(signature[32:], "big"))
-    try:
-        public.verify(der, sig_structure, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        raise Refused("signature does not verify with the platform key")
+    verify_es256(platform_key, signature, sig_structure, "signature")
     # The unprotected header is exactly {4: kid}, kid = SHA-256(platform key).
     if unprotected != {4: hashlib.sha256(platform_key).digest()} or \
             map_size_from_head(cbor2.dumps(unprotected)) != 1:
@@ -146,8 +205,12 @@ def verify(token, platform_key, nonce, expected_measurement=None):
         raise Refused("unknown profile %r" % profile)
     if ueid != b"\x01" + hashlib.sha256(platform_key).digest():
         raise Refused("ueid is not the platform key's")
-    if root != "software":
-        raise Refused("unexpected root %r" % root)
+    if root == "tpm":
+        if -70002 not in claims:
+            raise Refused("root tpm without the TPM quote claim")
+        check_tpm_quote(claims[-70002], platform_key, nonce, inner["measurement"])
+    elif root != "software" or -70002 in claims:
+        raise Refused("unexpected root %r or a quote under it" % root)
     # 6. identity
     if expected_measurement is not None and inner["measurement"] != expected_measurement:
         raise Refused("measurement %s, expected %s" % (inner["measurement"].hex(),
@@ -155,7 +218,23 @@ def verify(token, platform_key, nonce, expected_measurement=None):
     return inner
 
 
+def batch(path):
+    """One verdict line per line of path: TOKEN PLATFORM_KEY NONCE_HEX
+    MEASUREMENT_HEX (one interpreter start for many tokens)."""
+    for line in open(path):
+        token_path, key_path, nonce_hex, measurement_hex = line.split()
+        try:
+            verify(open(token_path, "rb").read(), open(key_path, "rb").read(),
+                   bytes.fromhex(nonce_hex), bytes.fromhex(measurement_hex))
+            print("OK", flush=True)
+        except Refused as reason:
+            print("REFUSED: %s" % reason, flush=True)
+    return 0
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--batch":
+        return batch(sys.argv[2])
     if len(sys.argv) not in (4, 5):
         print(__doc__, file=sys.stderr)
         return 2
