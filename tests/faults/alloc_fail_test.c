@@ -16,10 +16,13 @@
  * One scenario per run of the program (argv[1]), so ctest runs them as
  * faults.alloc.<scenario> in parallel, each with its own time bound. */
 #include <errno.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "asylo/asylo.h"
 #include "asylo/attestation.h"
@@ -202,6 +205,10 @@ static void scenario_sim(void) {
     run_enclave("sim", NULL);
 }
 
+static void scenario_process(void) {
+    run_enclave("process", NULL);
+}
+
 static void scenario_remote(void) {
     asylo_local_provision_options local;
     asylo_local_provision_options_init(&local);
@@ -323,6 +330,29 @@ static void scenario_provision_client(void) {
     asylo_remote_provision_destroy(provision);
 }
 
+/* A load through a real asylo-provision-server (started by main): the
+ * upload, the proxy it starts, the calls, the release. */
+static char provision_server_address[256];
+
+static void scenario_provision_server(void) {
+    asylo_provision_server_options options;
+    asylo_provision_server_options_init(&options);
+    options.server_address = provision_server_address;
+    options.timeout_ms = 10000;
+    asylo_remote_provision *provision = NULL;
+    asylo_status status;
+    if (!step("provision server create",
+              asylo_provision_server_provision_create(&options, &provision, &status), &status)) {
+        return;
+    }
+    asylo_remote_config remote;
+    asylo_remote_config_init(&remote);
+    remote.provision = provision;
+    remote.call_timeout_ms = 10000;
+    run_enclave("remote", &remote);
+    asylo_remote_provision_destroy(provision);
+}
+
 typedef struct scenario {
     const char *name;
     void (*run)(void);
@@ -332,6 +362,7 @@ static const scenario scenarios[] = {
     {"manager", scenario_manager},         {"sim", scenario_sim},
     {"remote", scenario_remote},           {"config_codec", scenario_config_codec},
     {"attestation", scenario_attestation}, {"provision_client", scenario_provision_client},
+    {"process", scenario_process},         {"provision_server", scenario_provision_server},
 };
 
 int main(int argc, char **argv) {
@@ -342,7 +373,9 @@ int main(int argc, char **argv) {
         }
     }
     if (chosen == NULL) {
-        fprintf(stderr, "usage: %s manager|sim|remote|config_codec|attestation|provision_client\n",
+        fprintf(stderr,
+                "usage: %s manager|sim|process|remote|config_codec|attestation|"
+                "provision_client|provision_server\n",
                 argv[0]);
         return 2;
     }
@@ -356,6 +389,26 @@ int main(int argc, char **argv) {
     /* Failed runs log a lot; errors are enough to see what went wrong. */
     asylo_log_set_level(ASYLO_LOG_ERROR);
 
+    util_proxy server = {.pid = -1};
+    if (chosen->run == scenario_provision_server) {
+        char storage[UTIL_PATH_SIZE + 32], ports[64], log_path[UTIL_PATH_SIZE];
+        snprintf(storage, sizeof storage, "--storage_dir=%s/store", dir);
+        /* One of 64 small port ranges by pid; the server skips ports in use. */
+        int low = 41100 + (int)(getpid() % 64) * 16;
+        snprintf(ports, sizeof ports, "--proxy_ports=%d-%d", low, low + 15);
+        util_join(log_path, sizeof log_path, dir, "server.log");
+        const char *arguments[] = {
+            "--address=127.0.0.1:0", storage, ports, "--remote_proxy=" ASYLO_PROXY_PATH,
+            "--log_level=error",     NULL};
+        if (!util_proxy_spawn(&server, ASYLO_PROVISION_SERVER_PATH, arguments, NULL, log_path, true,
+                              15000)) {
+            fprintf(stderr, "FAIL: the provision server did not start\n");
+            util_kill_children();
+            util_rmtree(dir);
+            return 1;
+        }
+        snprintf(provision_server_address, sizeof provision_server_address, "%s", server.address);
+    }
     /* Once without failure: the scenario works, and the library's one-time
      * set-up (gRPC, the platform key) is done. */
     chosen->run();
@@ -369,7 +422,11 @@ int main(int argc, char **argv) {
         atomic_store(&fail_at, n);
         chosen->run();
         atomic_store(&fail_at, 0);
-        CHECK(util_children_report("after the run") == 0, "a process was left behind");
+        pid_t children[UTIL_MAX_CHILDREN];
+        int expected = server.pid > 0 ? 1 : 0;
+        if (util_children(children, UTIL_MAX_CHILDREN) != expected) {
+            CHECK(util_children_report("after the run") == expected, "a process was left behind");
+        }
         if (!atomic_load(&failed)) {
             finished = true;
             break;
@@ -386,6 +443,12 @@ int main(int argc, char **argv) {
         /* Not a failure: the bound is about CI time; say how far it got. */
         printf("%s: stopped after N=%ld of a longer run (%lld ms budget)\n", chosen->name, n - 1,
                (long long)took);
+    }
+    if (server.pid > 0) {
+        kill(server.pid, SIGTERM);
+        CHECK(util_proxy_wait(&server, 15000) && WIFEXITED(server.wait_status) &&
+                  WEXITSTATUS(server.wait_status) == 0,
+              "the provision server did not exit 0 after SIGTERM");
     }
     util_kill_children();
     util_rmtree(dir);
