@@ -330,8 +330,10 @@ static void scenario_provision_client(void) {
     asylo_remote_provision_destroy(provision);
 }
 
-/* A load through a real asylo-provision-server (started by main): the
- * upload, the proxy it starts, the calls, the release. */
+/* The provision-server client against a real asylo-provision-server
+ * (started by main): the upload, the proxy the server starts for it, and
+ * its release, through the provision interface the remote backend calls
+ * (the load that would follow is the `remote` scenario's). */
 static char provision_server_address[256];
 
 static void scenario_provision_server(void) {
@@ -339,17 +341,22 @@ static void scenario_provision_server(void) {
     asylo_provision_server_options_init(&options);
     options.server_address = provision_server_address;
     options.timeout_ms = 10000;
+    options.chunk_size = 64 * 1024;
     asylo_remote_provision *provision = NULL;
     asylo_status status;
     if (!step("provision server create",
               asylo_provision_server_provision_create(&options, &provision, &status), &status)) {
         return;
     }
-    asylo_remote_config remote;
-    asylo_remote_config_init(&remote);
-    remote.provision = provision;
-    remote.call_timeout_ms = 10000;
-    run_enclave("remote", &remote);
+    asylo_remote_endpoint endpoint;
+    memset(&endpoint, 0, sizeof endpoint);
+    if (step("provision",
+             provision->provision(provision, TEST_ENCLAVE_PATH, "sim", 10000, &endpoint, &status),
+             &status)) {
+        CHECK(strchr(endpoint.address, ':') != NULL && endpoint.token[0] != '\0',
+              "the endpoint came back incomplete: '%s'", endpoint.address);
+        step("finalize", provision->finalize(provision, &status), &status);
+    }
     asylo_remote_provision_destroy(provision);
 }
 

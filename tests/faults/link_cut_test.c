@@ -32,7 +32,7 @@ extern char **environ;
  * for a loaded machine. */
 #define CALL_BOUND_MS (CALL_TIMEOUT_MS + 5000)
 #define LOAD_BOUND_MS (PROVISION_TIMEOUT_MS + 5000 + CALL_TIMEOUT_MS + 5000)
-#define CUT_MS 3000
+#define CUT_MS 2500
 
 static atomic_int failures;
 static const char *server_address;
