@@ -39,6 +39,8 @@
 
 /* ---- the allocator of asylo-c's own objects ------------------------------ */
 
+/* The names the linker's --wrap gives: reserved, and meant to be. */
+/* NOLINTBEGIN(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp) */
 void *__real_malloc(size_t size);
 void *__real_calloc(size_t count, size_t size);
 void *__real_realloc(void *pointer, size_t size);
@@ -53,6 +55,7 @@ char *__wrap_strdup(const char *text);
 char *__wrap_strndup(const char *text, size_t size);
 int __wrap_posix_memalign(void **pointer, size_t alignment, size_t size);
 char *__wrap_realpath(const char *path, char *resolved);
+/* NOLINTEND(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp) */
 
 static atomic_long allocations; /* counted since the run began */
 static atomic_long fail_at;     /* 0: never fail */
