@@ -194,6 +194,19 @@ static void run_enclave(const char *backend, const asylo_remote_config *remote) 
               "the nested call came back wrong (%zu bytes, %u levels)", output.size, levels);
     }
     asylo_buffer_free(&output);
+    /* Built-in exits: the file calls through the file root, a log line. */
+    static const uint8_t file_input[] = {5, 0, 0, 0, 'f', '.', 't', 'x', 't',
+                                         4, 0, 0, 0, 'd', 'a', 't', 'a'};
+    if (step("file roundtrip",
+             asylo_client_call(client, TEST_FILE_ROUNDTRIP, file_input, sizeof file_input, &output,
+                               &status),
+             &status)) {
+        CHECK(output.size == 4 && memcmp(output.data, "data", 4) == 0,
+              "the file came back wrong (%zu bytes)", output.size);
+    }
+    asylo_buffer_free(&output);
+    step("log", asylo_client_call(client, TEST_LOG, "a line", 6, &output, &status), &status);
+    asylo_buffer_free(&output);
     asylo_client *found = NULL;
     if (step("get client", asylo_manager_get_client(manager, "alloc", &found, &status), &status)) {
         CHECK(found == client, "get_client found another client");
