@@ -35,7 +35,7 @@
 
 /* Upper bound on N, and on the time a scenario may take in all. */
 #define MAX_N 2000
-#define TIME_BUDGET_MS 25000
+#define TIME_BUDGET_MS 20000
 
 /* ---- the allocator of asylo-c's own objects ------------------------------ */
 
