@@ -263,12 +263,22 @@ static void cut_during_upload(asylo_manager *manager, int delay_ms) {
     unload(manager, &job.enclave);
 }
 
-/* After the link is back: a new load and its calls work. */
+/* After the link is back: a new load and its calls work. gRPC may still be
+ * backing off from the failed connection (a reconnect waits 1 s and more,
+ * with jitter), so the load gets up to 3 tries; each failure must itself be
+ * clean (load checks that). */
 static void load_after_restore(asylo_manager *manager, const char *name) {
     loaded enclave;
     asylo_status status;
-    asylo_code code = load(manager, name, &enclave, &status);
-    CHECK(code == ASYLO_OK, "a load after the link came back failed: %s",
+    asylo_code code = ASYLO_UNAVAILABLE;
+    for (int attempt = 0; attempt < 3 && code != ASYLO_OK; attempt++) {
+        if (attempt > 0) {
+            unload(manager, &enclave);
+            util_sleep_ms(500);
+        }
+        code = load(manager, name, &enclave, &status);
+    }
+    CHECK(code == ASYLO_OK, "a load after the link came back failed 3 times: %s",
           util_status_text(&status));
     if (code == ASYLO_OK) {
         uint8_t input[PAYLOAD_SIZE] = {4, 5, 6};
