@@ -186,6 +186,7 @@ void asylo__reader_init(asylo__reader *reader, const void *data, size_t size, co
     reader->size = data == NULL ? 0 : size;
     reader->offset = 0;
     reader->failed = false;
+    reader->out_of_memory = false;
     reader->what = what == NULL ? "message" : what;
     reader->error[0] = '\0';
 }
@@ -259,6 +260,7 @@ char *asylo__read_string(asylo__reader *reader, size_t max_size) {
     char *text = malloc(size + 1);
     if (text == NULL) {
         reader_fail(reader, "out of memory");
+        reader->out_of_memory = true;
         return NULL;
     }
     if (size > 0) {
@@ -271,6 +273,10 @@ char *asylo__read_string(asylo__reader *reader, size_t max_size) {
 asylo_code asylo__reader_finish(asylo__reader *reader, asylo_status *status) {
     if (!reader->failed && reader->offset != reader->size) {
         reader_fail(reader, "unexpected trailing bytes");
+    }
+    if (reader->failed && reader->out_of_memory) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
+                                "reading %s: %s", reader->what, reader->error);
     }
     if (reader->failed) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,

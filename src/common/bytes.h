@@ -76,6 +76,7 @@ typedef struct asylo__reader {
     size_t size;
     size_t offset;
     bool failed;
+    bool out_of_memory; /* the failure was an allocation, not the input */
     const char *what;
     char error[160];
 } asylo__reader;
@@ -90,7 +91,9 @@ void asylo__read_blob(asylo__reader *reader, const uint8_t **data, size_t *size,
 /* Like read_blob but also refuses embedded NULs; returns a malloc'd
  * NUL-terminated copy (NULL on failure). */
 char *asylo__read_string(asylo__reader *reader, size_t max_size);
-/* INVALID_ARGUMENT when a field failed or bytes are left over. */
+/* INVALID_ARGUMENT when a field failed or bytes are left over;
+ * RESOURCE_EXHAUSTED when a copy could not be allocated (the input may be
+ * fine: the caller may retry). */
 asylo_code asylo__reader_finish(asylo__reader *reader, asylo_status *status);
 
 #endif

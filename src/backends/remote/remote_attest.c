@@ -193,7 +193,9 @@ out:
                             state->name, state->endpoint.address, verifying ? "refused" : "failed",
                             verifying ? " (the proxy presents platform key id " : "", presented,
                             verifying ? ")" : "");
-        if (verifying) {
+        /* Out of memory here says nothing about the token: it keeps its
+         * code, so the caller can tell "retry later" from "wrong enclave". */
+        if (verifying && code != ASYLO_RESOURCE_EXHAUSTED) {
             code = ASYLO_UNAUTHENTICATED;
             if (status != NULL) {
                 status->code = code;
