@@ -338,6 +338,29 @@ static asylo_code on_spin(void *context, const uint8_t *input, size_t input_size
     return asylo_status_ok(status);
 }
 
+/* Says "inside now" with an exit call, then holds the thread (and, in
+ * process, its call slot) for a while: a test that needs a call in flight
+ * waits for the exit call instead of guessing a time. */
+static asylo_code on_exit_then_sleep(void *context, const uint8_t *input, size_t input_size,
+                                     asylo_output *output, asylo_status *status) {
+    (void)context, (void)output;
+    asylo__reader reader;
+    asylo__reader_init(&reader, input, input_size, "exit_then_sleep input");
+    uint32_t selector = asylo__read_u32(&reader);
+    uint32_t milliseconds = asylo__read_u32(&reader);
+    if (asylo__reader_finish(&reader, status) != ASYLO_OK) {
+        return status->code;
+    }
+    asylo_code code = asylo_enclave_exit_call(selector, NULL, 0, NULL, status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    struct timespec delay = {milliseconds / 1000, (long)(milliseconds % 1000) * 1000000L};
+    while (nanosleep(&delay, &delay) != 0) {
+    }
+    return asylo_status_ok(status);
+}
+
 /* The enclave crashes its whole process (the proxy, under remote). */
 static asylo_code on_crash_segv(void *context, const uint8_t *input, size_t input_size,
                                 asylo_output *output, asylo_status *status) {
@@ -564,6 +587,7 @@ static const struct {
     {TEST_POSIX_FILES, on_posix_files},
     {TEST_ABORT, on_abort},
     {TEST_FIB, on_fib},
+    {TEST_EXIT_THEN_SLEEP, on_exit_then_sleep},
 };
 
 /* Exit-calls `selector` (named by an environment variable) if set: lets tests

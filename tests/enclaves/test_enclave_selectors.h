@@ -71,6 +71,18 @@ enum {
     TEST_POSIX_FILES = 0x1580, /* in: path; fopen/fprintf/fread/unlink; out: what it read */
 };
 
+/* The process backend's tests (0x1700-0x17ff). */
+enum {
+    /* in: u32 exit selector, u32 milliseconds; exit-calls that selector (no
+     * input: "inside now"), then sleeps that long and returns OK. */
+    TEST_EXIT_THEN_SLEEP = 0x1700,
+};
+
+/* Exit selectors of the process backend's tests (0x1780-0x17ff). */
+enum {
+    TEST_HOST_INSIDE = 0x1780, /* the host notes that the calling enclave thread is inside */
+};
+
 /* Exit selectors the tests register on the host. */
 enum {
     TEST_HOST_ECHO = ASYLO_SELECTOR_USER_FIRST + 0x100,

@@ -4,6 +4,7 @@
  * each hostile act: the host lives, the status names what happened, the
  * client is lost, destroy is bounded and a new load works. */
 #include <dirent.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -238,39 +239,80 @@ static void test_eight_threads(void **state) {
     destroy(shared_client);
 }
 
-static void *sleeper_main(void *argument) {
+/* The concurrency-limit test's hand-over, without timing windows: the
+ * holder's enclave thread says "inside" with an exit call (so it holds the
+ * only slot), and its host handler keeps it there until the main thread's
+ * own call has been refused. Both waits are bounded. */
+static atomic_int holder_inside;
+static atomic_int second_call_done;
+
+static bool wait_flag(atomic_int *flag, int bound_ms) {
+    for (int waited = 0; waited < bound_ms && !atomic_load(flag); waited++) {
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
+    return atomic_load(flag) != 0;
+}
+
+static asylo_code host_inside(void *context, asylo_client *client, uint32_t selector,
+                              const uint8_t *input, size_t input_size, asylo_output *output,
+                              asylo_status *status) {
+    (void)context, (void)client, (void)selector, (void)input, (void)input_size, (void)output;
+    atomic_store(&holder_inside, 1);
+    if (!wait_flag(&second_call_done, 30000)) {
+        return asylo_status_set(status, ASYLO_DEADLINE_EXCEEDED, ASYLO_ORIGIN_HOST,
+                                "the main thread made no call within 30 s");
+    }
+    return asylo_status_ok(status);
+}
+
+static void *holder_main(void *argument) {
     asylo_buffer output = {0};
     asylo_status status;
-    asylo_code code = call_u32(argument, TEST_SLEEP, 500, &output, &status);
+    uint32_t input[2] = {TEST_HOST_INSIDE, 10 /* ms asleep inside, after the exit call */};
+    asylo_code code =
+        asylo_client_call(argument, TEST_EXIT_THEN_SLEEP, input, sizeof input, &output, &status);
+    if (code != ASYLO_OK) {
+        printf("the holder's call: %s\n", status.message);
+    }
+    asylo_buffer_free(&output);
     return (void *)(uintptr_t)(code == ASYLO_OK);
 }
 
 static void test_concurrency_limit(void **state) {
     (void)state;
     SKIP_WITHOUT_SANDBOX();
+    static const asylo_exit_handler inside_handlers[] = {{TEST_HOST_INSIDE, host_inside, NULL}};
     asylo_load_config config;
     process_config(&config, "one-slot");
+    config.exit_handlers = inside_handlers;
+    config.exit_handler_count = 1;
     config.max_concurrent_calls = 1;
     asylo_client *client = NULL;
     asylo_status status;
     expect_ok("load", asylo_manager_load(manager, &config, &client, &status), &status);
-    pthread_t sleeper;
-    assert_int_equal(pthread_create(&sleeper, NULL, sleeper_main, client), 0);
-    /* Bounded: the sleeper holds the only slot for 500 ms. */
-    asylo_code code = ASYLO_OK;
+    atomic_store(&holder_inside, 0);
+    atomic_store(&second_call_done, 0);
+    pthread_t holder;
+    assert_int_equal(pthread_create(&holder, NULL, holder_main, client), 0);
+    /* The holder's enclave thread is inside (it made its exit call) and
+     * stays there until second_call_done. */
+    bool inside = wait_flag(&holder_inside, 30000);
     asylo_buffer output = {0};
-    for (int i = 0; i < 100 && code == ASYLO_OK; i++) {
-        struct timespec pause = {0, 2000000};
-        nanosleep(&pause, NULL);
+    asylo_code code = ASYLO_OK;
+    if (inside) {
         code = asylo_client_run(client, "x", 1, &output, &status);
         asylo_buffer_free(&output);
     }
-    expect_status("a second call at once", code, &status, ASYLO_RESOURCE_EXHAUSTED,
-                  ASYLO_ORIGIN_BACKEND, "max_concurrent_calls");
+    atomic_store(&second_call_done, 1);
     void *ok;
-    pthread_join(sleeper, &ok);
+    pthread_join(holder, &ok);
+    assert_true(inside);
+    expect_status("a second call while the only slot is held", code, &status,
+                  ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_BACKEND,
+                  "all 1 of its call slots in use (max_concurrent_calls");
     assert_true((uintptr_t)ok);
-    expect_ok("after the sleeper", asylo_client_run(client, "x", 1, &output, &status), &status);
+    expect_ok("after the holder", asylo_client_run(client, "x", 1, &output, &status), &status);
     asylo_buffer_free(&output);
     destroy(client);
 }
