@@ -340,6 +340,11 @@ static asylo_code settle_for_destroy(asylo_client *client, const void *final_inp
                                  NULL, status);
             asylo__destroy_watchdog_stop(watchdog);
             asylo__call_gate_finish(&client->gate, ASYLO_CLIENT_FINALIZED);
+        } else if (seen == ASYLO_CLIENT_LOST) {
+            /* The instance died before finalize could run: destroy says so
+             * with the cause, as remote does for a proxy that died. */
+            code = asylo__client_lost_status(client, status);
+            asylo_status_prefix(status, "destroying enclave '%s' (not finalized)", client->name);
         }
         return code;
     }

@@ -412,10 +412,11 @@ static void test_hostile_crashes(void **state) {
     (void)state;
     SKIP_WITHOUT_SANDBOX();
     hostile("null-deref", TEST_HOSTILE_NULL_DEREF, ASYLO_ABORTED,
-            "signal 11 (SIGSEGV) at address 0x0");
-    hostile("abort", TEST_HOSTILE_ABORT, ASYLO_ABORTED, "signal 6 (SIGABRT, abort called");
+            "ended by signal 11 (SIGSEGV) at address 0x0");
+    hostile("abort", TEST_HOSTILE_ABORT, ASYLO_ABORTED,
+            "ended by signal 6 (SIGABRT): abort called");
     hostile("stack-overflow", TEST_HOSTILE_STACK_OVERFLOW, ASYLO_ABORTED, "SIGSEGV");
-    hostile("exit", TEST_HOSTILE_EXIT, ASYLO_UNAVAILABLE, "exited with code 3");
+    hostile("exit", TEST_HOSTILE_EXIT, ASYLO_UNAVAILABLE, "exited with status 3");
 }
 
 static void test_hostile_system_calls(void **state) {

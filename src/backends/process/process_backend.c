@@ -123,21 +123,25 @@ static void describe_death(process_state *state, const siginfo_t *info, asylo_st
         free(name);
     } else if (kind == ASYLO__SHM_REPORT_SIGNAL && signal_number == SIGABRT) {
         asylo_status_set(out, ASYLO_ABORTED, ASYLO_ORIGIN_BACKEND,
-                         "enclave '%s' crashed: signal %d (SIGABRT, abort called inside the "
-                         "enclave)",
+                         "enclave '%s' crashed: ended by signal %d (SIGABRT): abort called "
+                         "inside the enclave",
                          state->name, signal_number);
     } else if (kind == ASYLO__SHM_REPORT_SIGNAL && signal_number > 0 && signal_number < 65) {
         asylo_status_set(out, ASYLO_ABORTED, ASYLO_ORIGIN_BACKEND,
-                         "enclave '%s' crashed: signal %d (SIG%s) at address 0x%llx", state->name,
-                         signal_number, signal_text(signal_number), address);
+                         "enclave '%s' crashed: ended by signal %d (SIG%s) at address 0x%llx",
+                         state->name, signal_number, signal_text(signal_number), address);
+    } else if (kind == ASYLO__SHM_REPORT_ENDED && signal_number > 0 && signal_number < 65) {
+        asylo_status_set(out, ASYLO_ABORTED, ASYLO_ORIGIN_BACKEND,
+                         "enclave '%s' crashed: ended by signal %d (SIG%s)", state->name,
+                         signal_number, signal_text(signal_number));
     } else if (info->si_code == CLD_EXITED) {
         asylo_status_set(out, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_BACKEND,
-                         "enclave '%s' exited with code %d (exit called inside the enclave)",
+                         "enclave '%s' exited with status %d (exit called inside the enclave)",
                          state->name, info->si_status);
     } else {
         asylo_status_set(out, ASYLO_ABORTED, ASYLO_ORIGIN_BACKEND,
-                         "enclave '%s' was killed by signal %d (SIG%s)", state->name,
-                         info->si_status, signal_text(info->si_status));
+                         "enclave '%s' ended by signal %d (SIG%s)", state->name, info->si_status,
+                         signal_text(info->si_status));
     }
 }
 
