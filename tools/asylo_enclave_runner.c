@@ -119,13 +119,15 @@ static void on_sigsys(int signal_number, siginfo_t *info, void *opaque) {
             return;
         }
     }
-    if (info->si_code == 1 /* SYS_SECCOMP */ &&
-        (info->si_syscall == SYS_read || info->si_syscall == SYS_write ||
-         info->si_syscall == SYS_close)) {
-        /* Not forwarded: no descriptor of the enclave's is open, so a stray
-         * printf fails quietly (EBADF) instead of ending the enclave. */
-        context->uc_mcontext.gregs[REG_RAX] = -EBADF;
-        return;
+    if (info->si_code == 1 /* SYS_SECCOMP */) {
+        greg_t *registers = context->uc_mcontext.gregs;
+        const long args[6] = {registers[REG_RDI], registers[REG_RSI], registers[REG_RDX],
+                              registers[REG_R10], registers[REG_R8],  registers[REG_R9]};
+        long result;
+        if (asylo__runner_unforwarded(info->si_syscall, args, &result)) {
+            registers[REG_RAX] = result;
+            return;
+        }
     }
     on_fatal(signal_number, info, opaque);
 }

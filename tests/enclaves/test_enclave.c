@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -472,6 +474,91 @@ static asylo_code on_posix_files(void *context, const uint8_t *input, size_t inp
     return asylo_output_write(output, text, (size_t)got, status);
 }
 
+static asylo_code posix_failed(const char *what, asylo_status *status) {
+    return asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_ENCLAVE, "%s failed: errno %d",
+                            what, errno);
+}
+
+/* Seeking and stat with plain C library calls (forwarded in process). */
+static asylo_code on_posix_seek_stat(void *context, const uint8_t *input, size_t input_size,
+                                     asylo_output *output, asylo_status *status) {
+    (void)context;
+    char path[256];
+    if (input_size == 0 || input_size >= sizeof path) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
+                                "posix_seek_stat needs a path");
+    }
+    memcpy(path, input, input_size);
+    path[input_size] = '\0';
+    FILE *file = fopen(path, "w");
+    if (file == NULL || fputs("0123456789", file) < 0 || fclose(file) != 0) {
+        return posix_failed("writing the file", status);
+    }
+    struct stat info;
+    if (stat(path, &info) != 0) {
+        return posix_failed("stat", status);
+    }
+    if (info.st_size != 10 || !S_ISREG(info.st_mode)) {
+        return asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_ENCLAVE,
+                                "stat: size %lld mode 0%o, want 10 and a regular file",
+                                (long long)info.st_size, (unsigned)info.st_mode);
+    }
+    char text[16] = {0};
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        return posix_failed("open", status);
+    }
+    bool ok = lseek(fd, 4, SEEK_SET) == 4 && read(fd, text, 3) == 3;
+    ok = ok && lseek(fd, -2, SEEK_END) == 8 && read(fd, text + 3, 8) == 2;
+    ok = ok && fstat(fd, &info) == 0 && info.st_size == 10;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    if (!ok) {
+        return posix_failed("lseek, read or fstat", status);
+    }
+    file = fopen(path, "r");
+    int seventh = file == NULL || fseek(file, 7, SEEK_SET) != 0 ? EOF : fgetc(file);
+    if (file != NULL) {
+        fclose(file);
+    }
+    if (seventh != '7') {
+        return posix_failed("fseek", status);
+    }
+    if (unlink(path) != 0) {
+        return posix_failed("unlink", status);
+    }
+    if (stat(path, &info) == 0 || errno != ENOENT) {
+        return asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,
+                                "stat of the removed file did not fail with ENOENT (errno %d)",
+                                errno);
+    }
+    char result[16];
+    int length = snprintf(result, sizeof result, "%.3s|%.2s|%c", text, text + 3, seventh);
+    return asylo_output_write(output, result, (size_t)length, status);
+}
+
+static asylo_code on_posix_stat_path(void *context, const uint8_t *input, size_t input_size,
+                                     asylo_output *output, asylo_status *status) {
+    (void)context;
+    char path[256];
+    if (input_size == 0 || input_size >= sizeof path) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
+                                "posix_stat_path needs a path");
+    }
+    memcpy(path, input, input_size);
+    path[input_size] = '\0';
+    struct stat info;
+    memset(&info, 0, sizeof info);
+    errno = 0;
+    int32_t result[2];
+    result[0] = stat(path, &info);
+    result[1] = errno;
+    uint64_t size = (uint64_t)info.st_size;
+    asylo_code code = asylo_output_write(output, result, sizeof result, status);
+    return code == ASYLO_OK ? asylo_output_write(output, &size, sizeof size, status) : code;
+}
+
 /* ---- hostile selectors: what a malicious or broken enclave might do ---- */
 
 static volatile int *volatile null_pointer;
@@ -588,6 +675,8 @@ static const struct {
     {TEST_ABORT, on_abort},
     {TEST_FIB, on_fib},
     {TEST_EXIT_THEN_SLEEP, on_exit_then_sleep},
+    {TEST_POSIX_SEEK_STAT, on_posix_seek_stat},
+    {TEST_POSIX_STAT_PATH, on_posix_stat_path},
 };
 
 /* Exit-calls `selector` (named by an environment variable) if set: lets tests

@@ -76,6 +76,12 @@ enum {
     /* in: u32 exit selector, u32 milliseconds; exit-calls that selector (no
      * input: "inside now"), then sleeps that long and returns OK. */
     TEST_EXIT_THEN_SLEEP = 0x1700,
+    /* in: path; with plain libc calls writes "0123456789" there, then checks
+     * stat, lseek (set, end), fstat and fseek, unlinks it and checks stat
+     * fails with ENOENT; out: "456|89|7" (what the seeks read) */
+    TEST_POSIX_SEEK_STAT,
+    /* in: path; stat(path); out: i32 result, i32 errno, u64 st_size */
+    TEST_POSIX_STAT_PATH,
 };
 
 /* Exit selectors of the process backend's tests (0x1780-0x17ff). */

@@ -4,6 +4,8 @@
  * each hostile act: the host lives, the status names what happened, the
  * client is lost, destroy is bounded and a new load works. */
 #include <dirent.h>
+#include <sys/stat.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <pthread.h>
 #include <spawn.h>
@@ -391,6 +393,77 @@ static void test_posix_forwarded(void **state) {
     remove_temp_dir(directory);
 }
 
+static void expect_stat_refused(asylo_client *client, const char *path, int want_errno) {
+    asylo_buffer output = {0};
+    asylo_status status;
+    expect_ok("stat",
+              asylo_client_call(client, TEST_POSIX_STAT_PATH, path, strlen(path), &output, &status),
+              &status);
+    assert_int_equal(output.size, 16);
+    int32_t result[2];
+    uint64_t size;
+    memcpy(result, output.data, 8);
+    memcpy(&size, output.data + 8, 8);
+    printf("| forwarded stat of %s | %d, errno %d, size %llu |\n", path, result[0], result[1],
+           (unsigned long long)size);
+    assert_int_equal(result[0], -1);
+    assert_int_equal(result[1], want_errno);
+    assert_int_equal(size, 0);
+    asylo_buffer_free(&output);
+}
+
+/* stat, fstat, lseek (and stdio's fseek on top) forwarded under the file
+ * root; outside it refused (EACCES), nothing learned about the file. */
+static void test_posix_seek_stat(void **state) {
+    (void)state;
+    SKIP_WITHOUT_SANDBOX();
+    char directory[256];
+    make_temp_dir(directory, sizeof directory);
+    char root[300], outside[300];
+    snprintf(root, sizeof root, "%s/root", directory);
+    snprintf(outside, sizeof outside, "%s/outside.txt", directory);
+    assert_int_equal(mkdir(root, 0700), 0);
+    FILE *secret = fopen(outside, "w");
+    assert_non_null(secret);
+    fputs("secret", secret);
+    fclose(secret);
+    asylo_process_config process;
+    asylo_process_config_init(&process);
+    process.forward_posix_calls = 1;
+    asylo_load_config config;
+    process_config(&config, "posix-seek");
+    config.backend_config = &process;
+    config.file_root = root;
+    asylo_client *client = NULL;
+    asylo_status status;
+    expect_ok("load with forwarding", asylo_manager_load(manager, &config, &client, &status),
+              &status);
+    asylo_buffer output = {0};
+    const char *inside = "seek.txt";
+    expect_ok(
+        "stat/lseek/fstat/fseek inside the root",
+        asylo_client_call(client, TEST_POSIX_SEEK_STAT, inside, strlen(inside), &output, &status),
+        &status);
+    assert_int_equal(output.size, 8);
+    assert_memory_equal(output.data, "456|89|7", 8);
+    asylo_buffer_free(&output);
+    expect_stat_refused(client, outside, EACCES);
+    expect_stat_refused(client, "/etc/shadow", EACCES);
+    expect_stat_refused(client, "../outside.txt", EACCES);
+    expect_stat_refused(client, "missing.txt", ENOENT);
+    assert_int_equal(asylo_client_get_state(client), ASYLO_CLIENT_RUNNING);
+    destroy(client);
+    /* Forwarding off: a stat finds nothing (the empty root), and the
+     * enclave lives. */
+    client = load("posix-stat-off");
+    expect_stat_refused(client, outside, ENOENT);
+    assert_int_equal(asylo_client_get_state(client), ASYLO_CLIENT_RUNNING);
+    destroy(client);
+    unlink(outside);
+    rmdir(root);
+    remove_temp_dir(directory);
+}
+
 /* One hostile act on a fresh enclave. */
 static void hostile(const char *name, uint32_t selector, asylo_code code, const char *needle) {
     asylo_client *client = load(name);
@@ -550,15 +623,11 @@ int main(int argc, char **argv) {
         return load_and_die();
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_run_and_calls),
-        cmocka_unit_test(test_nested_both_ways),
-        cmocka_unit_test(test_eight_threads),
-        cmocka_unit_test(test_concurrency_limit),
-        cmocka_unit_test(test_memory_limit),
-        cmocka_unit_test(test_posix_forwarded),
-        cmocka_unit_test(test_host_dies),
-        cmocka_unit_test(test_hostile_crashes),
-        cmocka_unit_test(test_hostile_system_calls),
+        cmocka_unit_test(test_run_and_calls),         cmocka_unit_test(test_nested_both_ways),
+        cmocka_unit_test(test_eight_threads),         cmocka_unit_test(test_concurrency_limit),
+        cmocka_unit_test(test_memory_limit),          cmocka_unit_test(test_posix_forwarded),
+        cmocka_unit_test(test_posix_seek_stat),       cmocka_unit_test(test_host_dies),
+        cmocka_unit_test(test_hostile_crashes),       cmocka_unit_test(test_hostile_system_calls),
         cmocka_unit_test(test_infinite_loop_destroy),
     };
     return cmocka_run_group_tests_name("process", tests, setup, teardown);
