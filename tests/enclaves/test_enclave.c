@@ -561,6 +561,74 @@ static asylo_code on_posix_stat_path(void *context, const uint8_t *input, size_t
 
 /* ---- hostile selectors: what a malicious or broken enclave might do ---- */
 
+/* Reads another process's memory through /proc, as an enclave after its
+ * host's secrets might. */
+static asylo_code on_hostile_read_proc_mem(void *context, const uint8_t *input, size_t input_size,
+                                           asylo_output *output, asylo_status *status) {
+    (void)context;
+    asylo__reader reader;
+    asylo__reader_init(&reader, input, input_size, "read_proc_mem input");
+    uint32_t pid = asylo__read_u32(&reader);
+    uint64_t address = asylo__read_u64(&reader);
+    if (asylo__reader_finish(&reader, status) != ASYLO_OK) {
+        return status->code;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%u/mem", pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        return asylo_status_set(status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_ENCLAVE,
+                                "open %s failed: errno %d", path, errno);
+    }
+    uint8_t bytes[8];
+    ssize_t got = pread(fd, bytes, sizeof bytes, (off_t)address);
+    int saved = errno;
+    close(fd);
+    if (got != (ssize_t)sizeof bytes) {
+        return asylo_status_set(status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_ENCLAVE,
+                                "reading %s failed: errno %d", path, saved);
+    }
+    return asylo_output_write(output, bytes, sizeof bytes, status);
+}
+
+__attribute__((no_sanitize("address", "undefined"))) static void write_byte_at(uint64_t address) {
+    *(volatile uint8_t *)(uintptr_t)address = 0x5a;
+}
+
+static asylo_code on_hostile_write_host_pointer(void *context, const uint8_t *input,
+                                                size_t input_size, asylo_output *output,
+                                                asylo_status *status) {
+    (void)context, (void)output;
+    asylo__reader reader;
+    asylo__reader_init(&reader, input, input_size, "write_host_pointer input");
+    uint64_t address = asylo__read_u64(&reader);
+    if (asylo__reader_finish(&reader, status) != ASYLO_OK) {
+        return status->code;
+    }
+    write_byte_at(address);
+    return asylo_status_ok(status);
+}
+
+static asylo_code on_hostile_oversized_exit(void *context, const uint8_t *input, size_t input_size,
+                                            asylo_output *output, asylo_status *status) {
+    (void)context, (void)output;
+    uint32_t size;
+    if (read_u32_input(input, input_size, &size, status) != ASYLO_OK) {
+        return status->code;
+    }
+    uint8_t *data = malloc(size == 0 ? 1 : size);
+    if (data == NULL) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_ENCLAVE,
+                                "no memory for %u bytes", size);
+    }
+    memset(data, 0x77, size);
+    asylo_buffer reply = {0};
+    asylo_code code = asylo_enclave_exit_call(TEST_HOST_ECHO, data, size, &reply, status);
+    asylo_buffer_free(&reply);
+    free(data);
+    return code;
+}
+
 static volatile int *volatile null_pointer;
 static volatile unsigned long spin_counter;
 
@@ -677,6 +745,9 @@ static const struct {
     {TEST_EXIT_THEN_SLEEP, on_exit_then_sleep},
     {TEST_POSIX_SEEK_STAT, on_posix_seek_stat},
     {TEST_POSIX_STAT_PATH, on_posix_stat_path},
+    {TEST_HOSTILE_READ_PROC_MEM, on_hostile_read_proc_mem},
+    {TEST_HOSTILE_WRITE_HOST_POINTER, on_hostile_write_host_pointer},
+    {TEST_HOSTILE_OVERSIZED_EXIT, on_hostile_oversized_exit},
 };
 
 /* Exit-calls `selector` (named by an environment variable) if set: lets tests

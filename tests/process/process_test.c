@@ -508,6 +508,91 @@ static void test_hostile_system_calls(void **state) {
             "system call kill (number 62)");
 }
 
+/* What a hostile enclave would like to read or change in its host. */
+static uint8_t host_secret[64] = "the host's secret";
+
+static void expect_lost_then_new_load(asylo_client *client) {
+    assert_int_equal(asylo_client_get_state(client), ASYLO_CLIENT_LOST);
+    double start = now_ms();
+    destroy(client);
+    assert_true(now_ms() - start < 2000);
+    expect_new_load_works();
+}
+
+/* Reading /proc for host memory, writing through a host pointer given as an
+ * integer, an exit call larger than a frame: the host lives, its memory is
+ * untouched, the status says what happened, a new load works. */
+static void test_hostile_host_memory(void **state) {
+    (void)state;
+    SKIP_WITHOUT_SANDBOX();
+    asylo_buffer output = {0};
+    asylo_status status;
+    uint8_t proc_input[12];
+    uint32_t pid = (uint32_t)getpid();
+    uint64_t address = (uint64_t)(uintptr_t)host_secret;
+    memcpy(proc_input, &pid, 4);
+    memcpy(proc_input + 4, &address, 8);
+    /* /proc/<host pid>/mem: the open is a refused system call. */
+    asylo_client *client = load("read-proc");
+    expect_status("read /proc/PID/mem",
+                  asylo_client_call(client, TEST_HOSTILE_READ_PROC_MEM, proc_input,
+                                    sizeof proc_input, &output, &status),
+                  &status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_BACKEND,
+                  "system call openat (number 257)");
+    assert_null(output.data);
+    expect_lost_then_new_load(client);
+    /* With POSIX forwarding the host's file policy refuses the absolute
+     * path: the enclave gets EACCES, reads nothing, and lives. */
+    char directory[256];
+    make_temp_dir(directory, sizeof directory);
+    asylo_process_config process;
+    asylo_process_config_init(&process);
+    process.forward_posix_calls = 1;
+    asylo_load_config config;
+    process_config(&config, "read-proc-forwarded");
+    config.backend_config = &process;
+    config.file_root = directory;
+    expect_ok("load", asylo_manager_load(manager, &config, &client, &status), &status);
+    expect_status("read /proc/PID/mem, forwarded",
+                  asylo_client_call(client, TEST_HOSTILE_READ_PROC_MEM, proc_input,
+                                    sizeof proc_input, &output, &status),
+                  &status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_ENCLAVE, "errno 13");
+    assert_null(output.data);
+    assert_int_equal(asylo_client_get_state(client), ASYLO_CLIENT_RUNNING);
+    destroy(client);
+    remove_temp_dir(directory);
+
+    /* A host pointer is only a number in the enclave's own address space:
+     * the write faults there (or, by a one-in-billions chance of the same
+     * address being mapped in the runner, lands in the runner's memory). */
+    client = load("write-pointer");
+    asylo_code code = asylo_client_call(client, TEST_HOSTILE_WRITE_HOST_POINTER, &address,
+                                        sizeof address, &output, &status);
+    printf("| write through host pointer %p | %s | %s |\n", (void *)host_secret,
+           asylo_code_name(code), status.message);
+    assert_string_equal((const char *)host_secret, "the host's secret");
+    if (code != ASYLO_OK) {
+        assert_int_equal(code, ASYLO_ABORTED);
+        assert_non_null(strstr(status.message, "ended by signal 11 (SIGSEGV) at address 0x"));
+        expect_lost_then_new_load(client);
+    } else {
+        destroy(client);
+    }
+
+    /* An exit call larger than a frame: refused before it is sent; the
+     * enclave gets the status, hands it back, and lives. */
+    client = load("oversized-exit");
+    expect_status("oversized exit call",
+                  call_u32(client, TEST_HOSTILE_OVERSIZED_EXIT, 2u << 20, &output, &status),
+                  &status, ASYLO_RESOURCE_EXHAUSTED, ANY_ORIGIN,
+                  "input of 2097152 bytes to selector 0x1100 does not fit the channel's "
+                  "1048576-byte frames");
+    assert_int_equal(asylo_client_get_state(client), ASYLO_CLIENT_RUNNING);
+    expect_ok("run after", asylo_client_run(client, "x", 1, &output, &status), &status);
+    asylo_buffer_free(&output);
+    destroy(client);
+}
+
 static void *loop_main(void *argument) {
     asylo_client *client = argument;
     asylo_buffer output = {0};
@@ -623,12 +708,12 @@ int main(int argc, char **argv) {
         return load_and_die();
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_run_and_calls),         cmocka_unit_test(test_nested_both_ways),
-        cmocka_unit_test(test_eight_threads),         cmocka_unit_test(test_concurrency_limit),
-        cmocka_unit_test(test_memory_limit),          cmocka_unit_test(test_posix_forwarded),
-        cmocka_unit_test(test_posix_seek_stat),       cmocka_unit_test(test_host_dies),
-        cmocka_unit_test(test_hostile_crashes),       cmocka_unit_test(test_hostile_system_calls),
-        cmocka_unit_test(test_infinite_loop_destroy),
+        cmocka_unit_test(test_run_and_calls),       cmocka_unit_test(test_nested_both_ways),
+        cmocka_unit_test(test_eight_threads),       cmocka_unit_test(test_concurrency_limit),
+        cmocka_unit_test(test_memory_limit),        cmocka_unit_test(test_posix_forwarded),
+        cmocka_unit_test(test_posix_seek_stat),     cmocka_unit_test(test_host_dies),
+        cmocka_unit_test(test_hostile_crashes),     cmocka_unit_test(test_hostile_system_calls),
+        cmocka_unit_test(test_hostile_host_memory), cmocka_unit_test(test_infinite_loop_destroy),
     };
     return cmocka_run_group_tests_name("process", tests, setup, teardown);
 }
