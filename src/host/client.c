@@ -173,6 +173,11 @@ asylo_code asylo_client_finalize(asylo_client *client, const void *final_input,
     int seen;
     if (!asylo__call_gate_transition(&client->gate, ASYLO_CLIENT_RUNNING, ASYLO_CLIENT_FINALIZING,
                                      &seen)) {
+        if (seen == ASYLO_CLIENT_LOST) {
+            /* Refused with the cause, like every call on a lost client (the
+             * remote proxy hands it to its host this way). */
+            return asylo__client_lost_status(client, out);
+        }
         return asylo_status_set(out, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
                                 "enclave '%s' is %s: finalize needs it running", client->name,
                                 asylo_client_state_name(seen));

@@ -82,6 +82,16 @@ void asylo_process_config_init(asylo_process_config *config) {
     }
 }
 
+asylo_code asylo_process_sandbox_available(asylo_status *status) {
+    int namespaces = 0;
+    asylo_code code = asylo__process_sandbox_check(0, &namespaces, status);
+    if (code == ASYLO_OK) {
+        char runner[4096];
+        code = asylo__process_find_runner(NULL, runner, sizeof runner, status);
+    }
+    return code;
+}
+
 /* Always OK: what the kernel lacks is judged at load, where the config may
  * accept a weaker sandbox (asylo__process_sandbox_check). */
 static asylo_code process_probe(asylo_status *status) {
