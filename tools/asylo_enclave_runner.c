@@ -36,6 +36,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "backends/process/shm_channel.h"
@@ -118,13 +119,15 @@ static void on_sigsys(int signal_number, siginfo_t *info, void *opaque) {
             return;
         }
     }
-    if (info->si_code == 1 /* SYS_SECCOMP */ &&
-        (info->si_syscall == SYS_read || info->si_syscall == SYS_write ||
-         info->si_syscall == SYS_close)) {
-        /* Not forwarded: no descriptor of the enclave's is open, so a stray
-         * printf fails quietly (EBADF) instead of ending the enclave. */
-        context->uc_mcontext.gregs[REG_RAX] = -EBADF;
-        return;
+    if (info->si_code == 1 /* SYS_SECCOMP */) {
+        greg_t *registers = context->uc_mcontext.gregs;
+        const long args[6] = {registers[REG_RDI], registers[REG_RSI], registers[REG_RDX],
+                              registers[REG_R10], registers[REG_R8],  registers[REG_R9]};
+        long result;
+        if (asylo__runner_unforwarded(info->si_syscall, args, &result)) {
+            registers[REG_RAX] = result;
+            return;
+        }
     }
     on_fatal(signal_number, info, opaque);
 }
@@ -167,7 +170,22 @@ static asylo_code enclave_exit_call(void *context, uint32_t selector, const uint
 static asylo_code enter_enclave(void *context, uint32_t selector, const uint8_t *input,
                                 size_t input_size, asylo_output *output, asylo_status *status) {
     (void)context;
-    return abi->enter(selector, input, input_size, output, status);
+    /* The enclave's status is checked as sim checks it, so the host sees the
+     * same code, origin and message from every local backend. */
+    asylo_code code = abi->enter(selector, input, input_size, output, status);
+    status->message[sizeof status->message - 1] = '\0';
+    if (!asylo_code_is_valid((int)code)) {
+        return asylo_status_set(status, ASYLO_UNKNOWN, ASYLO_ORIGIN_ENCLAVE,
+                                "enclave returned code %d, which is not a canonical code",
+                                (int)code);
+    }
+    status->code = code;
+    if (code == ASYLO_OK) {
+        status->origin = ASYLO_ORIGIN_NONE;
+    } else if (status->origin <= ASYLO_ORIGIN_NONE || status->origin > ASYLO_ORIGIN_HOST) {
+        status->origin = ASYLO_ORIGIN_ENCLAVE;
+    }
+    return code;
 }
 
 static void *slot_main(void *argument) {
@@ -393,8 +411,67 @@ static void lock_down(void) {
     load_filter(ASYLO__SYSCALL_ALWAYS);
 }
 
+/* The first process of a new pid namespace is its init, and the kernel
+ * drops every signal an init sends itself while that signal's action is the
+ * default: an enclave doing signal(SIGSEGV, SIG_DFL) then raise(SIGSEGV)
+ * would carry on running. So in its own pid namespace the runner forks once,
+ * before anything else happens: the parent stays behind as a minimal init
+ * (not dumpable, no new privileges, a seccomp filter allowing only waiting
+ * and exiting) that waits for its one child and ends as it ended; the child
+ * goes on as the runner. The host's pidfd is the init's: killing it ends the
+ * whole namespace, and it is reaped only once the namespace is empty. */
+static void stay_behind_as_init(void) {
+    if (getpid() != 1) {
+        return; /* no pid namespace (a weaker sandbox was accepted) */
+    }
+    pid_t child = fork();
+    if (child < 0) {
+        fail_start("cannot fork the runner from its namespace's init: %s", strerror(errno));
+    }
+    if (child == 0) {
+        return;
+    }
+    close(ASYLO__RUNNER_IMAGE_FD);
+    close(ASYLO__RUNNER_REGION_FD);
+    close(ASYLO__RUNNER_LIVENESS_FD);
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (seccomp_usable()) {
+        static const int allowed[] = {SCMP_SYS(wait4), SCMP_SYS(exit_group), SCMP_SYS(exit),
+                                      SCMP_SYS(rt_sigreturn), SCMP_SYS(restart_syscall)};
+        scmp_filter_ctx filter = seccomp_init(SCMP_ACT_KILL_PROCESS);
+        for (size_t i = 0; filter != NULL && i < sizeof allowed / sizeof allowed[0]; i++) {
+            seccomp_rule_add(filter, SCMP_ACT_ALLOW, allowed[i], 0);
+        }
+        if (filter == NULL || seccomp_load(filter) != 0) {
+            syscall(SYS_exit_group, 71);
+        }
+        seccomp_release(filter);
+    }
+    int wait_status = 0;
+    for (;;) {
+        pid_t ended = (pid_t)syscall(SYS_wait4, -1, &wait_status, __WALL, NULL);
+        if (ended == child) {
+            break;
+        }
+        if (ended < 0 && errno != EINTR) {
+            syscall(SYS_exit_group, 72);
+        }
+    }
+    if (WIFSIGNALED(wait_status)) {
+        if (atomic_load(&header->report_kind) == ASYLO__SHM_REPORT_NONE) {
+            header->report_signal = WTERMSIG(wait_status);
+            header->report_address = 0;
+            atomic_store(&header->report_kind, ASYLO__SHM_REPORT_ENDED);
+        }
+        syscall(SYS_exit_group, 128 + WTERMSIG(wait_status));
+    }
+    syscall(SYS_exit_group, WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 73);
+}
+
 int main(void) {
     map_region();
+    stay_behind_as_init();
     if (header->memory_limit != 0) {
         /* Each extra malloc arena reserves 64 MiB of address space: under an
          * address-space limit one shared arena (chosen before any thread

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "asylo/process.h"
 #include "asylo/remote.h"
 #include "transport/security_options.h"
 #include "common/log.h"
@@ -61,7 +62,11 @@ static void usage(FILE *out) {
             "  --allow_any_enclave     without --enclave_path and --token_file, load any\n"
             "                          image path a client names; the proxy refuses to start\n"
             "                          that way unless this flag is given (or --control_fd)\n"
-            "  --backend=NAME          local backend for the enclave (default sim)\n"
+            "  --backend=NAME          local backend for the enclave: process (the default\n"
+            "                          where its sandbox works: namespaces, seccomp, root,\n"
+            "                          asylo-enclave-runner; checked once at start) or sim\n"
+            "                          (the default elsewhere, logged with what is missing;\n"
+            "                          --backend=sim keeps the enclave in this process)\n"
             "  --token_file=PATH       require this one-time token (file content) on every\n"
             "                          stream\n"
             "  --control_fd=N          provisioning pipe: read 'token T' from it, write\n"
@@ -94,7 +99,7 @@ static void usage(FILE *out) {
 static int parse_flags(int argc, char **argv, proxy_flags *flags) {
     memset(flags, 0, sizeof *flags);
     flags->address = "127.0.0.1:0";
-    flags->backend = "sim";
+    flags->backend = NULL; /* chosen at start: choose_backend */
     flags->control_fd = -1;
     flags->load_timeout_ms = 30000;
     asylo__observability_flags_init(&flags->observability);
@@ -368,10 +373,30 @@ static void own_socket_dir(const proxy_flags *flags) {
     atexit(remove_owned_socket_dir);
 }
 
+/* Without --backend: process where this machine can run its sandbox (the
+ * enclave then cannot kill, trace, read or write this proxy or its host),
+ * sim otherwise, saying once what is missing. */
+static void choose_backend(proxy_flags *flags) {
+    if (flags->backend != NULL) {
+        return;
+    }
+    asylo_status status;
+    if (asylo_process_sandbox_available(&status) == ASYLO_OK) {
+        flags->backend = "process";
+        return;
+    }
+    flags->backend = "sim";
+    asylo__log(ASYLO_LOG_WARNING, "proxy", NULL, 0,
+               "enclaves run on sim, inside this proxy's process: the process backend cannot "
+               "run here (%s)",
+               status.message);
+}
+
 int main(int argc, char **argv) {
     /* Before anything else: no ptrace attach, no /proc/PID/mem or environ by
      * other processes of the same user (the host included), no core dump of
-     * an enclave's secrets. A later issue puts the enclave in a sandbox. */
+     * an enclave's secrets (with sim the enclave runs in this process; the
+     * process backend, the default where it works, sandboxes it apart). */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     asylo__tune_server_memory();
     asylo__raise_fd_limit();
@@ -381,6 +406,7 @@ int main(int argc, char **argv) {
         return parsed == 1 ? 0 : 2;
     }
     own_socket_dir(&flags);
+    choose_backend(&flags);
     /* Block the stop signals before gRPC starts threads, so only the waiter
      * thread receives them; a dead provisioning pipe must not kill us. */
     sigset_t signals;

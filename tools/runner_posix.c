@@ -9,7 +9,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <unistd.h>
+#include <stdint.h>
 
 #include "asylo/selectors.h"
 #include "asylo/trusted.h"
@@ -207,6 +210,134 @@ static long forward_unlink(asylo__protocol_session *session, long directory, con
     return result;
 }
 
+static long forward_seek(asylo__protocol_session *session, long fd, long offset, long whence) {
+    long handle = handle_of(fd);
+    if (handle < 0) {
+        return -EBADF;
+    }
+    if (whence < 0 || whence > 2) {
+        return -EINVAL; /* SEEK_DATA and SEEK_HOLE are not forwarded */
+    }
+    asylo__bytes input;
+    asylo__bytes_init(&input, ASYLO__BYTES_DEFAULT_LIMIT);
+    asylo__writer writer;
+    asylo__writer_init(&writer, &input);
+    asylo__write_u32(&writer, (uint32_t)handle);
+    asylo__write_i64(&writer, (int64_t)offset);
+    asylo__write_u32(&writer, (uint32_t)whence);
+    asylo__bytes_output reply;
+    long result = call(session, ASYLO_SELECTOR_FILE_SEEK, &input, 8, &reply);
+    if (result == 0) {
+        asylo__reader reader;
+        asylo__reader_init(&reader, reply.bytes.data, reply.bytes.size, "file_seek reply");
+        uint64_t position = asylo__read_u64(&reader);
+        asylo_status status;
+        result = asylo__reader_finish(&reader, &status) != ASYLO_OK ? -EIO
+                 : position > (uint64_t)INT64_MAX                   ? -EOVERFLOW
+                                                                    : (long)position;
+    }
+    asylo__bytes_output_fini(&reply);
+    return result;
+}
+
+/* A stat reply (common/builtins.h) into *out: what the host sends, the rest
+ * zero (no host device, inode or owner), blocks from the size. */
+static long stat_reply(asylo__bytes_output *reply, struct stat *out) {
+    asylo__reader reader;
+    asylo__reader_init(&reader, reply->bytes.data, reply->bytes.size, "file_stat reply");
+    uint32_t mode = asylo__read_u32(&reader);
+    uint32_t links = asylo__read_u32(&reader);
+    uint64_t size = asylo__read_u64(&reader);
+    int64_t times[3];
+    for (int i = 0; i < 3; i++) {
+        times[i] = asylo__read_i64(&reader);
+    }
+    asylo_status status;
+    if (asylo__reader_finish(&reader, &status) != ASYLO_OK || size > (uint64_t)INT64_MAX) {
+        return -EIO;
+    }
+    memset(out, 0, sizeof *out);
+    out->st_mode = mode;
+    out->st_nlink = links;
+    out->st_size = (off_t)size;
+    out->st_blksize = 4096;
+    out->st_blocks = (blkcnt_t)((size + 511) / 512);
+    struct timespec *const fields[] = {&out->st_atim, &out->st_mtim, &out->st_ctim};
+    for (int i = 0; i < 3; i++) {
+        fields[i]->tv_sec = times[i] / 1000000000;
+        fields[i]->tv_nsec = times[i] % 1000000000;
+        if (fields[i]->tv_nsec < 0) {
+            fields[i]->tv_sec--;
+            fields[i]->tv_nsec += 1000000000;
+        }
+    }
+    return 0;
+}
+
+static long forward_stat(asylo__protocol_session *session, long directory, const char *path,
+                         struct stat *out, long flags) {
+    if (path == NULL || out == NULL) {
+        return -EFAULT;
+    }
+    asylo__bytes input;
+    asylo__bytes_init(&input, ASYLO__BYTES_DEFAULT_LIMIT);
+    asylo__writer writer;
+    asylo__writer_init(&writer, &input);
+    uint32_t selector;
+    if (path[0] == '\0' && (flags & AT_EMPTY_PATH) != 0) {
+        long handle = handle_of(directory);
+        if (handle < 0) {
+            /* One of the runner's own descriptors: the kernel answers. */
+            asylo__bytes_fini(&input);
+            return syscall(SYS_fstat, directory, out) == 0 ? 0 : -errno;
+        }
+        selector = ASYLO_SELECTOR_FILE_FSTAT;
+        asylo__write_u32(&writer, (uint32_t)handle);
+    } else {
+        size_t length = strnlen(path, ASYLO_MAX_PATH_SIZE);
+        if ((int)directory != AT_FDCWD && path[0] != '/') {
+            asylo__bytes_fini(&input);
+            return -EBADF;
+        }
+        if (length == 0 || length >= ASYLO_MAX_PATH_SIZE) {
+            asylo__bytes_fini(&input);
+            return length == 0 ? -ENOENT : -ENAMETOOLONG;
+        }
+        selector = ASYLO_SELECTOR_FILE_STAT;
+        asylo__write_string(&writer, path);
+    }
+    asylo__bytes_output reply;
+    long result = call(session, selector, &input, 128, &reply);
+    if (result == 0) {
+        result = stat_reply(&reply, out);
+    }
+    asylo__bytes_output_fini(&reply);
+    return result;
+}
+
+bool asylo__runner_unforwarded(long number, const long args[6], long *result) {
+    switch (number) {
+    case SYS_read:
+    case SYS_write:
+    case SYS_close:
+        /* No descriptor of the enclave's is open, so a stray printf fails
+         * quietly instead of ending the enclave. */
+        *result = -EBADF;
+        return true;
+    case SYS_newfstatat:
+        /* fstat() of a real descriptor (stdio and malloc ask) is answered by
+         * the kernel; a path finds nothing, as in the empty root. */
+        if (args[1] != 0 && ((const char *)args[1])[0] == '\0' && (args[3] & AT_EMPTY_PATH)) {
+            *result = syscall(SYS_fstat, args[0], (struct stat *)args[2]) == 0 ? 0 : -errno;
+        } else {
+            *result = -ENOENT;
+        }
+        return true;
+    default:
+        return false;
+    }
+}
+
 bool asylo__runner_forward(asylo__protocol_session *session, long number, const long args[6],
                            long *result) {
     switch (number) {
@@ -232,9 +363,18 @@ bool asylo__runner_forward(asylo__protocol_session *session, long number, const 
         *result = forward_unlink(session, args[0], (const char *)args[1], args[2]);
         return true;
     case SYS_lseek:
-        /* The host's file exit calls have no seek: forwarded files are
-         * streams. */
-        *result = handle_of(args[0]) >= 0 ? -ESPIPE : -EBADF;
+        *result = forward_seek(session, args[0], args[1], args[2]);
+        return true;
+    case SYS_newfstatat:
+        *result =
+            forward_stat(session, args[0], (const char *)args[1], (struct stat *)args[2], args[3]);
+        return true;
+    case SYS_stat:
+        *result = forward_stat(session, AT_FDCWD, (const char *)args[0], (struct stat *)args[1], 0);
+        return true;
+    case SYS_lstat:
+        *result = forward_stat(session, AT_FDCWD, (const char *)args[0], (struct stat *)args[1],
+                               AT_SYMLINK_NOFOLLOW);
         return true;
     default:
         return false;

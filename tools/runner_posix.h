@@ -17,4 +17,10 @@
 bool asylo__runner_forward(asylo__protocol_session *session, long number, const long args[6],
                            long *result);
 
+/* What a trapped call that is not forwarded (forwarding off, or outside an
+ * entry call) returns instead of ending the enclave: read, write and close
+ * fail with EBADF, fstat of a real descriptor is answered by the kernel and a
+ * stat of a path finds nothing. False for every other call (refused). */
+bool asylo__runner_unforwarded(long number, const long args[6], long *result);
+
 #endif

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "asylo/export.h"
+#include "asylo/status.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,16 +36,22 @@ typedef struct asylo_process_config {
      * FAILED_PRECONDITION naming it, never a silently weaker sandbox. */
     int allow_weaker_sandbox;
     /* Forward plain POSIX file calls made by enclave code (open, read,
-     * write, close, unlink; writes to stdout/stderr become log lines) to the
-     * host as the built-in file exit calls, instead of ending the enclave.
-     * Off by default: those exit calls open any path the host process can
-     * (there is no root-directory policy yet), so turn this on only for
-     * enclave code you trust with that, or override the file selectors with
-     * exit handlers that confine them. docs/process.md lists the calls. */
+     * write, close, lseek, stat, fstat, unlink; writes to stdout/stderr
+     * become log lines) to the host as the built-in file exit calls, instead
+     * of ending the enclave. The host answers them under the load config's
+     * file_root like the asylo_enclave_file_* calls (nothing without one).
+     * Off by default. docs/process.md lists the calls. */
     int forward_posix_calls;
 } asylo_process_config;
 
 ASYLO_API void asylo_process_config_init(asylo_process_config *config);
+
+/* OK when this machine can run the full process sandbox: seccomp filtering,
+ * user namespaces, root (which makes the namespaces) and the runner binary
+ * found as a load would find it. Otherwise FAILED_PRECONDITION or NOT_FOUND
+ * naming what is missing. asylo-remote-proxy asks once at start to choose
+ * its default backend. */
+ASYLO_API asylo_code asylo_process_sandbox_available(asylo_status *status);
 
 #ifdef __cplusplus
 }

@@ -117,11 +117,10 @@ typedef struct asylo_remote_endpoint {
  * own way (docs/remote.md shows how); asylo-c ships a local implementation.
  *
  * provision: start a proxy able to load `enclave_path` with `target_backend`
- *   and fill *endpoint. Must finish within timeout_ms (or fail with
- *   DEADLINE_EXCEEDED). FAILED_PRECONDITION when already provisioned.
- * finalize: stop what provision started and wait for it to end. Safe to call
- *   twice and without a provision (then OK, nothing to do).
- * destroy: free the object (finalizing first if needed). */
+ *   (NULL: the proxy's default backend) and fill *endpoint. Must finish within timeout_ms (or fail
+ * with DEADLINE_EXCEEDED). FAILED_PRECONDITION when already provisioned. finalize: stop what
+ * provision started and wait for it to end. Safe to call twice and without a provision (then OK,
+ * nothing to do). destroy: free the object (finalizing first if needed). */
 /* The version of the asylo_remote_provision interface this header defines. */
 #define ASYLO_REMOTE_PROVISION_VERSION 1u
 
@@ -213,7 +212,10 @@ typedef struct asylo_remote_config {
     asylo_remote_provision *provision;
     const char *address;
     const char *token;
-    /* The backend the proxy uses on the target: "sim" (default). */
+    /* The backend the proxy uses on the target. NULL (the default): the
+     * proxy's own default, which is "process" where the target can run its
+     * sandbox and "sim" otherwise (docs/remote.md); a name the proxy was not
+     * started with is refused. */
     const char *target_backend;
     asylo_security_options security; /* this (client) side */
     int64_t provision_timeout_ms;    /* 0: 10000 */

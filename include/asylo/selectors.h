@@ -30,6 +30,9 @@
 #define ASYLO_SELECTOR_FILE_WRITE UINT32_C(0x0112)
 #define ASYLO_SELECTOR_FILE_CLOSE UINT32_C(0x0113)
 #define ASYLO_SELECTOR_FILE_UNLINK UINT32_C(0x0114)
+#define ASYLO_SELECTOR_FILE_SEEK UINT32_C(0x0115)
+#define ASYLO_SELECTOR_FILE_STAT UINT32_C(0x0116)
+#define ASYLO_SELECTOR_FILE_FSTAT UINT32_C(0x0117)
 /* Answered by the backend that loaded the enclave (on the target machine
  * under remote), never by host handlers: src/identity/identity_exits.h. */
 #define ASYLO_SELECTOR_IDENTITY UINT32_C(0x0120)

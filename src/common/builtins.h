@@ -10,6 +10,14 @@
  *   FILE_WRITE     in: u32 handle, blob data         out: u32 bytes written
  *   FILE_CLOSE     in: u32 handle                    out: nothing
  *   FILE_UNLINK    in: blob path                     out: nothing
+ *   FILE_SEEK      in: u32 handle, u64 offset (two's complement), u32 whence (0 set,
+ *                  1 current, 2 end)                 out: u64 new offset
+ *   FILE_STAT      in: blob path                     out: the file's stat, below
+ *   FILE_FSTAT     in: u32 handle                    out: the file's stat, below
+ *
+ * A stat is u32 mode (type and permission bits), u32 links, u64 size, then
+ * i64 nanoseconds of the last access, modification and status change. The
+ * host's device, inode and owner numbers are not sent.
  *
  * IDENTITY, SEAL_KEY and EVIDENCE are answered by the backend, not the host
  * dispatcher: their layouts are in identity/identity_exits.h.

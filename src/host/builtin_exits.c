@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -243,6 +244,101 @@ static asylo_code builtin_file_unlink(asylo_client *client, asylo__reader *reade
     return code;
 }
 
+static asylo_code builtin_file_seek(asylo_client *client, asylo__reader *reader,
+                                    asylo_output *output, asylo_status *status) {
+    uint32_t handle = asylo__read_u32(reader);
+    int64_t offset = asylo__read_i64(reader);
+    uint32_t whence = asylo__read_u32(reader);
+    asylo_code code = asylo__reader_finish(reader, status);
+    if (code == ASYLO_OK) {
+        code = asylo__file_root_check(&client->files.root, "file_seek", status);
+    }
+    if (code == ASYLO_OK && whence > 2) {
+        code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_HOST,
+                                "file_seek: whence %u is none of 0 (set), 1 (current), 2 (end)",
+                                whence);
+    }
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    int fd;
+    code = asylo__file_table_dup(&client->files, (int)handle, &fd, status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    /* A duplicate shares the file offset with the table's descriptor. */
+    static const int whences[] = {SEEK_SET, SEEK_CUR, SEEK_END};
+    off_t position = lseek(fd, (off_t)offset, whences[whence]);
+    int error = errno;
+    close(fd);
+    if (position < 0) {
+        return asylo__file_errno_status(status, error, "file_seek", NULL);
+    }
+    uint8_t encoded[8];
+    for (int i = 0; i < 8; i++) {
+        encoded[i] = (uint8_t)((uint64_t)position >> (8 * i));
+    }
+    return asylo_output_write(output, encoded, sizeof encoded, status);
+}
+
+/* The stat layout of common/builtins.h: no host device, inode or owner. */
+static asylo_code write_stat(const struct stat *info, asylo_output *output, asylo_status *status) {
+    asylo__bytes bytes;
+    asylo__bytes_init(&bytes, 64);
+    asylo__writer writer;
+    asylo__writer_init(&writer, &bytes);
+    asylo__write_u32(&writer, (uint32_t)info->st_mode);
+    asylo__write_u32(&writer, (uint32_t)info->st_nlink);
+    asylo__write_u64(&writer, (uint64_t)info->st_size);
+    const struct timespec times[] = {info->st_atim, info->st_mtim, info->st_ctim};
+    for (size_t i = 0; i < 3; i++) {
+        asylo__write_i64(&writer, (int64_t)times[i].tv_sec * 1000000000 + times[i].tv_nsec);
+    }
+    asylo_code code = asylo__writer_status(&writer, status);
+    if (code == ASYLO_OK) {
+        code = asylo_output_write(output, bytes.data, bytes.size, status);
+    }
+    asylo__bytes_fini(&bytes);
+    return code;
+}
+
+static asylo_code builtin_file_stat(asylo_client *client, asylo__reader *reader,
+                                    asylo_output *output, asylo_status *status) {
+    char *path = asylo__read_string(reader, ASYLO_MAX_PATH_SIZE - 1);
+    asylo_code code = asylo__reader_finish(reader, status);
+    struct stat info;
+    if (code == ASYLO_OK) {
+        code = asylo__file_root_stat(&client->files.root, path, &info, status);
+    }
+    free(path);
+    return code == ASYLO_OK ? write_stat(&info, output, status) : code;
+}
+
+static asylo_code builtin_file_fstat(asylo_client *client, asylo__reader *reader,
+                                     asylo_output *output, asylo_status *status) {
+    uint32_t handle = asylo__read_u32(reader);
+    asylo_code code = asylo__reader_finish(reader, status);
+    if (code == ASYLO_OK) {
+        code = asylo__file_root_check(&client->files.root, "file_fstat", status);
+    }
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    int fd;
+    code = asylo__file_table_dup(&client->files, (int)handle, &fd, status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    struct stat info;
+    int result = fstat(fd, &info);
+    int error = errno;
+    close(fd);
+    if (result != 0) {
+        return asylo__file_errno_status(status, error, "file_fstat", NULL);
+    }
+    return write_stat(&info, output, status);
+}
+
 asylo_code asylo__builtin_exit(asylo_client *client, uint32_t selector, const uint8_t *input,
                                size_t input_size, asylo_output *output, asylo_status *status) {
     asylo__reader reader;
@@ -266,6 +362,12 @@ asylo_code asylo__builtin_exit(asylo_client *client, uint32_t selector, const ui
         return builtin_file_close(client, &reader, status);
     case ASYLO_SELECTOR_FILE_UNLINK:
         return builtin_file_unlink(client, &reader, status);
+    case ASYLO_SELECTOR_FILE_SEEK:
+        return builtin_file_seek(client, &reader, output, status);
+    case ASYLO_SELECTOR_FILE_STAT:
+        return builtin_file_stat(client, &reader, output, status);
+    case ASYLO_SELECTOR_FILE_FSTAT:
+        return builtin_file_fstat(client, &reader, output, status);
     default:
         return asylo_status_set(status, ASYLO_NOT_FOUND, ASYLO_ORIGIN_HOST,
                                 "no built-in exit call has selector 0x%x", selector);

@@ -173,6 +173,11 @@ asylo_code asylo_client_finalize(asylo_client *client, const void *final_input,
     int seen;
     if (!asylo__call_gate_transition(&client->gate, ASYLO_CLIENT_RUNNING, ASYLO_CLIENT_FINALIZING,
                                      &seen)) {
+        if (seen == ASYLO_CLIENT_LOST) {
+            /* Refused with the cause, like every call on a lost client (the
+             * remote proxy hands it to its host this way). */
+            return asylo__client_lost_status(client, out);
+        }
         return asylo_status_set(out, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
                                 "enclave '%s' is %s: finalize needs it running", client->name,
                                 asylo_client_state_name(seen));
@@ -340,6 +345,11 @@ static asylo_code settle_for_destroy(asylo_client *client, const void *final_inp
                                  NULL, status);
             asylo__destroy_watchdog_stop(watchdog);
             asylo__call_gate_finish(&client->gate, ASYLO_CLIENT_FINALIZED);
+        } else if (seen == ASYLO_CLIENT_LOST) {
+            /* The instance died before finalize could run: destroy says so
+             * with the cause, as remote does for a proxy that died. */
+            code = asylo__client_lost_status(client, status);
+            asylo_status_prefix(status, "destroying enclave '%s' (not finalized)", client->name);
         }
         return code;
     }

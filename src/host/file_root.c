@@ -328,3 +328,27 @@ asylo_code asylo__file_root_unlink(const asylo__file_root *root, const char *pat
     close(directory);
     return code;
 }
+
+asylo_code asylo__file_root_stat(const asylo__file_root *root, const char *path, struct stat *info,
+                                 asylo_status *status) {
+    static const char what[] = "file_stat";
+    asylo_code code = check_path(root, path, what, status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    /* O_PATH opens no file (a FIFO cannot block), and with O_NOFOLLOW a
+     * symbolic link as the last component comes back as itself. */
+    int fd = open_beneath(root->fd, path, O_PATH, 0);
+    if (fd < 0) {
+        return resolve_status(-fd, what, path, status);
+    }
+    if (fstat(fd, info) != 0) {
+        code = asylo__file_errno_status(status, errno, what, path);
+    } else if (S_ISLNK(info->st_mode)) {
+        code = resolve_status(ELOOP, what, path, status);
+    } else {
+        code = asylo_status_ok(status);
+    }
+    close(fd);
+    return code;
+}

@@ -15,6 +15,7 @@
 #define ASYLO_HOST_FILE_ROOT_H
 
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "asylo/status.h"
@@ -49,6 +50,12 @@ asylo_code asylo__file_root_open_file(const asylo__file_root *root, const char *
 /* Removes a name beneath the root (a symbolic link itself, never its target). */
 asylo_code asylo__file_root_unlink(const asylo__file_root *root, const char *path,
                                    asylo_status *status);
+
+/* Stats a name beneath the root (a symbolic link is refused, never followed)
+ * into *info; the same refusals as asylo__file_root_open_file, but any kind of
+ * file may be asked about. */
+asylo_code asylo__file_root_stat(const asylo__file_root *root, const char *path, struct stat *info,
+                                 asylo_status *status);
 
 /* errno as a status: "<what> '<path>': <strerror>" (path may be NULL). */
 asylo_code asylo__file_errno_status(asylo_status *status, int error, const char *what,

@@ -100,10 +100,10 @@ static asylo_code check_header(const Asylo__Remote__ProvisionRequest *request,
                                 "image_sha256 must be %d bytes, not %zu", ASYLO__SHA256_SIZE,
                                 header->image_sha256.len);
     }
-    if (strlen(header->backend) == 0 || strlen(header->backend) > 32 ||
-        strlen(header->name) > 127) {
+    if (strlen(header->backend) > 32 || strlen(header->name) > 127) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
-                                "backend must be 1-32 bytes and name at most 127");
+                                "backend must be at most 32 bytes (empty: the server's) and name "
+                                "at most 127");
     }
     return ASYLO_OK;
 }

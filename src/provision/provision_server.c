@@ -171,7 +171,7 @@ asylo_code asylo__provision_reserve(asylo__provision_server *server, const char 
     *slot = NULL;
     const char *allowed_backend =
         server->options.allowed_backend ? server->options.allowed_backend : "sim";
-    if (strcmp(backend, allowed_backend) != 0) {
+    if (backend[0] != '\0' && strcmp(backend, allowed_backend) != 0) {
         return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
                                 "this server runs enclaves with the '%s' backend, not '%s'",
                                 allowed_backend, backend);
@@ -375,7 +375,10 @@ asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provis
     asylo__proxy_process_options options = {
         .proxy_path = server->options.proxy_path,
         .enclave_path = image_path,
-        .backend = backend,
+        /* "": the client left the choice to this server. */
+        .backend = backend[0] != '\0'                ? backend
+                   : server->options.allowed_backend ? server->options.allowed_backend
+                                                     : "sim",
         .log_level = server->options.log_level,
         .security = &server->options.security,
         .load_timeout_ms = server->options.proxy_load_timeout_ms,

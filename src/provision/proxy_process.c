@@ -327,7 +327,9 @@ static void build_arguments(const asylo__proxy_process_options *options,
     arguments->argv[0] = (char *)options->proxy_path;
     add_argument(arguments, "--address", options->address);
     add_argument(arguments, "--enclave_path", options->enclave_path);
-    add_argument(arguments, "--backend", options->backend);
+    if (options->backend != NULL) { /* NULL: the proxy's default */
+        add_argument(arguments, "--backend", options->backend);
+    }
     add_argument(arguments, "--control_fd", "3");
     if (options->log_level != NULL) {
         add_argument(arguments, "--log_level", options->log_level);

@@ -134,7 +134,7 @@ static asylo_code upload(server_provision *self, asylo__client_stream *stream, i
     header.image_size = size;
     header.image_sha256.data = (uint8_t *)digest;
     header.image_sha256.len = 32;
-    header.backend = (char *)backend;
+    header.backend = (char *)(backend != NULL ? backend : ""); /* "": the server's */
     uint8_t *chunk = malloc(self->chunk_size);
     if (chunk == NULL) {
         return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,

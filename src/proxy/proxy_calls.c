@@ -70,7 +70,7 @@ static asylo_code serve_load(asylo__proxy *proxy, const asylo__frame *enter, boo
         code =
             asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
                              "this proxy already serves enclave '%s'; it serves one", proxy->name);
-    } else if (strcmp(load->backend, allowed) != 0) {
+    } else if (load->backend[0] != '\0' && strcmp(load->backend, allowed) != 0) {
         code = asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
                                 "this proxy runs enclaves with the '%s' backend, not '%s'", allowed,
                                 load->backend);
@@ -84,7 +84,8 @@ static asylo_code serve_load(asylo__proxy *proxy, const asylo__frame *enter, boo
                                 "enclave name or path too long");
     } else {
         snprintf(proxy->name, sizeof proxy->name, "%s", load->name);
-        snprintf(proxy->backend, sizeof proxy->backend, "%s", load->backend);
+        /* An empty backend asks for this proxy's own. */
+        snprintf(proxy->backend, sizeof proxy->backend, "%s", allowed);
         snprintf(proxy->enclave_path, sizeof proxy->enclave_path, "%s",
                  load->enclave_path[0] != '\0' || proxy->options.enclave_path == NULL
                      ? load->enclave_path
@@ -182,6 +183,7 @@ out:
 static const uint32_t forwarded_builtins[] = {
     ASYLO_SELECTOR_LOG,        ASYLO_SELECTOR_FILE_OPEN,  ASYLO_SELECTOR_FILE_READ,
     ASYLO_SELECTOR_FILE_WRITE, ASYLO_SELECTOR_FILE_CLOSE, ASYLO_SELECTOR_FILE_UNLINK,
+    ASYLO_SELECTOR_FILE_SEEK,  ASYLO_SELECTOR_FILE_STAT,  ASYLO_SELECTOR_FILE_FSTAT,
 };
 #define FORWARDED_COUNT (sizeof forwarded_builtins / sizeof forwarded_builtins[0])
 

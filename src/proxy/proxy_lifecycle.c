@@ -44,6 +44,9 @@ const char *asylo__proxy_selector_name(uint32_t selector) {
     case ASYLO_SELECTOR_FILE_WRITE:
     case ASYLO_SELECTOR_FILE_CLOSE:
     case ASYLO_SELECTOR_FILE_UNLINK:
+    case ASYLO_SELECTOR_FILE_SEEK:
+    case ASYLO_SELECTOR_FILE_STAT:
+    case ASYLO_SELECTOR_FILE_FSTAT:
         return "file";
     case ASYLO_SELECTOR_REMOTE_ATTEST:
         return "attest";

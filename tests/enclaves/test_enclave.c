@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,6 +341,29 @@ static asylo_code on_spin(void *context, const uint8_t *input, size_t input_size
     return asylo_status_ok(status);
 }
 
+/* Says "inside now" with an exit call, then holds the thread (and, in
+ * process, its call slot) for a while: a test that needs a call in flight
+ * waits for the exit call instead of guessing a time. */
+static asylo_code on_exit_then_sleep(void *context, const uint8_t *input, size_t input_size,
+                                     asylo_output *output, asylo_status *status) {
+    (void)context, (void)output;
+    asylo__reader reader;
+    asylo__reader_init(&reader, input, input_size, "exit_then_sleep input");
+    uint32_t selector = asylo__read_u32(&reader);
+    uint32_t milliseconds = asylo__read_u32(&reader);
+    if (asylo__reader_finish(&reader, status) != ASYLO_OK) {
+        return status->code;
+    }
+    asylo_code code = asylo_enclave_exit_call(selector, NULL, 0, NULL, status);
+    if (code != ASYLO_OK) {
+        return code;
+    }
+    struct timespec delay = {milliseconds / 1000, (long)(milliseconds % 1000) * 1000000L};
+    while (nanosleep(&delay, &delay) != 0) {
+    }
+    return asylo_status_ok(status);
+}
+
 /* The enclave crashes its whole process (the proxy, under remote). */
 static asylo_code on_crash_segv(void *context, const uint8_t *input, size_t input_size,
                                 asylo_output *output, asylo_status *status) {
@@ -494,7 +518,160 @@ static asylo_code on_posix_more(void *context, const uint8_t *input, size_t inpu
     return asylo_output_write(output, text, (size_t)length, status);
 }
 
+static asylo_code posix_failed(const char *what, asylo_status *status) {
+    return asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_ENCLAVE, "%s failed: errno %d",
+                            what, errno);
+}
+
+/* Seeking and stat with plain C library calls (forwarded in process). */
+static asylo_code on_posix_seek_stat(void *context, const uint8_t *input, size_t input_size,
+                                     asylo_output *output, asylo_status *status) {
+    (void)context;
+    char path[256];
+    if (input_size == 0 || input_size >= sizeof path) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
+                                "posix_seek_stat needs a path");
+    }
+    memcpy(path, input, input_size);
+    path[input_size] = '\0';
+    FILE *file = fopen(path, "w");
+    if (file == NULL || fputs("0123456789", file) < 0 || fclose(file) != 0) {
+        return posix_failed("writing the file", status);
+    }
+    struct stat info;
+    if (stat(path, &info) != 0) {
+        return posix_failed("stat", status);
+    }
+    if (info.st_size != 10 || !S_ISREG(info.st_mode)) {
+        return asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_ENCLAVE,
+                                "stat: size %lld mode 0%o, want 10 and a regular file",
+                                (long long)info.st_size, (unsigned)info.st_mode);
+    }
+    char text[16] = {0};
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        return posix_failed("open", status);
+    }
+    bool ok = lseek(fd, 4, SEEK_SET) == 4 && read(fd, text, 3) == 3;
+    ok = ok && lseek(fd, -2, SEEK_END) == 8 && read(fd, text + 3, 8) == 2;
+    ok = ok && fstat(fd, &info) == 0 && info.st_size == 10;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    if (!ok) {
+        return posix_failed("lseek, read or fstat", status);
+    }
+    file = fopen(path, "r");
+    int seventh = file == NULL || fseek(file, 7, SEEK_SET) != 0 ? EOF : fgetc(file);
+    if (file != NULL) {
+        fclose(file);
+    }
+    if (seventh != '7') {
+        return posix_failed("fseek", status);
+    }
+    if (unlink(path) != 0) {
+        return posix_failed("unlink", status);
+    }
+    if (stat(path, &info) == 0 || errno != ENOENT) {
+        return asylo_status_set(status, ASYLO_INTERNAL, ASYLO_ORIGIN_ENCLAVE,
+                                "stat of the removed file did not fail with ENOENT (errno %d)",
+                                errno);
+    }
+    char result[16];
+    int length = snprintf(result, sizeof result, "%.3s|%.2s|%c", text, text + 3, seventh);
+    return asylo_output_write(output, result, (size_t)length, status);
+}
+
+static asylo_code on_posix_stat_path(void *context, const uint8_t *input, size_t input_size,
+                                     asylo_output *output, asylo_status *status) {
+    (void)context;
+    char path[256];
+    if (input_size == 0 || input_size >= sizeof path) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
+                                "posix_stat_path needs a path");
+    }
+    memcpy(path, input, input_size);
+    path[input_size] = '\0';
+    struct stat info;
+    memset(&info, 0, sizeof info);
+    errno = 0;
+    int32_t result[2];
+    result[0] = stat(path, &info);
+    result[1] = errno;
+    uint64_t size = (uint64_t)info.st_size;
+    asylo_code code = asylo_output_write(output, result, sizeof result, status);
+    return code == ASYLO_OK ? asylo_output_write(output, &size, sizeof size, status) : code;
+}
+
 /* ---- hostile selectors: what a malicious or broken enclave might do ---- */
+
+/* Reads another process's memory through /proc, as an enclave after its
+ * host's secrets might. */
+static asylo_code on_hostile_read_proc_mem(void *context, const uint8_t *input, size_t input_size,
+                                           asylo_output *output, asylo_status *status) {
+    (void)context;
+    asylo__reader reader;
+    asylo__reader_init(&reader, input, input_size, "read_proc_mem input");
+    uint32_t pid = asylo__read_u32(&reader);
+    uint64_t address = asylo__read_u64(&reader);
+    if (asylo__reader_finish(&reader, status) != ASYLO_OK) {
+        return status->code;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%u/mem", pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        return asylo_status_set(status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_ENCLAVE,
+                                "open %s failed: errno %d", path, errno);
+    }
+    uint8_t bytes[8];
+    ssize_t got = pread(fd, bytes, sizeof bytes, (off_t)address);
+    int saved = errno;
+    close(fd);
+    if (got != (ssize_t)sizeof bytes) {
+        return asylo_status_set(status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_ENCLAVE,
+                                "reading %s failed: errno %d", path, saved);
+    }
+    return asylo_output_write(output, bytes, sizeof bytes, status);
+}
+
+__attribute__((no_sanitize("address", "undefined"))) static void write_byte_at(uint64_t address) {
+    *(volatile uint8_t *)(uintptr_t)address = 0x5a;
+}
+
+static asylo_code on_hostile_write_host_pointer(void *context, const uint8_t *input,
+                                                size_t input_size, asylo_output *output,
+                                                asylo_status *status) {
+    (void)context, (void)output;
+    asylo__reader reader;
+    asylo__reader_init(&reader, input, input_size, "write_host_pointer input");
+    uint64_t address = asylo__read_u64(&reader);
+    if (asylo__reader_finish(&reader, status) != ASYLO_OK) {
+        return status->code;
+    }
+    write_byte_at(address);
+    return asylo_status_ok(status);
+}
+
+static asylo_code on_hostile_oversized_exit(void *context, const uint8_t *input, size_t input_size,
+                                            asylo_output *output, asylo_status *status) {
+    (void)context, (void)output;
+    uint32_t size;
+    if (read_u32_input(input, input_size, &size, status) != ASYLO_OK) {
+        return status->code;
+    }
+    uint8_t *data = malloc(size == 0 ? 1 : size);
+    if (data == NULL) {
+        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_ENCLAVE,
+                                "no memory for %u bytes", size);
+    }
+    memset(data, 0x77, size);
+    asylo_buffer reply = {0};
+    asylo_code code = asylo_enclave_exit_call(TEST_HOST_ECHO, data, size, &reply, status);
+    asylo_buffer_free(&reply);
+    free(data);
+    return code;
+}
 
 static volatile int *volatile null_pointer;
 static volatile unsigned long spin_counter;
@@ -610,6 +787,12 @@ static const struct {
     {TEST_POSIX_MORE, on_posix_more},
     {TEST_ABORT, on_abort},
     {TEST_FIB, on_fib},
+    {TEST_EXIT_THEN_SLEEP, on_exit_then_sleep},
+    {TEST_POSIX_SEEK_STAT, on_posix_seek_stat},
+    {TEST_POSIX_STAT_PATH, on_posix_stat_path},
+    {TEST_HOSTILE_READ_PROC_MEM, on_hostile_read_proc_mem},
+    {TEST_HOSTILE_WRITE_HOST_POINTER, on_hostile_write_host_pointer},
+    {TEST_HOSTILE_OVERSIZED_EXIT, on_hostile_oversized_exit},
 };
 
 /* Exit-calls `selector` (named by an environment variable) if set: lets tests

@@ -80,6 +80,33 @@ enum {
     TEST_POSIX_MORE = 0x1800,
 };
 
+/* The process backend's tests (0x1700-0x17ff). */
+enum {
+    /* in: u32 exit selector, u32 milliseconds; exit-calls that selector (no
+     * input: "inside now"), then sleeps that long and returns OK. */
+    TEST_EXIT_THEN_SLEEP = 0x1700,
+    /* in: path; with plain libc calls writes "0123456789" there, then checks
+     * stat, lseek (set, end), fstat and fseek, unlinks it and checks stat
+     * fails with ENOENT; out: "456|89|7" (what the seeks read) */
+    TEST_POSIX_SEEK_STAT,
+    /* in: path; stat(path); out: i32 result, i32 errno, u64 st_size */
+    TEST_POSIX_STAT_PATH,
+    /* Hostile, like 0x1500 (never on sim): in: u32 pid; opens /proc/PID/mem
+     * and reads 8 bytes at the host address given as u64 after the pid;
+     * out: the bytes read (never reached in process) */
+    TEST_HOSTILE_READ_PROC_MEM,
+    /* in: u64 address (a host pointer as an integer); writes 0x5a there */
+    TEST_HOSTILE_WRITE_HOST_POINTER,
+    /* in: u32 size; one exit call to TEST_HOST_ECHO with size bytes; returns
+     * its status */
+    TEST_HOSTILE_OVERSIZED_EXIT,
+};
+
+/* Exit selectors of the process backend's tests (0x1780-0x17ff). */
+enum {
+    TEST_HOST_INSIDE = 0x1780, /* the host notes that the calling enclave thread is inside */
+};
+
 /* Exit selectors the tests register on the host. */
 enum {
     TEST_HOST_ECHO = ASYLO_SELECTOR_USER_FIRST + 0x100,

@@ -705,6 +705,9 @@ static int teardown(void **state) {
 }
 
 int main(int argc, char **argv) {
+    /* The identity claims checked here are those of sim's evidence
+     * (backend "sim"). */
+    util_target_backend = "sim";
     if (argc != 2 || (strcmp(argv[1], "sim") != 0 && strcmp(argv[1], "remote") != 0 &&
                       strcmp(argv[1], "process") != 0)) {
         fprintf(stderr, "usage: identity_test sim|remote|process\n");

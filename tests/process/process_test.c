@@ -4,6 +4,9 @@
  * each hostile act: the host lives, the status names what happened, the
  * client is lost, destroy is bounded and a new load works. */
 #include <dirent.h>
+#include <sys/stat.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -238,39 +241,80 @@ static void test_eight_threads(void **state) {
     destroy(shared_client);
 }
 
-static void *sleeper_main(void *argument) {
+/* The concurrency-limit test's hand-over, without timing windows: the
+ * holder's enclave thread says "inside" with an exit call (so it holds the
+ * only slot), and its host handler keeps it there until the main thread's
+ * own call has been refused. Both waits are bounded. */
+static atomic_int holder_inside;
+static atomic_int second_call_done;
+
+static bool wait_flag(atomic_int *flag, int bound_ms) {
+    for (int waited = 0; waited < bound_ms && !atomic_load(flag); waited++) {
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
+    return atomic_load(flag) != 0;
+}
+
+static asylo_code host_inside(void *context, asylo_client *client, uint32_t selector,
+                              const uint8_t *input, size_t input_size, asylo_output *output,
+                              asylo_status *status) {
+    (void)context, (void)client, (void)selector, (void)input, (void)input_size, (void)output;
+    atomic_store(&holder_inside, 1);
+    if (!wait_flag(&second_call_done, 30000)) {
+        return asylo_status_set(status, ASYLO_DEADLINE_EXCEEDED, ASYLO_ORIGIN_HOST,
+                                "the main thread made no call within 30 s");
+    }
+    return asylo_status_ok(status);
+}
+
+static void *holder_main(void *argument) {
     asylo_buffer output = {0};
     asylo_status status;
-    asylo_code code = call_u32(argument, TEST_SLEEP, 500, &output, &status);
+    uint32_t input[2] = {TEST_HOST_INSIDE, 10 /* ms asleep inside, after the exit call */};
+    asylo_code code =
+        asylo_client_call(argument, TEST_EXIT_THEN_SLEEP, input, sizeof input, &output, &status);
+    if (code != ASYLO_OK) {
+        printf("the holder's call: %s\n", status.message);
+    }
+    asylo_buffer_free(&output);
     return (void *)(uintptr_t)(code == ASYLO_OK);
 }
 
 static void test_concurrency_limit(void **state) {
     (void)state;
     SKIP_WITHOUT_SANDBOX();
+    static const asylo_exit_handler inside_handlers[] = {{TEST_HOST_INSIDE, host_inside, NULL}};
     asylo_load_config config;
     process_config(&config, "one-slot");
+    config.exit_handlers = inside_handlers;
+    config.exit_handler_count = 1;
     config.max_concurrent_calls = 1;
     asylo_client *client = NULL;
     asylo_status status;
     expect_ok("load", asylo_manager_load(manager, &config, &client, &status), &status);
-    pthread_t sleeper;
-    assert_int_equal(pthread_create(&sleeper, NULL, sleeper_main, client), 0);
-    /* Bounded: the sleeper holds the only slot for 500 ms. */
-    asylo_code code = ASYLO_OK;
+    atomic_store(&holder_inside, 0);
+    atomic_store(&second_call_done, 0);
+    pthread_t holder;
+    assert_int_equal(pthread_create(&holder, NULL, holder_main, client), 0);
+    /* The holder's enclave thread is inside (it made its exit call) and
+     * stays there until second_call_done. */
+    bool inside = wait_flag(&holder_inside, 30000);
     asylo_buffer output = {0};
-    for (int i = 0; i < 100 && code == ASYLO_OK; i++) {
-        struct timespec pause = {0, 2000000};
-        nanosleep(&pause, NULL);
+    asylo_code code = ASYLO_OK;
+    if (inside) {
         code = asylo_client_run(client, "x", 1, &output, &status);
         asylo_buffer_free(&output);
     }
-    expect_status("a second call at once", code, &status, ASYLO_RESOURCE_EXHAUSTED,
-                  ASYLO_ORIGIN_BACKEND, "max_concurrent_calls");
+    atomic_store(&second_call_done, 1);
     void *ok;
-    pthread_join(sleeper, &ok);
+    pthread_join(holder, &ok);
+    assert_true(inside);
+    expect_status("a second call while the only slot is held", code, &status,
+                  ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_BACKEND,
+                  "all 1 of its call slots in use (max_concurrent_calls");
     assert_true((uintptr_t)ok);
-    expect_ok("after the sleeper", asylo_client_run(client, "x", 1, &output, &status), &status);
+    expect_ok("after the holder", asylo_client_run(client, "x", 1, &output, &status), &status);
     asylo_buffer_free(&output);
     destroy(client);
 }
@@ -349,6 +393,77 @@ static void test_posix_forwarded(void **state) {
     remove_temp_dir(directory);
 }
 
+static void expect_stat_refused(asylo_client *client, const char *path, int want_errno) {
+    asylo_buffer output = {0};
+    asylo_status status;
+    expect_ok("stat",
+              asylo_client_call(client, TEST_POSIX_STAT_PATH, path, strlen(path), &output, &status),
+              &status);
+    assert_int_equal(output.size, 16);
+    int32_t result[2];
+    uint64_t size;
+    memcpy(result, output.data, 8);
+    memcpy(&size, output.data + 8, 8);
+    printf("| forwarded stat of %s | %d, errno %d, size %llu |\n", path, result[0], result[1],
+           (unsigned long long)size);
+    assert_int_equal(result[0], -1);
+    assert_int_equal(result[1], want_errno);
+    assert_int_equal(size, 0);
+    asylo_buffer_free(&output);
+}
+
+/* stat, fstat, lseek (and stdio's fseek on top) forwarded under the file
+ * root; outside it refused (EACCES), nothing learned about the file. */
+static void test_posix_seek_stat(void **state) {
+    (void)state;
+    SKIP_WITHOUT_SANDBOX();
+    char directory[256];
+    make_temp_dir(directory, sizeof directory);
+    char root[300], outside[300];
+    snprintf(root, sizeof root, "%s/root", directory);
+    snprintf(outside, sizeof outside, "%s/outside.txt", directory);
+    assert_int_equal(mkdir(root, 0700), 0);
+    FILE *secret = fopen(outside, "w");
+    assert_non_null(secret);
+    fputs("secret", secret);
+    fclose(secret);
+    asylo_process_config process;
+    asylo_process_config_init(&process);
+    process.forward_posix_calls = 1;
+    asylo_load_config config;
+    process_config(&config, "posix-seek");
+    config.backend_config = &process;
+    config.file_root = root;
+    asylo_client *client = NULL;
+    asylo_status status;
+    expect_ok("load with forwarding", asylo_manager_load(manager, &config, &client, &status),
+              &status);
+    asylo_buffer output = {0};
+    const char *inside = "seek.txt";
+    expect_ok(
+        "stat/lseek/fstat/fseek inside the root",
+        asylo_client_call(client, TEST_POSIX_SEEK_STAT, inside, strlen(inside), &output, &status),
+        &status);
+    assert_int_equal(output.size, 8);
+    assert_memory_equal(output.data, "456|89|7", 8);
+    asylo_buffer_free(&output);
+    expect_stat_refused(client, outside, EACCES);
+    expect_stat_refused(client, "/etc/shadow", EACCES);
+    expect_stat_refused(client, "../outside.txt", EACCES);
+    expect_stat_refused(client, "missing.txt", ENOENT);
+    assert_int_equal(asylo_client_get_state(client), ASYLO_CLIENT_RUNNING);
+    destroy(client);
+    /* Forwarding off: a stat finds nothing (the empty root), and the
+     * enclave lives. */
+    client = load("posix-stat-off");
+    expect_stat_refused(client, outside, ENOENT);
+    assert_int_equal(asylo_client_get_state(client), ASYLO_CLIENT_RUNNING);
+    destroy(client);
+    unlink(outside);
+    rmdir(root);
+    remove_temp_dir(directory);
+}
+
 /* One hostile act on a fresh enclave. */
 static void hostile(const char *name, uint32_t selector, asylo_code code, const char *needle) {
     asylo_client *client = load(name);
@@ -370,10 +485,11 @@ static void test_hostile_crashes(void **state) {
     (void)state;
     SKIP_WITHOUT_SANDBOX();
     hostile("null-deref", TEST_HOSTILE_NULL_DEREF, ASYLO_ABORTED,
-            "signal 11 (SIGSEGV) at address 0x0");
-    hostile("abort", TEST_HOSTILE_ABORT, ASYLO_ABORTED, "signal 6 (SIGABRT, abort called");
+            "ended by signal 11 (SIGSEGV) at address 0x0");
+    hostile("abort", TEST_HOSTILE_ABORT, ASYLO_ABORTED,
+            "ended by signal 6 (SIGABRT): abort called");
     hostile("stack-overflow", TEST_HOSTILE_STACK_OVERFLOW, ASYLO_ABORTED, "SIGSEGV");
-    hostile("exit", TEST_HOSTILE_EXIT, ASYLO_UNAVAILABLE, "exited with code 3");
+    hostile("exit", TEST_HOSTILE_EXIT, ASYLO_UNAVAILABLE, "exited with status 3");
 }
 
 static void test_hostile_system_calls(void **state) {
@@ -390,6 +506,91 @@ static void test_hostile_system_calls(void **state) {
             "system call ptrace (number 101)");
     hostile("kill-parent", TEST_HOSTILE_KILL_PARENT, ASYLO_PERMISSION_DENIED,
             "system call kill (number 62)");
+}
+
+/* What a hostile enclave would like to read or change in its host. */
+static uint8_t host_secret[64] = "the host's secret";
+
+static void expect_lost_then_new_load(asylo_client *client) {
+    assert_int_equal(asylo_client_get_state(client), ASYLO_CLIENT_LOST);
+    double start = now_ms();
+    destroy(client);
+    assert_true(now_ms() - start < 2000);
+    expect_new_load_works();
+}
+
+/* Reading /proc for host memory, writing through a host pointer given as an
+ * integer, an exit call larger than a frame: the host lives, its memory is
+ * untouched, the status says what happened, a new load works. */
+static void test_hostile_host_memory(void **state) {
+    (void)state;
+    SKIP_WITHOUT_SANDBOX();
+    asylo_buffer output = {0};
+    asylo_status status;
+    uint8_t proc_input[12];
+    uint32_t pid = (uint32_t)getpid();
+    uint64_t address = (uint64_t)(uintptr_t)host_secret;
+    memcpy(proc_input, &pid, 4);
+    memcpy(proc_input + 4, &address, 8);
+    /* /proc/<host pid>/mem: the open is a refused system call. */
+    asylo_client *client = load("read-proc");
+    expect_status("read /proc/PID/mem",
+                  asylo_client_call(client, TEST_HOSTILE_READ_PROC_MEM, proc_input,
+                                    sizeof proc_input, &output, &status),
+                  &status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_BACKEND,
+                  "system call openat (number 257)");
+    assert_null(output.data);
+    expect_lost_then_new_load(client);
+    /* With POSIX forwarding the host's file policy refuses the absolute
+     * path: the enclave gets EACCES, reads nothing, and lives. */
+    char directory[256];
+    make_temp_dir(directory, sizeof directory);
+    asylo_process_config process;
+    asylo_process_config_init(&process);
+    process.forward_posix_calls = 1;
+    asylo_load_config config;
+    process_config(&config, "read-proc-forwarded");
+    config.backend_config = &process;
+    config.file_root = directory;
+    expect_ok("load", asylo_manager_load(manager, &config, &client, &status), &status);
+    expect_status("read /proc/PID/mem, forwarded",
+                  asylo_client_call(client, TEST_HOSTILE_READ_PROC_MEM, proc_input,
+                                    sizeof proc_input, &output, &status),
+                  &status, ASYLO_PERMISSION_DENIED, ASYLO_ORIGIN_ENCLAVE, "errno 13");
+    assert_null(output.data);
+    assert_int_equal(asylo_client_get_state(client), ASYLO_CLIENT_RUNNING);
+    destroy(client);
+    remove_temp_dir(directory);
+
+    /* A host pointer is only a number in the enclave's own address space:
+     * the write faults there (or, by a one-in-billions chance of the same
+     * address being mapped in the runner, lands in the runner's memory). */
+    client = load("write-pointer");
+    asylo_code code = asylo_client_call(client, TEST_HOSTILE_WRITE_HOST_POINTER, &address,
+                                        sizeof address, &output, &status);
+    printf("| write through host pointer %p | %s | %s |\n", (void *)host_secret,
+           asylo_code_name(code), status.message);
+    assert_string_equal((const char *)host_secret, "the host's secret");
+    if (code != ASYLO_OK) {
+        assert_int_equal(code, ASYLO_ABORTED);
+        assert_non_null(strstr(status.message, "ended by signal 11 (SIGSEGV) at address 0x"));
+        expect_lost_then_new_load(client);
+    } else {
+        destroy(client);
+    }
+
+    /* An exit call larger than a frame: refused before it is sent; the
+     * enclave gets the status, hands it back, and lives. */
+    client = load("oversized-exit");
+    expect_status("oversized exit call",
+                  call_u32(client, TEST_HOSTILE_OVERSIZED_EXIT, 2u << 20, &output, &status),
+                  &status, ASYLO_RESOURCE_EXHAUSTED, ANY_ORIGIN,
+                  "input of 2097152 bytes to selector 0x1100 does not fit the channel's "
+                  "1048576-byte frames");
+    assert_int_equal(asylo_client_get_state(client), ASYLO_CLIENT_RUNNING);
+    expect_ok("run after", asylo_client_run(client, "x", 1, &output, &status), &status);
+    asylo_buffer_free(&output);
+    destroy(client);
 }
 
 static void *loop_main(void *argument) {
@@ -507,16 +708,12 @@ int main(int argc, char **argv) {
         return load_and_die();
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_run_and_calls),
-        cmocka_unit_test(test_nested_both_ways),
-        cmocka_unit_test(test_eight_threads),
-        cmocka_unit_test(test_concurrency_limit),
-        cmocka_unit_test(test_memory_limit),
-        cmocka_unit_test(test_posix_forwarded),
-        cmocka_unit_test(test_host_dies),
-        cmocka_unit_test(test_hostile_crashes),
-        cmocka_unit_test(test_hostile_system_calls),
-        cmocka_unit_test(test_infinite_loop_destroy),
+        cmocka_unit_test(test_run_and_calls),       cmocka_unit_test(test_nested_both_ways),
+        cmocka_unit_test(test_eight_threads),       cmocka_unit_test(test_concurrency_limit),
+        cmocka_unit_test(test_memory_limit),        cmocka_unit_test(test_posix_forwarded),
+        cmocka_unit_test(test_posix_seek_stat),     cmocka_unit_test(test_host_dies),
+        cmocka_unit_test(test_hostile_crashes),     cmocka_unit_test(test_hostile_system_calls),
+        cmocka_unit_test(test_hostile_host_memory), cmocka_unit_test(test_infinite_loop_destroy),
     };
     return cmocka_run_group_tests_name("process", tests, setup, teardown);
 }

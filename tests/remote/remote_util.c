@@ -239,6 +239,8 @@ int util_kill_children(void) {
     return count;
 }
 
+const char *util_target_backend;
+
 bool util_proxy_spawn(util_proxy *proxy, const char *path, const char *const *arguments,
                       const char *cwd, const char *log_path, bool expect_listening,
                       int64_t timeout_ms) {
@@ -249,8 +251,19 @@ bool util_proxy_spawn(util_proxy *proxy, const char *path, const char *const *ar
     char *argv[64];
     int count = 0;
     argv[count++] = (char *)path;
-    for (int i = 0; arguments[i] != NULL && count < 63; i++) {
+    for (int i = 0; arguments[i] != NULL && count < 62; i++) {
         argv[count++] = (char *)arguments[i];
+    }
+    /* A proxy started by hand gets the test's backend (given first, so an
+     * explicit --backend in `arguments` wins: later flags do). */
+    char backend_flag[64];
+    const char *name = strrchr(path, '/');
+    if (util_target_backend != NULL &&
+        strcmp(name != NULL ? name + 1 : path, "asylo-remote-proxy") == 0) {
+        snprintf(backend_flag, sizeof backend_flag, "--backend=%s", util_target_backend);
+        memmove(&argv[2], &argv[1], (size_t)(count - 1) * sizeof argv[0]);
+        argv[1] = backend_flag;
+        count++;
     }
     argv[count] = NULL;
     int out[2];
@@ -348,6 +361,7 @@ bool util_remote_setup(util_remote *remote, const char *proxy_path, const char *
     local.listen_address = listen_address;
     local.log_level = "warning";
     asylo_remote_config_init(&remote->config);
+    remote->config.target_backend = util_target_backend;
     if (ssl) {
         local.security.type = ASYLO_SECURITY_SSL;
         local.security.server_cert = remote->paths[1];

@@ -67,6 +67,13 @@ typedef struct util_proxy {
 /* Spawns `path` with the NULL-terminated argv tail `arguments` in cwd (NULL:
  * ours), stderr to log_path. When expect_listening, waits up to timeout_ms for
  * the "listening on" line. */
+/* The backend the proxies of this test run enclaves with: NULL (the default)
+ * leaves the choice to the proxy (process where its sandbox works). Tests of
+ * what an enclave does to the proxy's own process (crash, freeze, trace it)
+ * set "sim": util_remote_setup and util_proxy_spawn of asylo-remote-proxy
+ * then ask for it. */
+extern const char *util_target_backend;
+
 bool util_proxy_spawn(util_proxy *proxy, const char *path, const char *const *arguments,
                       const char *cwd, const char *log_path, bool expect_listening,
                       int64_t timeout_ms);

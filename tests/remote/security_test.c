@@ -566,6 +566,9 @@ static void test_provision_server_address_named_once(void **state) {
 }
 
 int main(void) {
+    /* An enclave run by sim inside the proxy is what these attacks on the
+     * proxy's process need (ptrace of its parent, its memory). */
+    util_target_backend = "sim";
     asylo_log_set_level(ASYLO_LOG_WARNING);
     if (!util_make_temp_dir("asylo-remote-security", dir, sizeof dir) ||
         !util_make_certs(MAKE_CERTS_SCRIPT, dir)) {

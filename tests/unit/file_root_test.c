@@ -151,7 +151,27 @@ static void run_policy(bool walk) {
     expect_code(asylo__file_root_unlink(&root, "sub/", &status), &status, ASYLO_INVALID_ARGUMENT,
                 "names no file");
     outside_untouched();
+
+    /* Stat: the same refusals, each naming the path; any kind of file. */
+    struct stat info;
+    expect_code(asylo__file_root_stat(&root, outside, &info, &status), &status,
+                ASYLO_PERMISSION_DENIED, "absolute");
+    assert_non_null(strstr(status.message, outside));
+    expect_code(asylo__file_root_stat(&root, "../outside.txt", &info, &status), &status,
+                ASYLO_PERMISSION_DENIED, "file_stat '../outside.txt' refused");
+    expect_code(asylo__file_root_stat(&root, "escape/outside.txt", &info, &status), &status,
+                ASYLO_PERMISSION_DENIED, "symbolic link");
+    expect_code(asylo__file_root_stat(&root, "last", &info, &status), &status,
+                ASYLO_PERMISSION_DENIED, "file_stat 'last' refused");
+    expect_code(asylo__file_root_stat(&root, "missing", &info, &status), &status, ASYLO_NOT_FOUND,
+                "missing");
+    assert_int_equal(asylo__file_root_stat(&root, "sub", &info, &status), ASYLO_OK);
+    assert_true(S_ISDIR(info.st_mode));
+    assert_int_equal(asylo__file_root_stat(&root, "fifo", &info, &status), ASYLO_OK);
+    assert_true(S_ISFIFO(info.st_mode));
     asylo__file_root_fini(&root);
+    expect_code(asylo__file_root_stat(&root, "sub", &info, &status), &status,
+                ASYLO_PERMISSION_DENIED, "asylo_load_config.file_root");
     asylo__file_root_fini(&root); /* twice is harmless */
     asylo__file_root_force_walk(false);
 }

@@ -82,6 +82,16 @@ void asylo_process_config_init(asylo_process_config *config) {
     }
 }
 
+asylo_code asylo_process_sandbox_available(asylo_status *status) {
+    int namespaces = 0;
+    asylo_code code = asylo__process_sandbox_check(0, &namespaces, status);
+    if (code == ASYLO_OK) {
+        char runner[4096];
+        code = asylo__process_find_runner(NULL, runner, sizeof runner, status);
+    }
+    return code;
+}
+
 /* Always OK: what the kernel lacks is judged at load, where the config may
  * accept a weaker sandbox (asylo__process_sandbox_check). */
 static asylo_code process_probe(asylo_status *status) {
@@ -123,21 +133,25 @@ static void describe_death(process_state *state, const siginfo_t *info, asylo_st
         free(name);
     } else if (kind == ASYLO__SHM_REPORT_SIGNAL && signal_number == SIGABRT) {
         asylo_status_set(out, ASYLO_ABORTED, ASYLO_ORIGIN_BACKEND,
-                         "enclave '%s' crashed: signal %d (SIGABRT, abort called inside the "
-                         "enclave)",
+                         "enclave '%s' crashed: ended by signal %d (SIGABRT): abort called "
+                         "inside the enclave",
                          state->name, signal_number);
     } else if (kind == ASYLO__SHM_REPORT_SIGNAL && signal_number > 0 && signal_number < 65) {
         asylo_status_set(out, ASYLO_ABORTED, ASYLO_ORIGIN_BACKEND,
-                         "enclave '%s' crashed: signal %d (SIG%s) at address 0x%llx", state->name,
-                         signal_number, signal_text(signal_number), address);
+                         "enclave '%s' crashed: ended by signal %d (SIG%s) at address 0x%llx",
+                         state->name, signal_number, signal_text(signal_number), address);
+    } else if (kind == ASYLO__SHM_REPORT_ENDED && signal_number > 0 && signal_number < 65) {
+        asylo_status_set(out, ASYLO_ABORTED, ASYLO_ORIGIN_BACKEND,
+                         "enclave '%s' crashed: ended by signal %d (SIG%s)", state->name,
+                         signal_number, signal_text(signal_number));
     } else if (info->si_code == CLD_EXITED) {
         asylo_status_set(out, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_BACKEND,
-                         "enclave '%s' exited with code %d (exit called inside the enclave)",
+                         "enclave '%s' exited with status %d (exit called inside the enclave)",
                          state->name, info->si_status);
     } else {
         asylo_status_set(out, ASYLO_ABORTED, ASYLO_ORIGIN_BACKEND,
-                         "enclave '%s' was killed by signal %d (SIG%s)", state->name,
-                         info->si_status, signal_text(info->si_status));
+                         "enclave '%s' ended by signal %d (SIG%s)", state->name, info->si_status,
+                         signal_text(info->si_status));
     }
 }
 

@@ -43,6 +43,9 @@ enum {
     ASYLO__SHM_REPORT_NONE = 0,
     ASYLO__SHM_REPORT_SIGNAL = 1,  /* a fatal signal: report_signal, report_address */
     ASYLO__SHM_REPORT_SYSCALL = 2, /* seccomp refused report_syscall at report_address */
+    /* The runner was ended by report_signal without reporting it itself (a
+     * signal sent, not a fault it caught); written by the namespace's init. */
+    ASYLO__SHM_REPORT_ENDED = 3,
 };
 
 /* Sandbox flags of the header. */

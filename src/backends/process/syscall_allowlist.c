@@ -14,7 +14,8 @@ const asylo__syscall_rule asylo__syscall_allowlist[] = {
     LOADING(write, "later trapped: forwarded if asked (stdout/stderr as log lines), else EBADF"),
     LOADING(close, "the loader; later trapped: forwarded if asked, else EBADF"),
     ALWAYS(fstat, "malloc and stdio ask about fds"),
-    ALWAYS(newfstatat, "fstat() in this C library; paths resolve in the empty root"),
+    LOADING(newfstatat, "the loader; later trapped: fstat() of a real fd answered with "
+                        "fstat, a path forwarded as FILE_STAT if asked, else ENOENT"),
     ALWAYS(mmap, "memory (malloc, thread stacks); bounded by RLIMIT_AS"),
     ALWAYS(munmap, "memory"),
     ALWAYS(mprotect, "memory (RELRO, guard pages)"),

@@ -42,7 +42,7 @@ void asylo_remote_config_init(asylo_remote_config *config) {
     config->struct_size = sizeof *config;
     config->magic = ASYLO_REMOTE_CONFIG_MAGIC;
     asylo_security_options_init(&config->security);
-    config->target_backend = "sim";
+    config->target_backend = NULL; /* the proxy's default */
 }
 
 /* Provisions in use by an enclave being loaded or loaded, with a count of
@@ -194,8 +194,7 @@ static asylo_code find_endpoint(remote_state *state, const asylo_remote_config *
     state->provision = config->provision;
     asylo_code code =
         config->provision->provision(config->provision, request->enclave_path,
-                                     config->target_backend ? config->target_backend : "sim",
-                                     timeout_ms, &state->endpoint, status);
+                                     config->target_backend, timeout_ms, &state->endpoint, status);
     if (code != ASYLO_OK) {
         asylo_status_prefix(status, "provisioning a proxy for enclave '%s'", request->name);
         return code;
@@ -228,7 +227,8 @@ static asylo_code send_load(remote_state *state, const asylo_remote_config *conf
                             const asylo__load_request *request, asylo_status *status) {
     Asylo__Remote__LoadRequest load = ASYLO__REMOTE__LOAD_REQUEST__INIT;
     load.name = state->name;
-    load.backend = (char *)(config->target_backend ? config->target_backend : "sim");
+    /* Empty: the proxy's default backend (process where its sandbox works). */
+    load.backend = (char *)(config->target_backend ? config->target_backend : "");
     load.enclave_path = state->endpoint.enclave_path;
     load.debug = request->debug != 0;
     load.max_output_size = request->max_output_size;
@@ -381,7 +381,7 @@ static asylo_code remote_load(void *opaque, const asylo__load_request *request,
     asylo__metrics_enclaves_loaded_add(state->metrics, 1);
     asylo__log(ASYLO_LOG_INFO, "remote", state->name, 0,
                "loaded on the proxy at %s (target backend %s%s)", state->endpoint.address,
-               config->target_backend ? config->target_backend : "sim",
+               config->target_backend ? config->target_backend : "the proxy's default",
                state->provisioned ? ", provisioned here" : "");
     return asylo_status_ok(status);
 fail:
