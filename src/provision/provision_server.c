@@ -368,7 +368,7 @@ static asylo_code shutting_down(asylo_status *status) {
                             "the provision server is shutting down; try another");
 }
 
-asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provisioned_proxy *slot,
+asylo_code asylo__provision_spawn(asylo__provision_server *server, asylo__provisioned_proxy *slot,
                                   const char *backend, asylo_status *status) {
     char image_path[PATH_MAX];
     asylo__image_store_path(&server->store, slot->sha256_hex, image_path);
@@ -385,7 +385,9 @@ asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provis
      * one is free (uploads and proxies are counted apart). */
     pthread_mutex_lock(&server->lock);
     bool draining = server->draining;
-    bool full = server->proxy_count >= server->options.max_proxies;
+    /* A second spawn for the same slot (the first proxy ended during a long
+     * upload) already holds its proxy place. */
+    bool full = !slot->proxy_slot && server->proxy_count >= server->options.max_proxies;
     if (!draining && !full && !slot->proxy_slot) {
         slot->proxy_slot = true;
         server->upload_count--;
@@ -434,9 +436,11 @@ asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provis
             break;
         }
     }
-    if (code != ASYLO_OK) {
-        return code;
-    }
+    return code;
+}
+
+asylo_code asylo__provision_register(asylo__provision_server *server,
+                                     asylo__provisioned_proxy *slot, asylo_status *status) {
     monitor_context *context = malloc(sizeof *context);
     pthread_t monitor;
     pthread_mutex_lock(&server->lock);
@@ -466,6 +470,12 @@ asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provis
                (int)slot->process.pid, slot->sha256_hex, slot->process.address,
                slot->identity[0] ? slot->identity : "(no certificate)");
     return asylo_status_ok(status);
+}
+
+asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provisioned_proxy *slot,
+                                  const char *backend, asylo_status *status) {
+    asylo_code code = asylo__provision_spawn(server, slot, backend, status);
+    return code == ASYLO_OK ? asylo__provision_register(server, slot, status) : code;
 }
 
 static asylo__provisioned_proxy *find_locked(asylo__provision_server *server, const char *id) {
