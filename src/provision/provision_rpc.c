@@ -63,7 +63,9 @@ static asylo_code receive_request(asylo__provision_server *server, asylo__server
             by_deadline = true;
         }
     }
-    asylo_code code = asylo__server_call_receive_bytes(call, &data, &size, timeout_ms, status);
+    /* A ProvisionRequest carries the image and public header fields only. */
+    asylo_code code =
+        asylo__server_call_receive_public_bytes(call, &data, &size, timeout_ms, status);
     if (code == ASYLO_DEADLINE_EXCEEDED && by_deadline) {
         return asylo_status_set(status, ASYLO_DEADLINE_EXCEEDED, ASYLO_ORIGIN_API,
                                 "the upload did not finish in time (--upload_deadline_ms of "

@@ -120,7 +120,8 @@ static asylo_code send_request(asylo__client_stream *stream,
                                 "out of memory for an upload chunk");
     }
     asylo__remote__provision_request__pack(request, packed);
-    asylo_code code = asylo__client_stream_exchange_bytes(
+    /* Image bytes and a header of public fields: nothing to wipe. */
+    asylo_code code = asylo__client_stream_exchange_public_bytes(
         stream, packed, size, do_receive, reply, reply_size, time_left(deadline_ms), status);
     free(packed);
     return code;

@@ -520,10 +520,9 @@ asylo_code asylo__client_stream_exchange(asylo__client_stream *stream, const asy
     return code;
 }
 
-asylo_code asylo__client_stream_exchange_bytes(asylo__client_stream *stream, const void *send,
-                                               size_t send_size, bool do_receive,
-                                               uint8_t **received, size_t *received_size,
-                                               int64_t timeout_ms, asylo_status *status) {
+static asylo_code exchange_bytes(asylo__client_stream *stream, const void *send, size_t send_size,
+                                 bool do_receive, uint8_t **received, size_t *received_size,
+                                 int64_t timeout_ms, bool wipe_sent, asylo_status *status) {
     grpc_byte_buffer *outgoing = NULL;
     grpc_byte_buffer *incoming = NULL;
     asylo_code code;
@@ -550,13 +549,32 @@ asylo_code asylo__client_stream_exchange_bytes(asylo__client_stream *stream, con
         code = asylo__byte_buffer_to_bytes(incoming, stream->channel->max_message_size, received,
                                            received_size, status);
     }
-    if (outgoing != NULL) {
+    if (outgoing != NULL && wipe_sent) {
         asylo__byte_buffer_wipe_destroy(outgoing);
+    } else if (outgoing != NULL) {
+        grpc_byte_buffer_destroy(outgoing);
     }
     if (incoming != NULL) {
         asylo__byte_buffer_wipe_destroy(incoming);
     }
     return code;
+}
+
+asylo_code asylo__client_stream_exchange_bytes(asylo__client_stream *stream, const void *send,
+                                               size_t send_size, bool do_receive,
+                                               uint8_t **received, size_t *received_size,
+                                               int64_t timeout_ms, asylo_status *status) {
+    return exchange_bytes(stream, send, send_size, do_receive, received, received_size, timeout_ms,
+                          true, status);
+}
+
+asylo_code asylo__client_stream_exchange_public_bytes(asylo__client_stream *stream,
+                                                      const void *send, size_t send_size,
+                                                      bool do_receive, uint8_t **received,
+                                                      size_t *received_size, int64_t timeout_ms,
+                                                      asylo_status *status) {
+    return exchange_bytes(stream, send, send_size, do_receive, received, received_size, timeout_ms,
+                          false, status);
 }
 
 asylo_code asylo__client_stream_close(asylo__client_stream *stream, int64_t timeout_ms,
