@@ -10,6 +10,7 @@
  *
  * Release: stops a proxy given its id and token. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,7 +199,16 @@ static asylo_code send_reply(asylo__server_call *call, const asylo__provision_se
  * which holds only bytes whose SHA-256 the server checked (the upload is
  * renamed there after the check), and it loads nothing until a host with
  * its one-time token asks; the token goes out only in the reply, after
- * every check. A refused upload stops it. */
+ * every check. A refused upload stops it.
+ *
+ * An early proxy takes no --max_proxies place until its upload is complete
+ * (the place is claimed then, as without it), and at most EARLY_LIMIT run
+ * at once server-wide: slow uploads (slowloris) hold no proxy places and at
+ * most that many processes; past the limit an upload's proxy starts after
+ * it, as before. */
+#define EARLY_LIMIT 2
+static atomic_int early_count;
+
 typedef struct early_proxy {
     asylo__provision_server *server;
     asylo__provisioned_proxy *slot;
@@ -229,6 +239,17 @@ static bool join_early(early_proxy *early, pthread_t thread) {
     return true;
 }
 
+/* Takes one of the EARLY_LIMIT places; false when all are taken. */
+static bool early_place_take(void) {
+    int seen = atomic_load(&early_count);
+    while (seen < EARLY_LIMIT) {
+        if (atomic_compare_exchange_weak(&early_count, &seen, seen + 1)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void serve_provision(asylo__server_call *call, void *context) {
     asylo__provision_server *server = context;
     int64_t start_ms = asylo__monotonic_ms();
@@ -257,7 +278,8 @@ static void serve_provision(asylo__server_call *call, void *context) {
         code = asylo__image_upload_begin(&server->store, image_size,
                                          first->header->image_sha256.data, &upload, &status);
     }
-    if (code == ASYLO_OK) {
+    bool early_place = code == ASYLO_OK && early_place_take();
+    if (early_place) {
         early = (early_proxy){server, slot, first->header->backend, ASYLO_UNAVAILABLE, {0}};
         early_running = pthread_create(&early_thread, NULL, spawn_early, &early) == 0;
     }
@@ -285,6 +307,9 @@ static void serve_provision(asylo__server_call *call, void *context) {
     }
     if (early_running) {
         spawned = join_early(&early, early_thread);
+    }
+    if (code == ASYLO_OK) {
+        code = asylo__provision_claim(server, slot, &status);
     }
     if (code == ASYLO_OK && !spawned) {
         code = asylo__provision_spawn(server, slot, first->header->backend, &status);
@@ -323,6 +348,9 @@ static void serve_provision(asylo__server_call *call, void *context) {
                            asylo__server_call_peer(call),
                            asylo_status_format(&status, text, sizeof text));
         asylo__server_call_finish(call, code, status.message, NULL);
+    }
+    if (early_place) {
+        atomic_fetch_sub(&early_count, 1);
     }
     if (first != NULL) {
         asylo__remote__provision_request__free_unpacked(first, NULL);

@@ -368,25 +368,13 @@ static asylo_code shutting_down(asylo_status *status) {
                             "the provision server is shutting down; try another");
 }
 
-asylo_code asylo__provision_spawn(asylo__provision_server *server, asylo__provisioned_proxy *slot,
-                                  const char *backend, asylo_status *status) {
-    char image_path[PATH_MAX];
-    asylo__image_store_path(&server->store, slot->sha256_hex, image_path);
-    asylo__proxy_process_options options = {
-        .proxy_path = server->options.proxy_path,
-        .enclave_path = image_path,
-        .backend = backend,
-        .log_level = server->options.log_level,
-        .security = &server->options.security,
-        .load_timeout_ms = server->options.proxy_load_timeout_ms,
-    };
+asylo_code asylo__provision_claim(asylo__provision_server *server, asylo__provisioned_proxy *slot,
+                                  asylo_status *status) {
     /* A drain that began during the upload takes no new proxy: it would
      * wait for it, then kill it. The upload's slot becomes a proxy's, if
      * one is free (uploads and proxies are counted apart). */
     pthread_mutex_lock(&server->lock);
     bool draining = server->draining;
-    /* A second spawn for the same slot (the first proxy ended during a long
-     * upload) already holds its proxy place. */
     bool full = !slot->proxy_slot && server->proxy_count >= server->options.max_proxies;
     if (!draining && !full && !slot->proxy_slot) {
         slot->proxy_slot = true;
@@ -403,6 +391,21 @@ asylo_code asylo__provision_spawn(asylo__provision_server *server, asylo__provis
                                 "this server already runs its --max_proxies of %zu proxies",
                                 server->options.max_proxies);
     }
+    return asylo_status_ok(status);
+}
+
+asylo_code asylo__provision_spawn(asylo__provision_server *server, asylo__provisioned_proxy *slot,
+                                  const char *backend, asylo_status *status) {
+    char image_path[PATH_MAX];
+    asylo__image_store_path(&server->store, slot->sha256_hex, image_path);
+    asylo__proxy_process_options options = {
+        .proxy_path = server->options.proxy_path,
+        .enclave_path = image_path,
+        .backend = backend,
+        .log_level = server->options.log_level,
+        .security = &server->options.security,
+        .load_timeout_ms = server->options.proxy_load_timeout_ms,
+    };
     asylo_code code = ASYLO_UNAVAILABLE;
     uint32_t candidate = server->options.proxy_port_low;
     for (int attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
@@ -474,7 +477,10 @@ asylo_code asylo__provision_register(asylo__provision_server *server,
 
 asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provisioned_proxy *slot,
                                   const char *backend, asylo_status *status) {
-    asylo_code code = asylo__provision_spawn(server, slot, backend, status);
+    asylo_code code = asylo__provision_claim(server, slot, status);
+    if (code == ASYLO_OK) {
+        code = asylo__provision_spawn(server, slot, backend, status);
+    }
     return code == ASYLO_OK ? asylo__provision_register(server, slot, status) : code;
 }
 
