@@ -14,15 +14,22 @@ extern "C" {
 #endif
 
 /* Bytes the library allocated for the caller. The caller owns `data` and frees
- * it with asylo_buffer_free, which wipes it first (it may hold enclave output).
- * A zero-initialised buffer is empty and safe to free. */
+ * it with asylo_buffer_free. A zero-initialised buffer is empty and safe to
+ * free. */
 typedef struct asylo_buffer {
     uint8_t *data;
     size_t size;
 } asylo_buffer;
 
-/* Wipes and frees buffer->data and resets it to empty. NULL is a no-op. */
+/* Frees buffer->data and resets it to empty. NULL is a no-op. Inside an
+ * enclave it wipes the bytes first (they may be secrets the enclave keeps
+ * from the host). On the host it does not: the bytes are output the enclave
+ * handed over, the host's from then on; a host that treats them as secret
+ * frees them with asylo_buffer_wipe_free. Every copy the library makes on
+ * the way (frames, channel windows, grown buffers) is wiped either way. */
 ASYLO_API void asylo_buffer_free(asylo_buffer *buffer);
+/* Wipes buffer->data, then frees it like asylo_buffer_free. */
+ASYLO_API void asylo_buffer_wipe_free(asylo_buffer *buffer);
 
 /* Where a handler writes its result. The caller of the handler owns the
  * memory; the handler only appends. Output is bounded (the load config's

@@ -33,13 +33,6 @@ void asylo__secure_free(void *data, size_t size) {
     free(data);
 }
 
-void asylo__bytes_init(asylo__bytes *bytes, size_t limit) {
-    bytes->data = NULL;
-    bytes->size = 0;
-    bytes->capacity = 0;
-    bytes->limit = limit;
-}
-
 void asylo__bytes_fini(asylo__bytes *bytes) {
     if (bytes == NULL) {
         return;

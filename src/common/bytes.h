@@ -23,7 +23,12 @@ typedef struct asylo__bytes {
 
 #define ASYLO__BYTES_DEFAULT_LIMIT ((size_t)1 << 30)
 
-void asylo__bytes_init(asylo__bytes *bytes, size_t limit);
+static inline void asylo__bytes_init(asylo__bytes *bytes, size_t limit) {
+    bytes->data = NULL;
+    bytes->size = 0;
+    bytes->capacity = 0;
+    bytes->limit = limit;
+}
 /* Frees the data (wiping it first: buffers carry enclave data) and resets. */
 void asylo__bytes_fini(asylo__bytes *bytes);
 /* Makes room for `size` more bytes and returns where to write them, already

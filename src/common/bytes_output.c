@@ -1,9 +1,23 @@
 #include "common/bytes_output.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 
-static uint8_t *reserve_in_bytes(struct asylo_output *output, size_t size, asylo_status *status) {
+uint8_t *asylo__bytes_output_reserve(struct asylo_output *output, size_t size,
+                                     asylo_status *status) {
     asylo__bytes_output *collector = (asylo__bytes_output *)output;
+    /* The usual case, one reserve into an empty collector: a block of
+     * exactly the output's size, which becomes the caller's buffer as it is
+     * (no growth, no second copy). */
+    if (collector->bytes.data == NULL && size > 0 && size <= collector->bytes.limit) {
+        uint8_t *block = malloc(size);
+        if (block != NULL) {
+            collector->bytes.data = block;
+            collector->bytes.size = size;
+            collector->bytes.capacity = size;
+            return block;
+        }
+    }
     asylo_status refusal;
     uint8_t *space = asylo__bytes_append_space(&collector->bytes, size, &refusal);
     if (space == NULL) {
@@ -23,18 +37,8 @@ static uint8_t *reserve_in_bytes(struct asylo_output *output, size_t size, asylo
     return space;
 }
 
-void asylo__bytes_output_init(asylo__bytes_output *collector, size_t limit) {
-    collector->output.reserve = reserve_in_bytes;
-    asylo__bytes_init(&collector->bytes, limit);
-    collector->refused = false;
-    asylo_status_ok(&collector->failure);
-}
-
-asylo_code asylo__bytes_output_verdict(const asylo__bytes_output *collector, asylo_code code,
-                                       const char *writer, const char *name, asylo_status *status) {
-    if (code != ASYLO_OK || !collector->refused) {
-        return code;
-    }
+asylo_code asylo__bytes_output_refused(const asylo__bytes_output *collector, const char *writer,
+                                       const char *name, asylo_status *status) {
     if (status != NULL) {
         *status = collector->failure;
         asylo_status_prefix(status, "%s%s%s%s returned OK but its output was refused", writer,
@@ -42,12 +46,4 @@ asylo_code asylo__bytes_output_verdict(const asylo__bytes_output *collector, asy
                             name != NULL ? "'" : "");
     }
     return collector->failure.code;
-}
-
-void asylo__bytes_output_release(asylo__bytes_output *collector, asylo_buffer *buffer) {
-    buffer->data = asylo__bytes_release(&collector->bytes, &buffer->size);
-}
-
-void asylo__bytes_output_fini(asylo__bytes_output *collector) {
-    asylo__bytes_fini(&collector->bytes);
 }

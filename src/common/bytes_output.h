@@ -22,16 +22,47 @@ typedef struct asylo__bytes_output {
     asylo_status failure; /* why the first refused reserve failed */
 } asylo__bytes_output;
 
-void asylo__bytes_output_init(asylo__bytes_output *collector, size_t limit);
+/* The collector's bookkeeping is inline: it runs on every entry and exit
+ * call, and as out-of-line calls it cost as much as the copy of a small
+ * output (the slow paths stay in bytes_output.c). */
+uint8_t *asylo__bytes_output_reserve(struct asylo_output *output, size_t size,
+                                     asylo_status *status);
+
+static inline void asylo__bytes_output_init(asylo__bytes_output *collector, size_t limit) {
+    collector->output.reserve = asylo__bytes_output_reserve;
+    asylo__bytes_init(&collector->bytes, limit);
+    collector->refused = false;
+    /* Read only when refused is set, which also writes it. */
+    collector->failure.code = ASYLO_OK;
+}
+
+asylo_code asylo__bytes_output_refused(const asylo__bytes_output *collector, const char *writer,
+                                       const char *name, asylo_status *status);
+
 /* The writer's `code`, unless it is OK while a reserve was refused: then
  * the first refusal (RESOURCE_EXHAUSTED naming the limit) in *status,
  * prefixed "<writer> '<name>' returned OK but its output was refused" (name
  * may be NULL). */
-asylo_code asylo__bytes_output_verdict(const asylo__bytes_output *collector, asylo_code code,
-                                       const char *writer, const char *name, asylo_status *status);
+static inline asylo_code asylo__bytes_output_verdict(const asylo__bytes_output *collector,
+                                                     asylo_code code, const char *writer,
+                                                     const char *name, asylo_status *status) {
+    if (code != ASYLO_OK || !collector->refused) {
+        return code;
+    }
+    return asylo__bytes_output_refused(collector, writer, name, status);
+}
+
 /* Moves the collected bytes into *buffer (which the caller frees with
- * asylo_buffer_free). */
-void asylo__bytes_output_release(asylo__bytes_output *collector, asylo_buffer *buffer);
-void asylo__bytes_output_fini(asylo__bytes_output *collector);
+ * asylo_buffer_free): the block the writer wrote into, no copy. */
+static inline void asylo__bytes_output_release(asylo__bytes_output *collector,
+                                               asylo_buffer *buffer) {
+    buffer->data = asylo__bytes_release(&collector->bytes, &buffer->size);
+}
+
+static inline void asylo__bytes_output_fini(asylo__bytes_output *collector) {
+    if (collector->bytes.data != NULL) {
+        asylo__bytes_fini(&collector->bytes);
+    }
+}
 
 #endif

@@ -3,11 +3,14 @@
  * Provision: header first (checked against every limit and the allowlist
  * before a byte is stored; an upload of more than one message is then
  * acknowledged with an empty reply), then chunks into a private upload file
- * hashed as it grows, then a proxy for the image and the reply. A client that vanishes
+ * hashed as it grows while the proxy for the image starts alongside, then
+ * the image's checks and the reply. A client that vanishes
  * or stops early leaves nothing: the upload is removed, the slot freed, and a
  * proxy whose reply could not be delivered is stopped.
  *
  * Release: stops a proxy given its id and token. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +64,9 @@ static asylo_code receive_request(asylo__provision_server *server, asylo__server
             by_deadline = true;
         }
     }
-    asylo_code code = asylo__server_call_receive_bytes(call, &data, &size, timeout_ms, status);
+    /* A ProvisionRequest carries the image and public header fields only. */
+    asylo_code code =
+        asylo__server_call_receive_public_bytes(call, &data, &size, timeout_ms, status);
     if (code == ASYLO_DEADLINE_EXCEEDED && by_deadline) {
         return asylo_status_set(status, ASYLO_DEADLINE_EXCEEDED, ASYLO_ORIGIN_API,
                                 "the upload did not finish in time (--upload_deadline_ms of "
@@ -188,6 +193,63 @@ static asylo_code send_reply(asylo__server_call *call, const asylo__provision_se
     return code;
 }
 
+/* The proxy is spawned while the image streams in: starting the binary
+ * (dynamic linking, gRPC, listening) takes about as long as a 16 MiB upload,
+ * and nothing in it needs the image. It is given the image's final path,
+ * which holds only bytes whose SHA-256 the server checked (the upload is
+ * renamed there after the check), and it loads nothing until a host with
+ * its one-time token asks; the token goes out only in the reply, after
+ * every check. A refused upload stops it.
+ *
+ * An early proxy takes no --max_proxies place until its upload is complete
+ * (the place is claimed then, as without it), and at most EARLY_LIMIT run
+ * at once server-wide: slow uploads (slowloris) hold no proxy places and at
+ * most that many processes; past the limit an upload's proxy starts after
+ * it, as before. */
+#define EARLY_LIMIT 2
+static atomic_int early_count;
+
+typedef struct early_proxy {
+    asylo__provision_server *server;
+    asylo__provisioned_proxy *slot;
+    const char *backend;
+    asylo_code code;
+    asylo_status status;
+} early_proxy;
+
+static void *spawn_early(void *opaque) {
+    early_proxy *early = opaque;
+    early->code =
+        asylo__provision_spawn(early->server, early->slot, early->backend, &early->status);
+    return NULL;
+}
+
+/* Joins the early spawn; true when its proxy is still there to register.
+ * One that already ended (its --load_timeout_ms ran out during a long
+ * upload) is reaped and spawned again by the caller. */
+static bool join_early(early_proxy *early, pthread_t thread) {
+    pthread_join(thread, NULL);
+    if (early->code != ASYLO_OK) {
+        return false;
+    }
+    if (asylo__proxy_process_wait(&early->slot->process, 0, NULL)) {
+        asylo__proxy_process_stop(&early->slot->process, 0, NULL);
+        return false;
+    }
+    return true;
+}
+
+/* Takes one of the EARLY_LIMIT places; false when all are taken. */
+static bool early_place_take(void) {
+    int seen = atomic_load(&early_count);
+    while (seen < EARLY_LIMIT) {
+        if (atomic_compare_exchange_weak(&early_count, &seen, seen + 1)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void serve_provision(asylo__server_call *call, void *context) {
     asylo__provision_server *server = context;
     int64_t start_ms = asylo__monotonic_ms();
@@ -199,6 +261,10 @@ static void serve_provision(asylo__server_call *call, void *context) {
     uint64_t image_size = 0;
     char sha256_hex[ASYLO__SHA256_HEX_SIZE];
     char image_path[PATH_MAX];
+    early_proxy early = {.code = ASYLO_UNAVAILABLE};
+    pthread_t early_thread;
+    bool early_running = false;
+    bool spawned = false;
     asylo_code code = receive_request(server, call, 0, &first, &status);
     if (code == ASYLO_OK) {
         code = check_header(first, &status);
@@ -211,6 +277,11 @@ static void serve_provision(asylo__server_call *call, void *context) {
     if (code == ASYLO_OK) {
         code = asylo__image_upload_begin(&server->store, image_size,
                                          first->header->image_sha256.data, &upload, &status);
+    }
+    bool early_place = code == ASYLO_OK && early_place_take();
+    if (early_place) {
+        early = (early_proxy){server, slot, first->header->backend, ASYLO_UNAVAILABLE, {0}};
+        early_running = pthread_create(&early_thread, NULL, spawn_early, &early) == 0;
     }
     if (code == ASYLO_OK && !first->last) {
         /* Accepted: an empty reply tells the client to send the rest (and
@@ -226,15 +297,28 @@ static void serve_provision(asylo__server_call *call, void *context) {
         code = asylo__image_upload_commit(&upload, &server->store, sha256_hex, &status);
     }
     if (code == ASYLO_OK) {
-        /* The loader's own check, before any process runs the image; on
-         * failure the slot's release removes the image. */
+        /* The loader's own check, before any process loads the image (the
+         * early proxy only waits for a host); on failure the slot's release
+         * removes the image. */
         char name[ASYLO__SHA256_HEX_SIZE + 32];
         snprintf(name, sizeof name, "the uploaded image %.16s...", sha256_hex);
         asylo__image_store_path(&server->store, sha256_hex, image_path);
         code = asylo__image_verify_enclave(image_path, name, first->header->backend, &status);
     }
+    if (early_running) {
+        spawned = join_early(&early, early_thread);
+    }
     if (code == ASYLO_OK) {
-        code = asylo__provision_start(server, slot, first->header->backend, &status);
+        code = asylo__provision_claim(server, slot, &status);
+    }
+    if (code == ASYLO_OK && !spawned) {
+        code = asylo__provision_spawn(server, slot, first->header->backend, &status);
+        spawned = code == ASYLO_OK;
+    }
+    if (code == ASYLO_OK) {
+        /* On failure register stops the proxy itself. */
+        spawned = false;
+        code = asylo__provision_register(server, slot, &status);
     }
     if (code == ASYLO_OK) {
         asylo__image_store_path(&server->store, sha256_hex, image_path);
@@ -253,6 +337,10 @@ static void serve_provision(asylo__server_call *call, void *context) {
             code = ASYLO_UNAVAILABLE;
         }
     } else {
+        if (spawned) {
+            /* Spawned for an upload that was then refused: never registered. */
+            asylo__proxy_process_stop(&slot->process, 0, NULL);
+        }
         asylo__image_upload_abort(&upload);
         asylo__provision_unreserve(server, slot);
         char text[ASYLO_STATUS_MESSAGE_SIZE + 64];
@@ -260,6 +348,9 @@ static void serve_provision(asylo__server_call *call, void *context) {
                            asylo__server_call_peer(call),
                            asylo_status_format(&status, text, sizeof text));
         asylo__server_call_finish(call, code, status.message, NULL);
+    }
+    if (early_place) {
+        atomic_fetch_sub(&early_count, 1);
     }
     if (first != NULL) {
         asylo__remote__provision_request__free_unpacked(first, NULL);

@@ -368,27 +368,14 @@ static asylo_code shutting_down(asylo_status *status) {
                             "the provision server is shutting down; try another");
 }
 
-asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provisioned_proxy *slot,
-                                  const char *backend, asylo_status *status) {
-    char image_path[PATH_MAX];
-    asylo__image_store_path(&server->store, slot->sha256_hex, image_path);
-    asylo__proxy_process_options options = {
-        .proxy_path = server->options.proxy_path,
-        .enclave_path = image_path,
-        /* "": the client left the choice to this server. */
-        .backend = backend[0] != '\0'                ? backend
-                   : server->options.allowed_backend ? server->options.allowed_backend
-                                                     : "sim",
-        .log_level = server->options.log_level,
-        .security = &server->options.security,
-        .load_timeout_ms = server->options.proxy_load_timeout_ms,
-    };
+asylo_code asylo__provision_claim(asylo__provision_server *server, asylo__provisioned_proxy *slot,
+                                  asylo_status *status) {
     /* A drain that began during the upload takes no new proxy: it would
      * wait for it, then kill it. The upload's slot becomes a proxy's, if
      * one is free (uploads and proxies are counted apart). */
     pthread_mutex_lock(&server->lock);
     bool draining = server->draining;
-    bool full = server->proxy_count >= server->options.max_proxies;
+    bool full = !slot->proxy_slot && server->proxy_count >= server->options.max_proxies;
     if (!draining && !full && !slot->proxy_slot) {
         slot->proxy_slot = true;
         server->upload_count--;
@@ -404,6 +391,24 @@ asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provis
                                 "this server already runs its --max_proxies of %zu proxies",
                                 server->options.max_proxies);
     }
+    return asylo_status_ok(status);
+}
+
+asylo_code asylo__provision_spawn(asylo__provision_server *server, asylo__provisioned_proxy *slot,
+                                  const char *backend, asylo_status *status) {
+    char image_path[PATH_MAX];
+    asylo__image_store_path(&server->store, slot->sha256_hex, image_path);
+    asylo__proxy_process_options options = {
+        .proxy_path = server->options.proxy_path,
+        .enclave_path = image_path,
+        /* "": the client left the choice to this server. */
+        .backend = backend[0] != '\0'                ? backend
+                   : server->options.allowed_backend ? server->options.allowed_backend
+                                                     : "sim",
+        .log_level = server->options.log_level,
+        .security = &server->options.security,
+        .load_timeout_ms = server->options.proxy_load_timeout_ms,
+    };
     asylo_code code = ASYLO_UNAVAILABLE;
     uint32_t candidate = server->options.proxy_port_low;
     for (int attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
@@ -437,9 +442,11 @@ asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provis
             break;
         }
     }
-    if (code != ASYLO_OK) {
-        return code;
-    }
+    return code;
+}
+
+asylo_code asylo__provision_register(asylo__provision_server *server,
+                                     asylo__provisioned_proxy *slot, asylo_status *status) {
     monitor_context *context = malloc(sizeof *context);
     pthread_t monitor;
     pthread_mutex_lock(&server->lock);
@@ -469,6 +476,15 @@ asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provis
                (int)slot->process.pid, slot->sha256_hex, slot->process.address,
                slot->identity[0] ? slot->identity : "(no certificate)");
     return asylo_status_ok(status);
+}
+
+asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provisioned_proxy *slot,
+                                  const char *backend, asylo_status *status) {
+    asylo_code code = asylo__provision_claim(server, slot, status);
+    if (code == ASYLO_OK) {
+        code = asylo__provision_spawn(server, slot, backend, status);
+    }
+    return code == ASYLO_OK ? asylo__provision_register(server, slot, status) : code;
 }
 
 static asylo__provisioned_proxy *find_locked(asylo__provision_server *server, const char *id) {

@@ -108,13 +108,24 @@ size_t asylo__provision_server_running(asylo__provision_server *server);
 
 /* provision_server.c, for the RPC handlers (provision_rpc.c). Reserve checks
  * the limits and holds a slot; start runs the proxy in it; release drops a
- * slot that never ran. */
+ * slot that never ran. Start is claim (the upload's slot becomes a proxy's,
+ * if --max_proxies allows and no drain began), spawn (the process, until it
+ * listens; it loads nothing until a host holding its token asks) and
+ * register (the server takes charge of it: monitored, stopped by drain);
+ * spawn may come before claim; a spawned proxy that is not registered is
+ * the caller's to stop before unreserve. */
 asylo_code asylo__provision_reserve(asylo__provision_server *server, const char *identity,
                                     const uint8_t sha256[ASYLO__SHA256_SIZE], uint64_t image_size,
                                     const char *backend, asylo__provisioned_proxy **slot,
                                     asylo_status *status);
 asylo_code asylo__provision_start(asylo__provision_server *server, asylo__provisioned_proxy *slot,
                                   const char *backend, asylo_status *status);
+asylo_code asylo__provision_claim(asylo__provision_server *server, asylo__provisioned_proxy *slot,
+                                  asylo_status *status);
+asylo_code asylo__provision_spawn(asylo__provision_server *server, asylo__provisioned_proxy *slot,
+                                  const char *backend, asylo_status *status);
+asylo_code asylo__provision_register(asylo__provision_server *server,
+                                     asylo__provisioned_proxy *slot, asylo_status *status);
 void asylo__provision_unreserve(asylo__provision_server *server, asylo__provisioned_proxy *slot);
 /* Stops the proxy `id` if `token` is its token; waits for it to be gone. */
 asylo_code asylo__provision_stop(asylo__provision_server *server, const char *id, const char *token,

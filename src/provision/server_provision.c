@@ -33,6 +33,7 @@
 #include "provision/fleet_report.h"
 #include "provision/fleet_target.h"
 #include "provision/provision_protocol.h"
+#include "provision/upload_message.h"
 #include "transport/client_stream.h"
 #include "transport/grpc_runtime.h"
 
@@ -106,24 +107,17 @@ static asylo_code hash_file(int fd, const char *path, uint64_t *size, uint8_t di
     return code;
 }
 
-/* Packs and sends one ProvisionRequest; with do_receive, also receives a
- * reply (the server's acceptance after the first of several messages, or its
- * answer to the last). */
-static asylo_code send_request(asylo__client_stream *stream,
-                               const Asylo__Remote__ProvisionRequest *request, bool do_receive,
-                               int64_t deadline_ms, uint8_t **reply, size_t *reply_size,
-                               asylo_status *status) {
-    size_t size = asylo__remote__provision_request__get_packed_size(request);
-    uint8_t *packed = malloc(size == 0 ? 1 : size);
-    if (packed == NULL) {
-        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
-                                "out of memory for an upload chunk");
-    }
-    asylo__remote__provision_request__pack(request, packed);
-    asylo_code code = asylo__client_stream_exchange_bytes(
-        stream, packed, size, do_receive, reply, reply_size, time_left(deadline_ms), status);
-    free(packed);
-    return code;
+/* Sends one ProvisionRequest, its chunk read from the image straight into
+ * gRPC's message (upload_message.h); with do_receive, also receives a reply
+ * (the server's acceptance after the first of several messages, or its
+ * answer to the last). Image bytes and a header of public fields: nothing
+ * to wipe. */
+static asylo_code send_request(asylo__client_stream *stream, asylo__upload_message *message,
+                               bool do_receive, int64_t deadline_ms, uint8_t **reply,
+                               size_t *reply_size, asylo_status *status) {
+    return asylo__client_stream_exchange_filled(stream, asylo__upload_message_size(message),
+                                                asylo__upload_message_fill, message, do_receive,
+                                                reply, reply_size, time_left(deadline_ms), status);
 }
 
 static asylo_code upload(server_provision *self, asylo__client_stream *stream, int fd,
@@ -135,36 +129,22 @@ static asylo_code upload(server_provision *self, asylo__client_stream *stream, i
     header.image_sha256.data = (uint8_t *)digest;
     header.image_sha256.len = 32;
     header.backend = (char *)(backend != NULL ? backend : ""); /* "": the server's */
-    uint8_t *chunk = malloc(self->chunk_size);
-    if (chunk == NULL) {
-        return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_API,
-                                "out of memory for an upload chunk");
-    }
     asylo_code code = ASYLO_OK;
     uint64_t sent = 0;
     bool first = true;
     while (code == ASYLO_OK) {
         size_t want = size - sent < self->chunk_size ? (size_t)(size - sent) : self->chunk_size;
-        ssize_t got = want == 0 ? 0 : pread(fd, chunk, want, (off_t)sent);
-        if (got < 0 && errno == EINTR) {
-            continue;
-        }
-        if (got < 0 || (size_t)got != want) {
-            code = asylo_status_set(status, ASYLO_DATA_LOSS, ASYLO_ORIGIN_BACKEND,
-                                    "enclave image '%s' changed while it was being sent", path);
-            break;
-        }
-        sent += (uint64_t)got;
         Asylo__Remote__ProvisionRequest request = ASYLO__REMOTE__PROVISION_REQUEST__INIT;
         request.header = first ? &header : NULL;
-        request.chunk.data = chunk;
-        request.chunk.len = (size_t)got;
-        request.last = sent == size;
+        request.last = sent + want == size;
+        asylo__upload_message message = {
+            .request = &request, .fd = fd, .offset = sent, .chunk_size = want, .path = path};
+        sent += want;
         /* After a first message that is not the last, the server answers
          * with an empty reply once it accepts the header (or ends the call
          * with its refusal): nothing more is sent to a server that refused. */
         bool acknowledge = first && !request.last;
-        code = send_request(stream, &request, request.last || acknowledge, deadline_ms, reply,
+        code = send_request(stream, &message, request.last || acknowledge, deadline_ms, reply,
                             reply_size, status);
         first = false;
         if (request.last) {
@@ -182,7 +162,6 @@ static asylo_code upload(server_provision *self, asylo__client_stream *stream, i
             }
         }
     }
-    free(chunk);
     return code;
 }
 

@@ -520,10 +520,12 @@ asylo_code asylo__client_stream_exchange(asylo__client_stream *stream, const asy
     return code;
 }
 
-asylo_code asylo__client_stream_exchange_bytes(asylo__client_stream *stream, const void *send,
-                                               size_t send_size, bool do_receive,
-                                               uint8_t **received, size_t *received_size,
-                                               int64_t timeout_ms, asylo_status *status) {
+/* Sends `send` (copied into a gRPC slice), or with `fill` a message that
+ * fill writes straight into the slice; wipe_sent wipes gRPC's copy after. */
+static asylo_code exchange_bytes(asylo__client_stream *stream, const void *send, size_t send_size,
+                                 asylo__message_fill_fn fill, void *fill_context, bool do_receive,
+                                 uint8_t **received, size_t *received_size, int64_t timeout_ms,
+                                 bool wipe_sent, asylo_status *status) {
     grpc_byte_buffer *outgoing = NULL;
     grpc_byte_buffer *incoming = NULL;
     asylo_code code;
@@ -534,14 +536,24 @@ asylo_code asylo__client_stream_exchange_bytes(asylo__client_stream *stream, con
     if (stream->dead) {
         return report_dead(stream, status);
     }
-    if (send != NULL) {
+    if (send != NULL || fill != NULL) {
         if (send_size > stream->channel->max_message_size) {
             return asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_TRANSPORT,
                                     "message of %zu bytes exceeds the maximum message size of "
                                     "%zu bytes; nothing was sent",
                                     send_size, stream->channel->max_message_size);
         }
-        grpc_slice slice = grpc_slice_from_copied_buffer(send, send_size);
+        grpc_slice slice;
+        if (fill != NULL) {
+            slice = grpc_slice_malloc(send_size);
+            code = fill(fill_context, GRPC_SLICE_START_PTR(slice), send_size, status);
+            if (code != ASYLO_OK) {
+                grpc_slice_unref(slice);
+                return code;
+            }
+        } else {
+            slice = grpc_slice_from_copied_buffer(send, send_size);
+        }
         outgoing = grpc_raw_byte_buffer_create(&slice, 1);
         grpc_slice_unref(slice);
     }
@@ -550,13 +562,32 @@ asylo_code asylo__client_stream_exchange_bytes(asylo__client_stream *stream, con
         code = asylo__byte_buffer_to_bytes(incoming, stream->channel->max_message_size, received,
                                            received_size, status);
     }
-    if (outgoing != NULL) {
+    if (outgoing != NULL && wipe_sent) {
         asylo__byte_buffer_wipe_destroy(outgoing);
+    } else if (outgoing != NULL) {
+        grpc_byte_buffer_destroy(outgoing);
     }
     if (incoming != NULL) {
         asylo__byte_buffer_wipe_destroy(incoming);
     }
     return code;
+}
+
+asylo_code asylo__client_stream_exchange_bytes(asylo__client_stream *stream, const void *send,
+                                               size_t send_size, bool do_receive,
+                                               uint8_t **received, size_t *received_size,
+                                               int64_t timeout_ms, asylo_status *status) {
+    return exchange_bytes(stream, send, send_size, NULL, NULL, do_receive, received, received_size,
+                          timeout_ms, true, status);
+}
+
+asylo_code asylo__client_stream_exchange_filled(asylo__client_stream *stream, size_t send_size,
+                                                asylo__message_fill_fn fill, void *fill_context,
+                                                bool do_receive, uint8_t **received,
+                                                size_t *received_size, int64_t timeout_ms,
+                                                asylo_status *status) {
+    return exchange_bytes(stream, NULL, send_size, fill, fill_context, do_receive, received,
+                          received_size, timeout_ms, false, status);
 }
 
 asylo_code asylo__client_stream_close(asylo__client_stream *stream, int64_t timeout_ms,

@@ -91,6 +91,18 @@ asylo_code asylo__client_stream_exchange_bytes(asylo__client_stream *stream, con
                                                size_t send_size, bool do_receive,
                                                uint8_t **received, size_t *received_size,
                                                int64_t timeout_ms, asylo_status *status);
+/* The same with a message written straight into gRPC's slice by `fill`
+ * (send_size bytes exactly; a failure it returns ends the exchange with
+ * nothing sent): no buffer of ours, no copy. For bytes that are no secret
+ * (an enclave image: public by its hash, read from a file): the slice is
+ * freed without a wipe. Replies are wiped as ever. */
+typedef asylo_code (*asylo__message_fill_fn)(void *context, uint8_t *out, size_t size,
+                                             asylo_status *status);
+asylo_code asylo__client_stream_exchange_filled(asylo__client_stream *stream, size_t send_size,
+                                                asylo__message_fill_fn fill, void *fill_context,
+                                                bool do_receive, uint8_t **received,
+                                                size_t *received_size, int64_t timeout_ms,
+                                                asylo_status *status);
 
 /* The address of the server the stream reached, as gRPC names it
  * ("ipv4:10.0.0.1:4321", "ipv6:%5B::1%5D:4321", "unix:/p"); "" before the

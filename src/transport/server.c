@@ -385,8 +385,8 @@ asylo_code asylo__server_call_send(asylo__server_call *call, const asylo__frame 
     return asylo__server_call_exchange(call, frame, NULL, -1, status);
 }
 
-asylo_code asylo__server_call_receive_bytes(asylo__server_call *call, uint8_t **data, size_t *size,
-                                            int64_t timeout_ms, asylo_status *status) {
+static asylo_code receive_bytes(asylo__server_call *call, uint8_t **data, size_t *size,
+                                int64_t timeout_ms, bool wipe, asylo_status *status) {
     grpc_byte_buffer *incoming = NULL;
     *data = NULL;
     *size = 0;
@@ -395,10 +395,23 @@ asylo_code asylo__server_call_receive_bytes(asylo__server_call *call, uint8_t **
         code = asylo__byte_buffer_to_bytes(incoming, call->server->max_message_size, data, size,
                                            status);
     }
-    if (incoming != NULL) {
+    if (incoming != NULL && wipe) {
         asylo__byte_buffer_wipe_destroy(incoming);
+    } else if (incoming != NULL) {
+        grpc_byte_buffer_destroy(incoming);
     }
     return code;
+}
+
+asylo_code asylo__server_call_receive_bytes(asylo__server_call *call, uint8_t **data, size_t *size,
+                                            int64_t timeout_ms, asylo_status *status) {
+    return receive_bytes(call, data, size, timeout_ms, true, status);
+}
+
+asylo_code asylo__server_call_receive_public_bytes(asylo__server_call *call, uint8_t **data,
+                                                   size_t *size, int64_t timeout_ms,
+                                                   asylo_status *status) {
+    return receive_bytes(call, data, size, timeout_ms, false, status);
 }
 
 asylo_code asylo__server_call_send_bytes(asylo__server_call *call, const void *data, size_t size,

@@ -235,6 +235,9 @@ hash)
     expect_message "runs past its declared size"
     expect_nothing_stored 0
     grep -q 'serves image' "$server_log" && fail "a bad upload got a proxy"
+    # The proxy spawned while each upload streamed in was stopped with it.
+    children=$(pgrep -P "$server_pid" || true)
+    [ -z "$children" ] || fail "proxies left after refused uploads: $children"
     stop_server
     ;;
 truncated)

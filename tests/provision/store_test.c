@@ -20,6 +20,7 @@
 #include "provision/allowlist.h"
 #include "provision/image_store.h"
 #include "provision/provision_server.h"
+#include "provision/upload_message.h"
 
 #define FUZZ_ITERATIONS 3000
 #define FUZZ_SEED UINT64_C(0x243f6a8885a308d3)
@@ -475,6 +476,56 @@ static void test_allowlist_fuzz(void **state) {
     }
 }
 
+/* An upload message written into place unpacks, with protobuf-c, to the
+ * header, the file's bytes and `last`; a file shorter than announced is
+ * DATA_LOSS, never a message cut short. */
+static void test_upload_message_round_trip(void **state) {
+    (void)state;
+    char path[] = "/tmp/asylo-upload-message-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    uint8_t image[3000];
+    for (size_t i = 0; i < sizeof image; i++) {
+        image[i] = (uint8_t)(i * 13 + 7);
+    }
+    assert_int_equal(write(fd, image, sizeof image), (ssize_t)sizeof image);
+    uint8_t digest[32];
+    memset(digest, 0xab, sizeof digest);
+    Asylo__Remote__ProvisionHeader header = ASYLO__REMOTE__PROVISION_HEADER__INIT;
+    header.image_size = sizeof image;
+    header.image_sha256.data = digest;
+    header.image_sha256.len = sizeof digest;
+    header.backend = "sim";
+    Asylo__Remote__ProvisionRequest request = ASYLO__REMOTE__PROVISION_REQUEST__INIT;
+    request.header = &header;
+    request.last = true;
+    asylo__upload_message message = {
+        .request = &request, .fd = fd, .offset = 1000, .chunk_size = 2000, .path = path};
+    size_t size = asylo__upload_message_size(&message);
+    uint8_t *out = malloc(size);
+    assert_non_null(out);
+    asylo_status status;
+    assert_int_equal(asylo__upload_message_fill(&message, out, size, &status), ASYLO_OK);
+    Asylo__Remote__ProvisionRequest *decoded =
+        asylo__remote__provision_request__unpack(NULL, size, out);
+    assert_non_null(decoded);
+    assert_non_null(decoded->header);
+    assert_int_equal(decoded->header->image_size, sizeof image);
+    assert_memory_equal(decoded->header->image_sha256.data, digest, sizeof digest);
+    assert_string_equal(decoded->header->backend, "sim");
+    assert_true(decoded->last);
+    assert_int_equal(decoded->chunk.len, 2000);
+    assert_memory_equal(decoded->chunk.data, image + 1000, 2000);
+    asylo__remote__provision_request__free_unpacked(decoded, NULL);
+    /* Past the end of the file: refused. */
+    message.offset = 2000;
+    assert_int_equal(asylo__upload_message_fill(&message, out, size, &status), ASYLO_DATA_LOSS);
+    assert_non_null(strstr(status.message, "changed while it was being sent"));
+    free(out);
+    close(fd);
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_makes_private_directories, make_scratch,
@@ -489,6 +540,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_allowlist_bad, make_scratch, remove_scratch),
         cmocka_unit_test_setup_teardown(test_allowlist_long_comment, make_scratch, remove_scratch),
         cmocka_unit_test(test_sha256_parse_fuzz),
+        cmocka_unit_test(test_upload_message_round_trip),
         cmocka_unit_test_setup_teardown(test_allowlist_fuzz, make_scratch, remove_scratch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

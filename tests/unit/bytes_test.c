@@ -149,15 +149,52 @@ static void test_growth_wipes_old_block(void **state) {
     asylo__bytes_fini(&bytes);
     assert_int_equal(freed_count, 3);
     assert_int_equal(freed_nonzero, 0);
-    /* Buffers handed out are wiped by asylo_buffer_free too. */
+    /* A buffer handed to a host caller is wiped by asylo_buffer_wipe_free;
+     * the host's asylo_buffer_free frees it as it is (output the enclave
+     * handed over; the trusted runtime's asylo_buffer_free still wipes). */
     asylo_buffer buffer = {malloc(32), 32};
     assert_non_null(buffer.data);
     memset(buffer.data, 0x33, 32);
-    asylo_buffer_free(&buffer);
+    asylo_buffer_wipe_free(&buffer);
     assert_int_equal(freed_count, 4);
     assert_int_equal(freed_sizes[3], 32);
     assert_int_equal(freed_nonzero, 0);
+    assert_null(buffer.data);
+    buffer = (asylo_buffer){malloc(32), 32};
+    assert_non_null(buffer.data);
+    asylo_buffer_free(&buffer);
+    assert_int_equal(freed_count, 4);
+    assert_null(buffer.data);
     asylo__set_free_hook(NULL);
+}
+
+/* One reserve into an empty collector allocates exactly the output's size
+ * and hands that very block to the caller: no growth, no second copy. */
+static void test_output_single_reserve_is_the_callers_block(void **state) {
+    (void)state;
+    asylo__bytes_output collector;
+    asylo__bytes_output_init(&collector, 1 << 20);
+    uint8_t *space = asylo_output_reserve(&collector.output, 4097, NULL);
+    assert_non_null(space);
+    memset(space, 0x42, 4097);
+    assert_int_equal(collector.bytes.capacity, 4097);
+    assert_int_equal(asylo__bytes_output_verdict(&collector, ASYLO_OK, "test", NULL, NULL),
+                     ASYLO_OK);
+    asylo_buffer buffer = {0};
+    asylo__bytes_output_release(&collector, &buffer);
+    asylo__bytes_output_fini(&collector);
+    assert_ptr_equal(buffer.data, space);
+    assert_int_equal(buffer.size, 4097);
+    asylo_buffer_free(&buffer);
+    /* Over the limit: refused, and an OK from the writer is turned into it. */
+    asylo__bytes_output_init(&collector, 16);
+    asylo_status status;
+    assert_null(asylo_output_reserve(&collector.output, 17, &status));
+    assert_int_equal(status.code, ASYLO_RESOURCE_EXHAUSTED);
+    assert_int_equal(asylo__bytes_output_verdict(&collector, ASYLO_OK, "test", NULL, &status),
+                     ASYLO_RESOURCE_EXHAUSTED);
+    assert_non_null(strstr(status.message, "limit of 16 bytes"));
+    asylo__bytes_output_fini(&collector);
 }
 
 /* Decoded environment strings are the enclave's data: wiped at fini. */
@@ -546,6 +583,7 @@ int main(void) {
         cmocka_unit_test(test_bytes_growth_and_release),
         cmocka_unit_test(test_secure_zero),
         cmocka_unit_test(test_growth_wipes_old_block),
+        cmocka_unit_test(test_output_single_reserve_is_the_callers_block),
         cmocka_unit_test(test_decoded_config_wiped),
         cmocka_unit_test(test_bytes_adopt),
         cmocka_unit_test(test_output_verdict),
