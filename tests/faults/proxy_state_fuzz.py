@@ -250,7 +250,10 @@ class Proxy:
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(
                 [path, "--address=127.0.0.1:0", f"--token_file={token_file}",
-                 "--allow_any_enclave", "--load_timeout_ms=20000", "--log_level=error"],
+                 "--allow_any_enclave", "--load_timeout_ms=20000", "--log_level=error",
+                 # The fuzzer's LOAD names sim (the proxy's own state machine
+                 # is under test, not the sandbox).
+                 "--backend=sim"],
                 stdout=subprocess.PIPE, stderr=log, text=True)
         line = self.process.stdout.readline()
         if "listening on " not in line:
