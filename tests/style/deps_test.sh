@@ -21,14 +21,14 @@ rules=(
     "src/crypto|asylo"
     "src/identity|identity common asylo"
     "src/enclave|enclave common identity asylo"
-    "src/transport|transport common asylo asylo-host"
+    "src/transport|transport protocol common asylo asylo-host"
     "src/metrics|metrics common asylo asylo-host"
     "src/observability|observability metrics transport common asylo asylo-host"
     "src/protocol|protocol common asylo"
     "src/backends|backends protocol transport metrics identity common asylo asylo-host"
     "src/host|host backends common identity asylo asylo-host"
     "src/provision|provision transport common asylo asylo-host"
-    "src/proxy|proxy transport metrics identity common asylo asylo-host"
+    "src/proxy|proxy protocol transport metrics identity common asylo asylo-host"
     "tools|tools proxy provision observability protocol transport identity common asylo asylo-host"
 )
 # Known exceptions, each with its reason (keep this list short).
