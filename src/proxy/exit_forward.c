@@ -36,8 +36,11 @@ asylo_code asylo__proxy_forward_exit(void *context, asylo_client *client, uint32
     asylo__counting_output_init(&counter, output);
     /* No deadline: the host's handler may take its time; a dead host is
      * noticed by keepalive and fails this wait. */
+    uint64_t exit_id = 0;
+    stream->exit_id_sink = &exit_id;
     asylo_code code = asylo__protocol_exit(&stream->session, selector, input, input_size,
                                            &counter.output, status);
+    stream->exit_id_sink = NULL;
     if (code == ASYLO_OUT_OF_RANGE && stream->channel.failed) {
         code = asylo_status_set(status, ASYLO_UNAVAILABLE, ASYLO_ORIGIN_TRANSPORT,
                                 "the host closed its stream during exit call %u", selector);
@@ -50,10 +53,11 @@ asylo_code asylo__proxy_forward_exit(void *context, asylo_client *client, uint32
         /* Logged under the host's call it nests in; exit ids are the
          * proxy's own numbering. */
         asylo__log(ASYLO_LOG_DEBUG, "proxy", proxy->name, enter_call_id,
-                   "exit selector %u (%s), forwarded to the host: %s in %.3f ms, %zu bytes out, "
-                   "%zu bytes in",
-                   (unsigned)selector, asylo__proxy_selector_name(selector), asylo_code_name(code),
-                   seconds * 1e3, input_size, reply_size);
+                   "exit %llu, selector %u (%s), forwarded to the host: %s in %.3f ms, %zu bytes "
+                   "out, %zu bytes in",
+                   (unsigned long long)exit_id, (unsigned)selector,
+                   asylo__proxy_selector_name(selector), asylo_code_name(code), seconds * 1e3,
+                   input_size, reply_size);
     }
     return code;
 }

@@ -106,6 +106,8 @@ typedef struct asylo__proxy_stream {
     asylo__stream_channel channel;
     asylo__protocol_session session;
     bool is_control; /* it carried LOAD: its end ends the proxy */
+    /* Where the next exit call's id goes (then NULL), for its log line. */
+    uint64_t *exit_id_sink;
 } asylo__proxy_stream;
 
 /* The stream this thread serves (NULL outside one): where exits go. */

@@ -366,8 +366,13 @@ static asylo_code serve_stream_entry(void *context, uint32_t selector, const uin
 }
 
 static uint64_t new_exit_id(void *context) {
-    asylo__proxy *proxy = context;
-    return atomic_fetch_add(&proxy->next_call_id, 1);
+    asylo__proxy_stream *stream = context;
+    uint64_t id = atomic_fetch_add(&stream->proxy->next_call_id, 1);
+    if (stream->exit_id_sink != NULL) {
+        *stream->exit_id_sink = id;
+        stream->exit_id_sink = NULL;
+    }
+    return id;
 }
 
 void asylo__proxy_serve_stream(asylo__server_call *call, void *context) {
@@ -404,7 +409,7 @@ void asylo__proxy_serve_stream(asylo__server_call *call, void *context) {
         .peer_origin = ASYLO_ORIGIN_TRANSPORT,
         .is_host = false,
         .new_call_id = new_exit_id,
-        .new_call_id_context = proxy,
+        .new_call_id_context = &stream,
     };
     asylo__proxy_set_current_stream(&stream);
     char reason[200] = "the host closed the control stream";

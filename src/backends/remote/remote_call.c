@@ -70,7 +70,7 @@ static asylo_code serve_exit(void *context, uint32_t selector, const uint8_t *in
                              size_t input_size, asylo_output *output, asylo_status *status) {
     conversation *talk = context;
     remote_state *state = talk->state;
-    if (state->metrics == NULL && !asylo__log_enabled(ASYLO_LOG_DEBUG)) {
+    if (state->on_stat == NULL && !asylo__log_enabled(ASYLO_LOG_DEBUG)) {
         return state->exits.dispatch(state->exits.context, selector, input, input_size, output,
                                      status);
     }
@@ -81,8 +81,13 @@ static asylo_code serve_exit(void *context, uint32_t selector, const uint8_t *in
                                             &counter.output, status);
     double seconds = (double)(asylo__monotonic_ns() - started_ns) / 1e9;
     size_t output_size = code == ASYLO_OK ? counter.size : 0;
-    asylo__call_cache_record(&state->calls, ASYLO__CALL_EXIT, selector, code, seconds, input_size,
-                             output_size);
+    /* Into the enclave goes the host's reply; out of it came the input. */
+    asylo__remote_report(state, &(asylo__backend_stat){.kind = ASYLO__STAT_EXIT,
+                                                       .selector = selector,
+                                                       .code = code,
+                                                       .seconds = seconds,
+                                                       .bytes_in = output_size,
+                                                       .bytes_out = input_size});
     /* Logged under the call it nests in; exit ids are the proxy's. */
     asylo__log(ASYLO_LOG_DEBUG, "remote", state->name, talk->current_call_id,
                "exit %llu, selector %u, served here: %s in %.3f ms",
@@ -91,12 +96,12 @@ static asylo_code serve_exit(void *context, uint32_t selector, const uint8_t *in
     return code;
 }
 
-/* One call on the conversation (outermost or nested), with its metrics and
+/* One call on the conversation (outermost or nested), with its stats and
  * log lines. */
 static asylo_code converse(conversation *talk, uint32_t selector, const uint8_t *input,
                            size_t input_size, asylo_output *output, asylo_status *status) {
     remote_state *state = talk->state;
-    bool timed = state->metrics != NULL || asylo__log_enabled(ASYLO_LOG_DEBUG);
+    bool timed = state->on_stat != NULL || asylo__log_enabled(ASYLO_LOG_DEBUG);
     int64_t started_ns = timed ? asylo__monotonic_ns() : 0;
     asylo_status local_status;
     if (status == NULL) {
@@ -134,8 +139,12 @@ static asylo_code converse(conversation *talk, uint32_t selector, const uint8_t 
     if (timed) {
         double seconds = (double)(asylo__monotonic_ns() - started_ns) / 1e9;
         size_t output_size = code == ASYLO_OK ? counter.size : 0;
-        asylo__call_cache_record(&state->calls, ASYLO__CALL_ENTER, selector, code, seconds,
-                                 output_size, input_size);
+        asylo__remote_report(state, &(asylo__backend_stat){.kind = ASYLO__STAT_ENTER,
+                                                           .selector = selector,
+                                                           .code = code,
+                                                           .seconds = seconds,
+                                                           .bytes_in = input_size,
+                                                           .bytes_out = output_size});
         asylo__log(ASYLO_LOG_DEBUG, "remote", state->name, call_id,
                    "enter selector %u: %s in %.3f ms, %zu bytes out, %zu bytes back",
                    (unsigned)selector, asylo_code_name(code), seconds * 1e3, input_size,
