@@ -28,7 +28,7 @@ rules=(
     "src/backends|backends protocol transport identity common asylo asylo-host"
     "src/host|host backends metrics common identity asylo asylo-host"
     "src/provision|provision transport common asylo asylo-host"
-    "src/proxy|proxy protocol transport metrics identity common asylo asylo-host"
+    "src/proxy|proxy protocol observability transport metrics identity common asylo asylo-host"
     "tools|tools proxy provision observability protocol transport identity common asylo asylo-host"
 )
 # Known exceptions, each with its reason (keep this list short).
