@@ -27,7 +27,7 @@ rules=(
     "src/protocol|protocol common asylo"
     "src/backends|backends protocol transport identity common asylo asylo-host"
     "src/host|host backends metrics common identity asylo asylo-host"
-    "src/provision|provision transport common asylo asylo-host"
+    "src/provision|provision observability transport common asylo asylo-host"
     "src/proxy|proxy protocol observability transport metrics identity common asylo asylo-host"
     "tools|tools proxy provision observability protocol transport identity common asylo asylo-host"
 )
