@@ -71,7 +71,9 @@ typedef struct asylo__load_request {
     /* ---- optional stats (appended; NULL where the core takes none) ---- */
     /* The backend reports every call as it ends, and channel changes, from
      * the thread that made them: the core keeps the metrics (calls, bytes,
-     * time inside, channels), so backends need no metrics code. */
+     * time inside, channels), so backends need no metrics code. A backend
+     * may skip the reports (and its clock reads) when its config asked for
+     * no metrics (remote does). */
     void *stats_context;
     void (*on_stat)(void *context, const asylo__backend_stat *stat);
     /* The backend's config asks for the process's metrics endpoint
