@@ -1,9 +1,8 @@
 /* asylo-provision-server: runs enclaves sent from other machines, each in its
- * own asylo-remote-proxy. Thin main(): flags, then src/provision does the work. */
+ * own asylo-remote-proxy. Thin main(): flags, then src/provision (provision_run.h)
+ * does the work. */
 #include <libgen.h>
 #include <limits.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,13 +11,11 @@
 #include "asylo/remote.h"
 #include "transport/security_options.h"
 #include "common/log.h"
-#include "observability/health.h"
 #include "observability/observability.h"
+#include "provision/provision_run.h"
 #include "provision/provision_server.h"
 #include "tools/server_memory.h"
 #include "tools/tool_flags.h"
-
-#define DRAIN_GRACE_MS 10000
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -233,26 +230,6 @@ static int parse_flags(int argc, char **argv, server_flags *flags) {
     return 0;
 }
 
-/* Each provision's result into the metrics (no-ops without --metrics_port). */
-static void record_provision(void *context, asylo_code result, double seconds,
-                             uint64_t image_bytes) {
-    const asylo__observability *observability = context;
-    asylo__metrics_record_provision(observability->metrics, result, seconds);
-    if (result == ASYLO_OK) {
-        asylo__metrics_add_image_bytes(observability->metrics, image_bytes);
-    }
-}
-
-/* SIGTERM and SIGINT start the drain. */
-static void *wait_for_signal(void *context) {
-    sigset_t *signals = context;
-    int signal_number = 0;
-    sigwait(signals, &signal_number);
-    asylo__log(ASYLO_LOG_INFO, "provision", NULL, 0, "%s: draining",
-               signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
-    return NULL;
-}
-
 int main(int argc, char **argv) {
     asylo__tune_server_memory();
     asylo__raise_fd_limit();
@@ -261,97 +238,5 @@ int main(int argc, char **argv) {
     if (parsed != 0) {
         return parsed == 1 ? 0 : 2;
     }
-    /* Only the waiter thread takes the stop signals (blocked before gRPC
-     * starts threads); a client that vanishes must not kill us with SIGPIPE. */
-    static sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    asylo_status status;
-    char text[ASYLO_STATUS_MESSAGE_SIZE + 64];
-    asylo__provision_server server;
-    asylo__server *transport = NULL;
-    asylo__observability observability;
-    if (asylo__provision_server_init(&server, &flags.options, &status) != ASYLO_OK ||
-        asylo__observability_start(&flags.observability, "provision", &observability, &status) !=
-            ASYLO_OK) {
-        asylo__log(ASYLO_LOG_ERROR, "provision", NULL, 0, "cannot start: %s",
-                   asylo_status_format(&status, text, sizeof text));
-        asylo__provision_server_fini(&server);
-        return 1;
-    }
-    server.on_provision = record_provision;
-    server.on_provision_context = &observability;
-    asylo__security_options security;
-    asylo__security_from_public(&flags.options.security, &security);
-    asylo__server_options server_options = {.address = flags.options.address,
-                                            .security = &security};
-    asylo__provision_server_transport_options(&flags.options, &server_options);
-    if (asylo__server_create(&server_options, &transport, &status) != ASYLO_OK ||
-        asylo__provision_server_add_methods(&server, transport, &status) != ASYLO_OK ||
-        asylo__observability_add_health(&observability, transport,
-                                        "asylo.remote.RemoteProxyProvisionServer",
-                                        &status) != ASYLO_OK) {
-        asylo__log(ASYLO_LOG_ERROR, "provision", NULL, 0, "cannot start: %s",
-                   asylo_status_format(&status, text, sizeof text));
-        asylo__server_shutdown(transport, 0);
-        asylo__observability_stop(&observability);
-        asylo__provision_server_fini(&server);
-        return 1;
-    }
-    /* Plaintext on any address is fine here: health answers say nothing
-     * secret and this listener serves nothing else. */
-    asylo__server *health_server = NULL;
-    asylo__security_options health_security = {.type = ASYLO__SECURITY_LOCAL,
-                                               .allow_insecure_non_local = true};
-    asylo__server_options health_options = {.address = flags.health_address,
-                                            .security = &health_security};
-    if (flags.health_address != NULL &&
-        (asylo__server_create(&health_options, &health_server, &status) != ASYLO_OK ||
-         asylo__health_register(observability.health, health_server, &status) != ASYLO_OK)) {
-        asylo__log(ASYLO_LOG_ERROR, "provision", NULL, 0, "cannot start: --health_address: %s",
-                   asylo_status_format(&status, text, sizeof text));
-        asylo__server_shutdown(health_server, 0);
-        asylo__server_shutdown(transport, 0);
-        asylo__observability_stop(&observability);
-        asylo__provision_server_fini(&server);
-        return 1;
-    }
-    asylo__observability_set_serving(&observability, true);
-    if (health_server != NULL) {
-        printf("asylo-provision-server: health on %s\n", asylo__server_address(health_server));
-    }
-    printf("asylo-provision-server: listening on %s\n", asylo__server_address(transport));
-    fflush(stdout);
-    /* On unix: the port range is not used: proxies get sockets in the store. */
-    char proxies[PATH_MAX + 64];
-    if (strncmp(asylo__server_address(transport), "unix:", 5) == 0) {
-        snprintf(proxies, sizeof proxies, "unix sockets in %s/proxies",
-                 flags.options.storage_directory);
-    } else {
-        snprintf(proxies, sizeof proxies, "ports %u-%u", flags.options.proxy_port_low,
-                 flags.options.proxy_port_high);
-    }
-    asylo__log(ASYLO_LOG_INFO, "provision", NULL, 0,
-               "listening on %s (%s security), proxies on %s, store %s",
-               asylo__server_address(transport),
-               flags.options.security.type == ASYLO_SECURITY_SSL ? "ssl" : "local", proxies,
-               flags.options.storage_directory);
-
-    pthread_t signal_thread;
-    pthread_create(&signal_thread, NULL, wait_for_signal, &signals);
-    pthread_join(signal_thread, NULL);
-
-    /* Probes see NOT_SERVING while proxies finish their enclaves. */
-    asylo__observability_set_serving(&observability, false);
-    asylo__provision_server_drain(&server, DRAIN_GRACE_MS);
-    asylo__server_shutdown(transport, 1000);
-    asylo__server_shutdown(health_server, 0);
-    asylo__observability_stop(&observability);
-    asylo__provision_server_fini(&server);
-    asylo__log(ASYLO_LOG_INFO, "provision", NULL, 0, "drained and stopped");
-    return 0;
+    return asylo__provision_server_run(&flags.options, flags.health_address, &flags.observability);
 }

@@ -220,8 +220,10 @@ typedef struct asylo_remote_config {
     asylo_security_options security; /* this (client) side */
     int64_t provision_timeout_ms;    /* 0: 10000 */
     int64_t connect_timeout_ms;      /* 0: 5000 */
-    /* Bound on one call, nested exit calls included; 0: none (a dead peer is
-     * still noticed by keepalive within about 2 s). */
+    /* Bound on one call from its start, everything nested in it included
+     * (exit calls, the host's handlers, entries they make again);
+     * DEADLINE_EXCEEDED past it. 0: none (a dead peer is still noticed by
+     * keepalive within about 2 s). */
     int64_t call_timeout_ms;
     /* Largest payload (input or output) either way, framing not counted;
      * 0: 64 MiB. Larger inputs fail with RESOURCE_EXHAUSTED before anything

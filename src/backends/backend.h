@@ -11,7 +11,8 @@
 #include "asylo/buffer.h"
 #include "asylo/status.h"
 
-/* Version 2 appended terminate, measurement, the lost callback and limits.
+/* Version 2 appended terminate, measurement, the lost callback, limits and
+ * the stats report.
  * The core accepts any backend of version 1 or later and reads the v2 fields
  * only from version-2 structs. */
 #define ASYLO__BACKEND_INTERFACE_VERSION 2u
@@ -24,6 +25,27 @@ typedef struct asylo__exit_dispatcher {
     asylo_code (*dispatch)(void *context, uint32_t selector, const uint8_t *input,
                            size_t input_size, asylo_output *output, asylo_status *status);
 } asylo__exit_dispatcher;
+
+/* One report of the optional stats hook (asylo__load_request.on_stat). */
+typedef enum asylo__backend_stat_kind {
+    ASYLO__STAT_ENTER = 1,    /* an entry call into the enclave ended */
+    ASYLO__STAT_EXIT = 2,     /* an exit call the host served ended */
+    ASYLO__STAT_CHANNELS = 3, /* channels (remote: streams) opened or closed */
+} asylo__backend_stat_kind;
+
+typedef struct asylo__backend_stat {
+    uint32_t kind; /* asylo__backend_stat_kind */
+    uint32_t selector;
+    asylo_code code;
+    /* Time inside: the enclave's (and the nested exits') for ENTER, the
+     * host handler's for EXIT. */
+    double seconds;
+    /* Payload bytes of the call: into the enclave and out of it (ENTER:
+     * input / output; EXIT: the host's reply / the enclave's input). */
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    int64_t channels_delta; /* CHANNELS only: +1 opened, -1 closed */
+} asylo__backend_stat;
 
 typedef struct asylo__load_request {
     const char *name;
@@ -46,6 +68,19 @@ typedef struct asylo__load_request {
     uint64_t memory_size;          /* bytes of memory the enclave may use */
     uint32_t max_concurrent_calls; /* calls in flight at once */
     uint64_t stack_size;           /* bytes of stack per enclave thread */
+    /* ---- optional stats (appended; NULL where the core takes none) ---- */
+    /* The backend reports every call as it ends, and channel changes, from
+     * the thread that made them: the core keeps the metrics (calls, bytes,
+     * time inside, channels), so backends need no metrics code. A backend
+     * may skip the reports (and its clock reads) when its config asked for
+     * no metrics (remote does). */
+    void *stats_context;
+    void (*on_stat)(void *context, const asylo__backend_stat *stat);
+    /* The backend's config asks for the process's metrics endpoint
+     * (remote: metrics_address, metrics_port; port 0 picks one): the core
+     * starts it, or joins the running one, for this enclave's stats. Called
+     * from load only; a failure fails the load. */
+    asylo_code (*serve_metrics)(void *context, const char *address, int port, asylo_status *status);
 } asylo__load_request;
 
 typedef struct asylo__backend {

@@ -47,3 +47,33 @@ asylo_code asylo__bytes_output_refused(const asylo__bytes_output *collector, con
     }
     return collector->failure.code;
 }
+
+asylo_code asylo__output_take(asylo_output *output, asylo_buffer *buffer, asylo_status *status) {
+    asylo_code code;
+    if (output != NULL && output->reserve == asylo__bytes_output_reserve &&
+        ((asylo__bytes_output *)output)->bytes.size == 0 && buffer->size > 0 &&
+        asylo__bytes_adopt(&((asylo__bytes_output *)output)->bytes, buffer->data, buffer->size,
+                           NULL) == ASYLO_OK) {
+        buffer->data = NULL;
+        buffer->size = 0;
+        return asylo_status_ok(status);
+    }
+    code = asylo_output_write(output, buffer->data, buffer->size, status);
+    asylo_buffer_free(buffer);
+    return code;
+}
+
+static uint8_t *counting_reserve(struct asylo_output *output, size_t size, asylo_status *status) {
+    asylo__counting_output *counter = (asylo__counting_output *)output;
+    uint8_t *space = asylo_output_reserve(counter->inner, size, status);
+    if (space != NULL) {
+        counter->size += size;
+    }
+    return space;
+}
+
+void asylo__counting_output_init(asylo__counting_output *counter, asylo_output *inner) {
+    counter->output.reserve = counting_reserve;
+    counter->inner = inner;
+    counter->size = 0;
+}

@@ -65,4 +65,21 @@ static inline void asylo__bytes_output_fini(asylo__bytes_output *collector) {
     }
 }
 
+/* An asylo_output that passes every reserve on to `inner` and counts the
+ * bytes granted: the size of an output one does not own, for metrics. */
+typedef struct asylo__counting_output {
+    struct asylo_output output; /* first: the sink handed out */
+    asylo_output *inner;
+    size_t size;
+} asylo__counting_output;
+
+void asylo__counting_output_init(asylo__counting_output *counter, asylo_output *inner);
+
+/* Appends buffer's bytes to output and empties buffer (freeing it as asylo_buffer_free does).
+ * When output is an empty collector of this file, the collector takes the
+ * block without copying (a large enclave output crosses the proxy with no
+ * extra copy); otherwise the bytes are written as by asylo_output_write. A
+ * refusal (over the limit) is recorded like a refused write. */
+asylo_code asylo__output_take(asylo_output *output, asylo_buffer *buffer, asylo_status *status);
+
 #endif

@@ -17,6 +17,7 @@
 #include "common/enclave_config_codec.h"
 #include "common/log.h"
 #include "host/client_internal.h"
+#include "host/client_metrics.h"
 
 static _Thread_local asylo_client *active_clients[ASYLO_MAX_CALL_DEPTH];
 static _Thread_local int active_depth;
@@ -300,9 +301,13 @@ asylo_code asylo__client_load(asylo_client *client, const asylo_load_config *con
         .memory_size = config->memory_limit_size,
         .max_concurrent_calls = config->max_concurrent_calls,
         .stack_size = config->stack_size,
+        .stats_context = client,
+        .on_stat = asylo__client_metrics_on_stat,
+        .serve_metrics = asylo__client_metrics_serve,
     };
     code = client->backend->load(client->backend_state, &request, status);
     if (code != ASYLO_OK) {
+        asylo__client_metrics_release(client);
         asylo__bytes_fini(&encoded_config);
         return code;
     }
@@ -313,6 +318,7 @@ asylo_code asylo__client_load(asylo_client *client, const asylo_load_config *con
         /* Never hand out a half-made enclave. */
         asylo__call_gate_set_state(&client->gate, ASYLO_CLIENT_FINALIZED);
         client->backend->unload(client->backend_state);
+        asylo__client_metrics_release(client);
         asylo_status_prefix(status, "initializing enclave '%s'", client->name);
         return code;
     }
@@ -377,6 +383,7 @@ asylo_code asylo__client_destroy(asylo_client *client, const void *final_input,
     int64_t wait_ms = asylo__client_destroy_wait_ms(client);
     asylo_code code = settle_for_destroy(client, final_input, final_input_size, wait_ms, status);
     backend->unload(client->backend_state);
+    asylo__client_metrics_release(client);
     asylo__log(ASYLO_LOG_DEBUG, "host", client->name, 0, "unloaded");
     client_free(client);
     return code;

@@ -32,6 +32,9 @@ struct asylo_client {
     asylo_status lost_cause;
     _Atomic int lost;
     uint32_t destroy_timeout_ms;
+    /* Its share of the process's metrics endpoint, when its backend asked
+     * for one (client_metrics.c); else NULL. */
+    struct asylo__client_metrics *metrics;
 };
 
 /* Creates the client shell (no backend loaded yet). */

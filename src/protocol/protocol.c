@@ -11,7 +11,9 @@ void asylo__protocol_frame_release(asylo__protocol_frame *frame) {
     if (frame == NULL) {
         return;
     }
-    if (frame->owned_ != NULL) {
+    if (frame->release_ != NULL) {
+        frame->release_(frame->release_context_);
+    } else if (frame->owned_ != NULL) {
         asylo__secure_zero(frame->owned_, frame->payload_size);
         free(frame->owned_);
     }
@@ -90,6 +92,10 @@ static asylo_code break_session(asylo__protocol_session *session, asylo_status *
     return status->code;
 }
 
+uint64_t asylo__protocol_serving_call(const asylo__protocol_session *session) {
+    return session->serving_call_id;
+}
+
 bool asylo__protocol_session_broken(const asylo__protocol_session *session, asylo_status *status) {
     if (session->broken && status != NULL) {
         *status = session->broken_status;
@@ -97,10 +103,15 @@ bool asylo__protocol_session_broken(const asylo__protocol_session *session, asyl
     return session->broken;
 }
 
-static asylo_code send_reply(asylo__protocol_session *session, uint64_t call_id,
-                             uint64_t parent_call_id, asylo_code code, const asylo_status *result,
-                             const asylo__bytes *payload, asylo_status *status) {
-    asylo__protocol_frame reply = {.call_id = call_id, .parent_call_id = parent_call_id};
+/* The reply repeats the selector of the call it ends: peers need not read
+ * it, but it keeps a captured stream readable. */
+static asylo_code send_reply(asylo__protocol_session *session,
+                             const asylo__protocol_frame *incoming, asylo_code code,
+                             const asylo_status *result, const asylo__bytes *payload,
+                             asylo_status *status) {
+    asylo__protocol_frame reply = {.call_id = incoming->call_id,
+                                   .parent_call_id = incoming->parent_call_id,
+                                   .selector = incoming->selector};
     if (code == ASYLO_OK) {
         reply.kind = ASYLO__PROTOCOL_RETURN;
         reply.payload = payload->data;
@@ -136,11 +147,15 @@ static asylo_code handle_incoming(asylo__protocol_session *session,
         session->depth++;
         code = session->handler(session->handler_context, incoming->selector, incoming->payload,
                                 incoming->payload_size, &collector.output, &result);
+        /* A handler that ignored a refused write must not send a truncated
+         * output. */
+        code = asylo__bytes_output_verdict(
+            &collector, code, session->is_host ? "the host's exit handler" : "the entry handler",
+            NULL, &result);
         session->depth--;
         session->serving_call_id = saved;
     }
-    code = send_reply(session, incoming->call_id, incoming->parent_call_id, code, &result,
-                      &collector.bytes, status);
+    code = send_reply(session, incoming, code, &result, &collector.bytes, status);
     asylo__bytes_output_fini(&collector);
     return code;
 }
@@ -231,9 +246,14 @@ asylo_code asylo__protocol_call(asylo__protocol_session *session, uint32_t selec
                                 "calls nest more than %d deep across the boundary",
                                 ASYLO__PROTOCOL_MAX_DEPTH);
     }
-    /* Host ids are odd and enclave ids even, so the two never collide. */
-    session->next_call_id += 2;
-    uint64_t call_id = session->next_call_id + (session->is_host ? 1 : 0);
+    uint64_t call_id;
+    if (session->new_call_id != NULL) {
+        call_id = session->new_call_id(session->new_call_id_context);
+    } else {
+        /* Host ids are odd and enclave ids even, so the two never collide. */
+        session->next_call_id += 2;
+        call_id = session->next_call_id + (session->is_host ? 1 : 0);
+    }
     asylo__protocol_frame frame = {
         .call_id = call_id,
         .parent_call_id = session->serving_call_id,

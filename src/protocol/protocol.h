@@ -47,7 +47,12 @@ typedef struct asylo__protocol_frame {
     const uint8_t *payload;
     size_t payload_size;
     asylo_status status; /* ERROR only; OK otherwise */
+    /* Set by a channel's receive: what holds the payload. Either owned_
+     * (malloc'd; wiped and freed) or, when release_ is set, the channel's own
+     * storage, which release_(release_context_) wipes and frees (no copy). */
     uint8_t *owned_;
+    void (*release_)(void *context);
+    void *release_context_;
 } asylo__protocol_frame;
 
 /* One end of a bidirectional frame channel used by one thread at a time.
@@ -56,12 +61,12 @@ typedef struct asylo__protocol_frame {
  * protocol (the protocol checks), but never one whose payload is larger than
  * max_payload_size. A non-OK return means the channel is gone (peer died,
  * terminated): the status says why. */
-typedef struct asylo__channel {
+typedef struct asylo__protocol_channel {
     void *context;
     asylo_code (*send)(void *context, const asylo__protocol_frame *frame, asylo_status *status);
     asylo_code (*receive)(void *context, asylo__protocol_frame *frame, asylo_status *status);
     size_t max_payload_size;
-} asylo__channel;
+} asylo__protocol_channel;
 
 /* Frees a received frame's payload (wiping it) and zeroes the frame. */
 void asylo__protocol_frame_release(asylo__protocol_frame *frame);
@@ -74,6 +79,9 @@ asylo_code asylo__protocol_frame_check(const asylo__protocol_frame *frame, size_
 
 /* Handles an exit call on the host, or an entry call in the enclave. Same
  * shape as the enclave ABI's enter and the host's exit dispatcher. */
+/* Its output is bounded by the channel's max_payload_size; a handler that
+ * returns OK after a write was refused gets the refusal (RESOURCE_EXHAUSTED)
+ * sent instead of a truncated output. */
 typedef asylo_code (*asylo__protocol_handler_fn)(void *context, uint32_t selector,
                                                  const uint8_t *input, size_t input_size,
                                                  asylo_output *output, asylo_status *status);
@@ -82,13 +90,19 @@ typedef asylo_code (*asylo__protocol_handler_fn)(void *context, uint32_t selecto
  * side, and where it is inside the current call stack. Zero it, then fill the
  * public fields. */
 typedef struct asylo__protocol_session {
-    const asylo__channel *channel;
+    const asylo__protocol_channel *channel;
     asylo__protocol_handler_fn handler;
     void *handler_context;
     /* Origin given to failures of the peer (frames that break the protocol). */
     asylo_origin peer_origin;
     /* True on the host end (sends ENTER, serves EXIT); false in the enclave. */
     bool is_host;
+    /* Optional: numbers the calls this end starts (never 0, unique among the
+     * calls open on this channel), e.g. from a counter shared by every channel
+     * of one enclave so that log lines of both ends name one call alike.
+     * NULL: host ids are odd and enclave ids even, counted per session. */
+    uint64_t (*new_call_id)(void *context);
+    void *new_call_id_context;
     /* Private. */
     uint64_t next_call_id;
     uint64_t serving_call_id; /* innermost call of the peer being handled here */
@@ -111,6 +125,10 @@ asylo_code asylo__protocol_serve_one(asylo__protocol_session *session, asylo_sta
 /* Enclave side: an exit call from inside the entry call being served (same
  * as asylo__protocol_call; FAILED_PRECONDITION outside an entry call). */
 #define asylo__protocol_exit asylo__protocol_call
+
+/* The id of the peer's call being handled on this thread (the handler's
+ * call), 0 outside one: for log lines. */
+uint64_t asylo__protocol_serving_call(const asylo__protocol_session *session);
 
 /* True once the session saw a frame that breaks the protocol or lost its
  * channel; *status (optional) then says why. */

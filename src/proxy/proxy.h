@@ -18,7 +18,9 @@
 
 #include "asylo/manager.h"
 #include "metrics/call_cache.h"
+#include "protocol/protocol.h"
 #include "transport/server.h"
+#include "transport/stream_channel.h"
 
 #define ASYLO__PROXY_TOKEN_SIZE 128
 
@@ -94,26 +96,35 @@ const char *asylo__proxy_enclave_name(asylo__proxy *proxy);
 /* "run", "initialize", "log", ... or "user" / "unknown", for log lines. */
 const char *asylo__proxy_selector_name(uint32_t selector);
 
+/* One host stream being served: the call protocol (src/protocol) over the
+ * stream channel, the proxy being the enclave's end. The thread serving the
+ * stream runs every ENTER on it, and the enclave's exit calls made during
+ * them go back on it (nested ENTERs of the host served in between). */
+typedef struct asylo__proxy_stream {
+    asylo__proxy *proxy;
+    asylo__server_call *call;
+    asylo__stream_channel channel;
+    asylo__protocol_session session;
+    bool is_control; /* it carried LOAD: its end ends the proxy */
+    /* Where the next exit call's id goes (then NULL), for its log line. */
+    uint64_t *exit_id_sink;
+} asylo__proxy_stream;
+
+/* The stream this thread serves (NULL outside one): where exits go. */
+asylo__proxy_stream *asylo__proxy_current_stream(void);
+void asylo__proxy_set_current_stream(asylo__proxy_stream *stream);
+
 /* exit_forward.c: the exit handlers that send exit calls to the host. */
 asylo_code asylo__proxy_forward_exit(void *context, asylo_client *client, uint32_t selector,
                                      const uint8_t *input, size_t input_size, asylo_output *output,
                                      asylo_status *status);
 
-/* proxy_calls.c, for exit_forward.c: serves one ENTER frame on this thread
- * and builds the reply (payload owned by *reply_storage until sent). */
-struct asylo__bytes_output;
-void asylo__proxy_serve_enter(asylo__proxy *proxy, asylo__server_call *call,
-                              const asylo__frame *enter, bool *is_control,
-                              struct asylo__bytes_output *reply_storage, asylo__frame *reply);
-
-/* The stream this thread serves, for forwarding exits (NULL outside one). */
-typedef struct asylo__proxy_thread_call {
-    asylo__proxy *proxy;
-    asylo__server_call *call;
-    uint64_t enter_call_id; /* the host's ENTER being served: parent of exits */
-} asylo__proxy_thread_call;
-asylo__proxy_thread_call *asylo__proxy_current_call(void);
-void asylo__proxy_push_call(const asylo__proxy_thread_call *call);
-void asylo__proxy_pop_call(void);
+/* proxy_calls.c: serves one entry call of the host (LOAD, ATTEST,
+ * INITIALIZE, RUN, FINALIZE, user selectors) on this thread; its output goes
+ * to `output`. call_id names it in log lines; *is_control becomes true when
+ * it was an accepted LOAD. */
+asylo_code asylo__proxy_serve_entry(asylo__proxy *proxy, uint64_t call_id, uint32_t selector,
+                                    const uint8_t *input, size_t input_size, bool *is_control,
+                                    asylo_output *output, asylo_status *status);
 
 #endif

@@ -18,8 +18,8 @@
 #include "identity/image_identity.h"
 #include "identity/platform.h"
 #include "proxy/proxy.h"
-#include "transport/frame.h"
 #include "transport/client_stream.h"
+#include "transport/frame.h"
 
 /* Compares tokens in time independent of where they differ. */
 static bool token_matches(const char *expected, const char *presented) {
@@ -286,101 +286,94 @@ static asylo_client *loaded_client(asylo__proxy *proxy, asylo_status *status) {
     return client;
 }
 
-void asylo__proxy_serve_enter(asylo__proxy *proxy, asylo__server_call *call,
-                              const asylo__frame *enter, bool *is_control,
-                              asylo__bytes_output *reply_storage, asylo__frame *reply) {
-    asylo_status status;
-    asylo_status_ok(&status);
-    asylo__proxy_thread_call thread_call = {proxy, call, enter->call_id};
-    asylo__proxy_push_call(&thread_call);
+asylo_code asylo__proxy_serve_entry(asylo__proxy *proxy, uint64_t call_id, uint32_t selector,
+                                    const uint8_t *input, size_t input_size, bool *is_control,
+                                    asylo_output *output, asylo_status *status) {
+    /* The handlers below read the call as the frame it came in. */
+    asylo__frame enter;
+    asylo__frame_init(&enter);
+    enter.call_id = call_id;
+    enter.kind = ASYLO__FRAME_ENTER;
+    enter.selector = selector;
+    enter.payload = input;
+    enter.payload_size = input_size;
     bool timed = proxy->options.metrics != NULL || asylo__log_enabled(ASYLO_LOG_DEBUG);
     int64_t started_ns = timed ? asylo__monotonic_ns() : 0;
     asylo_code code;
     asylo_client *client;
-    asylo_buffer output = {0};
-    switch (enter->selector) {
+    asylo_buffer result = {0};
+    switch (selector) {
     case ASYLO_SELECTOR_REMOTE_LOAD:
-        code = serve_load(proxy, enter, is_control, &output, &status);
+        code = serve_load(proxy, &enter, is_control, &result, status);
         break;
     case ASYLO_SELECTOR_REMOTE_ATTEST:
-        code = serve_attest(proxy, enter, &output, &status);
+        code = serve_attest(proxy, &enter, &result, status);
         break;
     case ASYLO_SELECTOR_INITIALIZE:
-        code = serve_initialize(proxy, enter, &status);
+        code = serve_initialize(proxy, &enter, status);
         break;
     case ASYLO_SELECTOR_RUN:
-        client = loaded_client(proxy, &status);
-        code = client == NULL ? status.code
-                              : asylo_client_run(client, enter->payload, enter->payload_size,
-                                                 &output, &status);
+        client = loaded_client(proxy, status);
+        code = client == NULL ? status->code
+                              : asylo_client_run(client, input, input_size, &result, status);
         break;
     case ASYLO_SELECTOR_FINALIZE:
-        code = serve_finalize(proxy, enter, &status);
+        code = serve_finalize(proxy, &enter, status);
         break;
     default:
-        client = loaded_client(proxy, &status);
-        code = client == NULL ? status.code
-                              : asylo_client_call(client, enter->selector, enter->payload,
-                                                  enter->payload_size, &output, &status);
+        client = loaded_client(proxy, status);
+        code = client == NULL
+                   ? status->code
+                   : asylo_client_call(client, selector, input, input_size, &result, status);
         break;
     }
-    asylo__proxy_pop_call();
-    if (timed) {
-        double seconds = (double)(asylo__monotonic_ns() - started_ns) / 1e9;
-        size_t output_size = code == ASYLO_OK ? output.size : 0;
-        asylo__call_cache_record(&proxy->calls, ASYLO__CALL_ENTER, enter->selector, code, seconds,
-                                 enter->payload_size, output_size);
-        asylo__log(ASYLO_LOG_DEBUG, "proxy", proxy->name, enter->call_id,
-                   "enter selector %u (%s): %s in %.3f ms, %zu bytes in, %zu bytes out",
-                   (unsigned)enter->selector, asylo__proxy_selector_name(enter->selector),
-                   asylo_code_name(code), seconds * 1e3, enter->payload_size, output_size);
-    }
+    size_t output_size = result.size;
     if (code == ASYLO_OK) {
-        /* The reply payload must outlive this function: storage takes the
-         * output over (no copy). A refusal becomes the reply, never an
-         * empty OK. */
-        code = asylo__bytes_adopt(&reply_storage->bytes, output.data, output.size, &status);
-        if (code == ASYLO_OK) {
-            output.data = NULL;
-            output.size = 0;
-        } else {
-            asylo_status_prefix(&status,
-                                "the proxy could not keep the %zu-byte output of "
-                                "selector %u for its reply",
-                                output.size, (unsigned)enter->selector);
+        /* The reply takes the output over without a copy where it can; one
+         * it cannot hold becomes the reply's error (RESOURCE_EXHAUSTED
+         * naming the limit), never an empty or cut RETURN. */
+        code = asylo__output_take(output, &result, status);
+        if (code != ASYLO_OK) {
+            asylo_status_prefix(status,
+                                "the proxy could not keep the %zu-byte output of selector %u for "
+                                "its reply",
+                                output_size, (unsigned)selector);
         }
     }
-    asylo__frame_init(reply);
-    reply->call_id = enter->call_id;
-    reply->parent_call_id = enter->parent_call_id;
-    reply->selector = enter->selector;
-    if (code == ASYLO_OK) {
-        reply->kind = ASYLO__FRAME_RETURN;
-        reply->payload = reply_storage->bytes.data;
-        reply->payload_size = reply_storage->bytes.size;
-    } else {
-        reply->kind = ASYLO__FRAME_ERROR;
-        reply->status = status;
-        reply->status.code = code;
+    asylo_buffer_free(&result);
+    if (code != ASYLO_OK) {
+        output_size = 0;
     }
-    asylo_buffer_free(&output);
-}
-
-/* Sends the pending reply batched with the next receive; a reply over the
- * size limit becomes a RESOURCE_EXHAUSTED error (the stream stays usable). */
-static asylo_code exchange_reply(asylo__server_call *call, asylo__frame *reply, bool have_reply,
-                                 asylo__frame *received, asylo_status *status) {
-    asylo_code code =
-        asylo__server_call_exchange(call, have_reply ? reply : NULL, received, -1, status);
-    if (code == ASYLO_RESOURCE_EXHAUSTED && have_reply && reply->kind == ASYLO__FRAME_RETURN) {
-        asylo__frame error;
-        asylo__frame_init(&error);
-        error.call_id = reply->call_id;
-        error.kind = ASYLO__FRAME_ERROR;
-        error.status = *status;
-        code = asylo__server_call_exchange(call, &error, received, -1, status);
+    if (timed) {
+        double seconds = (double)(asylo__monotonic_ns() - started_ns) / 1e9;
+        asylo__call_cache_record(&proxy->calls, ASYLO__CALL_ENTER, selector, code, seconds,
+                                 input_size, output_size);
+        asylo__log(ASYLO_LOG_DEBUG, "proxy", proxy->name, call_id,
+                   "enter selector %u (%s): %s in %.3f ms, %zu bytes in, %zu bytes out",
+                   (unsigned)selector, asylo__proxy_selector_name(selector), asylo_code_name(code),
+                   seconds * 1e3, input_size, output_size);
     }
     return code;
+}
+
+/* The session's handler: one ENTER of the host, on the stream's thread. */
+static asylo_code serve_stream_entry(void *context, uint32_t selector, const uint8_t *input,
+                                     size_t input_size, asylo_output *output,
+                                     asylo_status *status) {
+    asylo__proxy_stream *stream = context;
+    return asylo__proxy_serve_entry(stream->proxy, asylo__protocol_serving_call(&stream->session),
+                                    selector, input, input_size, &stream->is_control, output,
+                                    status);
+}
+
+static uint64_t new_exit_id(void *context) {
+    asylo__proxy_stream *stream = context;
+    uint64_t id = atomic_fetch_add(&stream->proxy->next_call_id, 1);
+    if (stream->exit_id_sink != NULL) {
+        *stream->exit_id_sink = id;
+        stream->exit_id_sink = NULL;
+    }
+    return id;
 }
 
 void asylo__proxy_serve_stream(asylo__server_call *call, void *context) {
@@ -408,46 +401,49 @@ void asylo__proxy_serve_stream(asylo__server_call *call, void *context) {
     asylo__metrics_active_streams_add(proxy->options.metrics, 1);
     asylo__log(ASYLO_LOG_DEBUG, "proxy", NULL, 0, "stream opened by %s",
                asylo__server_call_peer(call));
-    bool is_control = false;
-    bool have_reply = false;
-    asylo__frame reply;
-    asylo__frame_init(&reply);
-    asylo__bytes_output reply_storage;
-    asylo__bytes_output_init(&reply_storage, ASYLO__BYTES_DEFAULT_LIMIT);
+    asylo__proxy_stream stream = {.proxy = proxy, .call = call};
+    asylo__stream_channel_init_server(&stream.channel, call);
+    stream.session = (asylo__protocol_session){
+        .channel = &stream.channel.channel,
+        .handler = serve_stream_entry,
+        .handler_context = &stream,
+        .peer_origin = ASYLO_ORIGIN_TRANSPORT,
+        .is_host = false,
+        .new_call_id = new_exit_id,
+        .new_call_id_context = &stream,
+    };
+    asylo__proxy_set_current_stream(&stream);
     char reason[200] = "the host closed the control stream";
     for (;;) {
-        asylo__frame received;
         asylo_status status;
-        asylo_code code = exchange_reply(call, &reply, have_reply, &received, &status);
-        asylo__bytes_output_fini(&reply_storage);
-        asylo__bytes_output_init(&reply_storage, ASYLO__BYTES_DEFAULT_LIMIT);
-        have_reply = false;
-        if (code == ASYLO_OUT_OF_RANGE) {
+        asylo_code code = asylo__protocol_serve_one(&stream.session, &status);
+        if (code == ASYLO_OK) {
+            continue;
+        }
+        if (code == ASYLO_OUT_OF_RANGE && stream.channel.failed) {
             asylo__server_call_finish(call, ASYLO_OK, NULL, NULL);
             break;
         }
-        if (code != ASYLO_OK) {
+        if (stream.channel.failed) {
             snprintf(reason, sizeof reason, "the host went away: %.150s", status.message);
             asylo__log(ASYLO_LOG_WARNING, "proxy", asylo__proxy_enclave_name(proxy), 0,
                        "peer gone: %s stream from %s ended with %s: %s",
-                       is_control ? "the control" : "a", asylo__server_call_peer(call),
+                       stream.is_control ? "the control" : "a", asylo__server_call_peer(call),
                        asylo_code_name(code), status.message);
             break;
         }
-        if (received.kind != ASYLO__FRAME_ENTER) {
-            asylo__server_call_finish(call, ASYLO_INVALID_ARGUMENT,
-                                      "protocol violation: a host sends only ENTER frames at the "
-                                      "top of a stream",
-                                      NULL);
-            asylo__frame_release(&received);
-            snprintf(reason, sizeof reason, "protocol violation by the host");
-            break;
-        }
-        asylo__proxy_serve_enter(proxy, call, &received, &is_control, &reply_storage, &reply);
-        asylo__frame_release(&received);
-        have_reply = true;
+        /* The host broke the call protocol (a frame out of place, ids that
+         * do not match): the stream cannot be trusted on. */
+        asylo__server_call_finish(call, ASYLO_INVALID_ARGUMENT, status.message, NULL);
+        snprintf(reason, sizeof reason, "protocol violation by the host: %.150s", status.message);
+        asylo__log(ASYLO_LOG_WARNING, "proxy", asylo__proxy_enclave_name(proxy), 0,
+                   "%s stream from %s: %s", stream.is_control ? "the control" : "a",
+                   asylo__server_call_peer(call), status.message);
+        break;
     }
-    asylo__bytes_output_fini(&reply_storage);
+    asylo__proxy_set_current_stream(NULL);
+    asylo__stream_channel_fini(&stream.channel);
+    bool is_control = stream.is_control;
     asylo__metrics_active_streams_add(proxy->options.metrics, -1);
     asylo__log(ASYLO_LOG_DEBUG, "proxy", NULL, 0, "%s stream from %s closed",
                is_control ? "control" : "call", asylo__server_call_peer(call));

@@ -473,11 +473,36 @@ static asylo_code run_batch(asylo__client_stream *stream, grpc_byte_buffer *send
     return asylo_status_ok(status);
 }
 
+/* Sends the encoded message `outgoing` (may be NULL; stays the caller's) and
+ * receives into *receive (may be NULL). */
+static asylo_code exchange_buffer(asylo__client_stream *stream, grpc_byte_buffer *outgoing,
+                                  asylo__frame *receive, int64_t timeout_ms, asylo_status *status) {
+    grpc_byte_buffer *incoming = NULL;
+    asylo_code code = run_batch(stream, outgoing, receive != NULL, &incoming, timeout_ms, status);
+    if (code == ASYLO_OK && incoming != NULL) {
+        code = asylo__frame_decode(incoming, stream->channel->max_message_size, receive, status);
+        if (code != ASYLO_OK) {
+            /* A peer that sends garbage has lost track of the protocol. */
+            asylo_status reason;
+            if (status != NULL) {
+                reason = *status;
+            } else {
+                asylo_status_set(&reason, code, ASYLO_ORIGIN_TRANSPORT,
+                                 "malformed frame from the server");
+            }
+            kill_stream(stream, GRPC_STATUS_INVALID_ARGUMENT, &reason);
+        }
+    }
+    if (incoming != NULL) {
+        asylo__byte_buffer_wipe_destroy(incoming);
+    }
+    return code;
+}
+
 asylo_code asylo__client_stream_exchange(asylo__client_stream *stream, const asylo__frame *send,
                                          asylo__frame *receive, int64_t timeout_ms,
                                          asylo_status *status) {
     grpc_byte_buffer *outgoing = NULL;
-    grpc_byte_buffer *incoming = NULL;
     asylo_code code;
     if (receive != NULL) {
         asylo__frame_init(receive);
@@ -496,28 +521,31 @@ asylo_code asylo__client_stream_exchange(asylo__client_stream *stream, const asy
             return code;
         }
     }
-    code = run_batch(stream, outgoing, receive != NULL, &incoming, timeout_ms, status);
-    if (code == ASYLO_OK && incoming != NULL) {
-        code = asylo__frame_decode(incoming, stream->channel->max_message_size, receive, status);
-        if (code != ASYLO_OK) {
-            /* A peer that sends garbage has lost track of the protocol. */
-            asylo_status reason;
-            if (status != NULL) {
-                reason = *status;
-            } else {
-                asylo_status_set(&reason, code, ASYLO_ORIGIN_TRANSPORT,
-                                 "malformed frame from the server");
-            }
-            kill_stream(stream, GRPC_STATUS_INVALID_ARGUMENT, &reason);
-        }
-    }
+    code = exchange_buffer(stream, outgoing, receive, timeout_ms, status);
     if (outgoing != NULL) {
         asylo__byte_buffer_wipe_destroy(outgoing);
     }
-    if (incoming != NULL) {
-        asylo__byte_buffer_wipe_destroy(incoming);
-    }
     return code;
+}
+
+asylo_code asylo__client_stream_exchange_encoded(asylo__client_stream *stream,
+                                                 grpc_byte_buffer *send, asylo__frame *receive,
+                                                 int64_t timeout_ms, asylo_status *status) {
+    if (receive != NULL) {
+        asylo__frame_init(receive);
+    }
+    if (stream->dead) {
+        return report_dead(stream, status);
+    }
+    if (send != NULL && stream->half_closed) {
+        return asylo_status_set(status, ASYLO_FAILED_PRECONDITION, ASYLO_ORIGIN_API,
+                                "cannot send on a half-closed stream");
+    }
+    return exchange_buffer(stream, send, receive, timeout_ms, status);
+}
+
+size_t asylo__client_stream_max_message_size(const asylo__client_stream *stream) {
+    return stream->channel->max_message_size;
 }
 
 /* Sends `send` (copied into a gRPC slice), or with `fill` a message that

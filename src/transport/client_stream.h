@@ -85,6 +85,14 @@ asylo_code asylo__client_stream_exchange(asylo__client_stream *stream, const asy
                                          asylo__frame *receive, int64_t timeout_ms,
                                          asylo_status *status);
 
+/* The same with a frame already encoded (asylo__frame_encode with this
+ * stream's maximum message size): *send (may be NULL) stays the caller's. */
+asylo_code asylo__client_stream_exchange_encoded(asylo__client_stream *stream,
+                                                 grpc_byte_buffer *send, asylo__frame *receive,
+                                                 int64_t timeout_ms, asylo_status *status);
+/* The payload limit of the stream's frames (its channel's max_message_size). */
+size_t asylo__client_stream_max_message_size(const asylo__client_stream *stream);
+
 /* The same with raw message bytes (for unary methods such as health checks).
  * *received is malloc'd (caller frees; NULL when empty). */
 asylo_code asylo__client_stream_exchange_bytes(asylo__client_stream *stream, const void *send,

@@ -339,11 +339,31 @@ static asylo_code run_batch(asylo__server_call *call, grpc_byte_buffer *send, bo
     return asylo_status_ok(status);
 }
 
+/* Sends the encoded message `outgoing` (may be NULL; stays the caller's) and
+ * receives into *receive (may be NULL). */
+static asylo_code exchange_buffer(asylo__server_call *call, grpc_byte_buffer *outgoing,
+                                  asylo__frame *receive, int64_t timeout_ms, asylo_status *status) {
+    grpc_byte_buffer *incoming = NULL;
+    asylo_code code = run_batch(call, outgoing, receive != NULL, &incoming, timeout_ms, status);
+    if (code == ASYLO_OK && incoming != NULL) {
+        code = asylo__frame_decode(incoming, call->server->max_message_size, receive, status);
+        if (code != ASYLO_OK) {
+            asylo_status reason;
+            asylo_status_set(&reason, code, ASYLO_ORIGIN_TRANSPORT, "%s",
+                             status != NULL ? status->message : "malformed frame");
+            call_kill(call, (grpc_status_code)code, &reason, status);
+        }
+    }
+    if (incoming != NULL) {
+        asylo__byte_buffer_wipe_destroy(incoming);
+    }
+    return code;
+}
+
 asylo_code asylo__server_call_exchange(asylo__server_call *call, const asylo__frame *send,
                                        asylo__frame *receive, int64_t timeout_ms,
                                        asylo_status *status) {
     grpc_byte_buffer *outgoing = NULL;
-    grpc_byte_buffer *incoming = NULL;
     asylo_code code;
     if (receive != NULL) {
         asylo__frame_init(receive);
@@ -354,23 +374,24 @@ asylo_code asylo__server_call_exchange(asylo__server_call *call, const asylo__fr
             return code;
         }
     }
-    code = run_batch(call, outgoing, receive != NULL, &incoming, timeout_ms, status);
-    if (code == ASYLO_OK && incoming != NULL) {
-        code = asylo__frame_decode(incoming, call->server->max_message_size, receive, status);
-        if (code != ASYLO_OK) {
-            asylo_status reason;
-            asylo_status_set(&reason, code, ASYLO_ORIGIN_TRANSPORT, "%s",
-                             status != NULL ? status->message : "malformed frame");
-            call_kill(call, (grpc_status_code)code, &reason, status);
-        }
-    }
+    code = exchange_buffer(call, outgoing, receive, timeout_ms, status);
     if (outgoing != NULL) {
         asylo__byte_buffer_wipe_destroy(outgoing);
     }
-    if (incoming != NULL) {
-        asylo__byte_buffer_wipe_destroy(incoming);
-    }
     return code;
+}
+
+asylo_code asylo__server_call_exchange_encoded(asylo__server_call *call, grpc_byte_buffer *send,
+                                               asylo__frame *receive, int64_t timeout_ms,
+                                               asylo_status *status) {
+    if (receive != NULL) {
+        asylo__frame_init(receive);
+    }
+    return exchange_buffer(call, send, receive, timeout_ms, status);
+}
+
+size_t asylo__server_call_max_message_size(const asylo__server_call *call) {
+    return call->server->max_message_size;
 }
 
 asylo_code asylo__server_call_receive(asylo__server_call *call, asylo__frame *frame,

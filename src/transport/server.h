@@ -95,6 +95,14 @@ asylo_code asylo__server_call_send(asylo__server_call *call, const asylo__frame 
 asylo_code asylo__server_call_exchange(asylo__server_call *call, const asylo__frame *send,
                                        asylo__frame *receive, int64_t timeout_ms,
                                        asylo_status *status);
+/* The same with a frame already encoded (asylo__frame_encode with
+ * asylo__server_call_max_message_size): *send (may be NULL) stays the
+ * caller's. */
+asylo_code asylo__server_call_exchange_encoded(asylo__server_call *call, grpc_byte_buffer *send,
+                                               asylo__frame *receive, int64_t timeout_ms,
+                                               asylo_status *status);
+/* The payload limit of the call's frames (the server's max_message_size). */
+size_t asylo__server_call_max_message_size(const asylo__server_call *call);
 /* Raw message bytes, for unary methods (health checks). *data is malloc'd
  * (caller frees), NULL when empty. Same errors. */
 asylo_code asylo__server_call_receive_bytes(asylo__server_call *call, uint8_t **data, size_t *size,

@@ -385,6 +385,25 @@ static asylo_code on_abort(void *context, const uint8_t *input, size_t input_siz
     abort();
 }
 
+/* Bounces exit calls forever: only a failed one (a deadline, a lost host)
+ * ends it. */
+static asylo_code on_exit_loop(void *context, const uint8_t *input, size_t input_size,
+                               asylo_output *output, asylo_status *status) {
+    (void)context, (void)output;
+    if (input_size != 4) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_ENCLAVE,
+                                "exit loop input is a u32 selector, not %zu bytes", input_size);
+    }
+    uint32_t selector;
+    memcpy(&selector, input, 4);
+    for (;;) {
+        asylo_code code = asylo_enclave_exit_call(selector, NULL, 0, NULL, status);
+        if (code != ASYLO_OK) {
+            return code;
+        }
+    }
+}
+
 /* One step of the Fibonacci bounce: (steps, a, b) -> the host gets
  * (steps - 1, b, a + b), which comes back here one level deeper. */
 static asylo_code on_fib(void *context, const uint8_t *input, size_t input_size,
@@ -793,6 +812,7 @@ static const struct {
     {TEST_HOSTILE_READ_PROC_MEM, on_hostile_read_proc_mem},
     {TEST_HOSTILE_WRITE_HOST_POINTER, on_hostile_write_host_pointer},
     {TEST_HOSTILE_OVERSIZED_EXIT, on_hostile_oversized_exit},
+    {TEST_EXIT_LOOP, on_exit_loop},
 };
 
 /* Exit-calls `selector` (named by an environment variable) if set: lets tests

@@ -52,6 +52,14 @@ enum {
     TEST_FIB = ASYLO_SELECTOR_USER_FIRST + 0x600,
 };
 
+/* The call protocol's bounds (0x1900-0x19ff). */
+enum {
+    /* in: u32 exit selector; exit-calls it (no input) again and again until
+     * one fails, and fails with that status: an enclave that bounces exits
+     * forever. */
+    TEST_EXIT_LOOP = 0x1900,
+};
+
 /* Hostile behaviour for the isolating backends (tests/process); never call
  * these on sim: each ends or endangers the process it runs in. */
 enum {

@@ -148,24 +148,27 @@ out:
     return result;
 }
 
-/* One ENTER frame through the proxy's dispatcher; the reply's payload is
- * copied into *out (when given). 0 on RETURN. */
+/* One entry call through the proxy's dispatcher; the reply (RETURN with the
+ * output in *storage, or ERROR with the status) in *reply. 0 on RETURN. */
 static int proxy_enter(asylo__proxy *proxy, uint32_t selector, const uint8_t *payload, size_t size,
                        asylo__bytes_output *storage, asylo__frame *reply) {
-    asylo__frame enter;
-    asylo__frame_init(&enter);
-    enter.call_id = 1;
-    enter.kind = ASYLO__FRAME_ENTER;
-    enter.selector = selector;
-    enter.payload = payload;
-    enter.payload_size = size;
     bool is_control = false;
     asylo__bytes_output_init(storage, 1 << 20);
-    asylo__proxy_serve_enter(proxy, NULL, &enter, &is_control, storage, reply);
-    if (reply->kind != ASYLO__FRAME_RETURN) {
-        fprintf(stderr, "selector 0x%x: %s\n", (unsigned)selector, reply->status.message);
+    asylo_status status;
+    asylo_code code = asylo__proxy_serve_entry(proxy, 1, selector, payload, size, &is_control,
+                                               &storage->output, &status);
+    asylo__frame_init(reply);
+    reply->call_id = 1;
+    reply->selector = selector;
+    if (code != ASYLO_OK) {
+        reply->kind = ASYLO__FRAME_ERROR;
+        reply->status = status;
+        fprintf(stderr, "selector 0x%x: %s\n", (unsigned)selector, status.message);
         return 1;
     }
+    reply->kind = ASYLO__FRAME_RETURN;
+    reply->payload = storage->bytes.data;
+    reply->payload_size = storage->bytes.size;
     return 0;
 }
 

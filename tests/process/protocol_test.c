@@ -33,7 +33,7 @@ typedef struct mailbox {
 typedef struct end {
     mailbox *out;
     mailbox *in;
-    asylo__channel channel;
+    asylo__protocol_channel channel;
 } end;
 
 static asylo_code pipe_send(void *context, const asylo__protocol_frame *frame,
@@ -164,8 +164,9 @@ static void test_conversation(void **state) {
     }
     host_end = (end){.out = &boxes[0], .in = &boxes[1]};
     enclave_end = (end){.out = &boxes[1], .in = &boxes[0]};
-    host_end.channel = (asylo__channel){&host_end, pipe_send, pipe_receive, MAX_PAYLOAD};
-    enclave_end.channel = (asylo__channel){&enclave_end, pipe_send, pipe_receive, MAX_PAYLOAD};
+    host_end.channel = (asylo__protocol_channel){&host_end, pipe_send, pipe_receive, MAX_PAYLOAD};
+    enclave_end.channel =
+        (asylo__protocol_channel){&enclave_end, pipe_send, pipe_receive, MAX_PAYLOAD};
     host_session = (asylo__protocol_session){.channel = &host_end.channel,
                                              .handler = host_handler,
                                              .peer_origin = ASYLO_ORIGIN_ENCLAVE,
@@ -265,7 +266,7 @@ static asylo_code script_receive(void *context, asylo__protocol_frame *frame,
 }
 
 static asylo_code hostile_call(scripted *script, asylo_status *status, int *broken) {
-    asylo__channel channel = {script, script_send, script_receive, MAX_PAYLOAD};
+    asylo__protocol_channel channel = {script, script_send, script_receive, MAX_PAYLOAD};
     asylo__protocol_session session = {.channel = &channel,
                                        .handler = host_handler,
                                        .peer_origin = ASYLO_ORIGIN_ENCLAVE,

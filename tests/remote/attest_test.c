@@ -187,61 +187,71 @@ typedef struct fake_proxy {
 
 static fake_proxy fake;
 
+/* The fake proxy's answer to one host entry call (the stream's protocol
+ * handler): ATTEST replayed, relayed to the other proxy, or served. */
+static asylo_code fake_serve_entry(void *context, uint32_t selector, const uint8_t *input,
+                                   size_t input_size, asylo_output *output, asylo_status *status) {
+    asylo__proxy_stream *stream = context;
+    uint64_t call_id = asylo__protocol_serving_call(&stream->session);
+    if (selector == ASYLO_SELECTOR_REMOTE_ATTEST && fake.mode == FAKE_REPLAY) {
+        return asylo_output_write(output, fake.recorded, fake.recorded_size, status);
+    }
+    if (selector == ASYLO_SELECTOR_REMOTE_ATTEST && fake.mode == FAKE_RELAY) {
+        /* The host's own fresh nonce, answered by the other proxy. */
+        bool is_control = false;
+        return asylo__proxy_serve_entry(&fake.other, call_id, selector, input, input_size,
+                                        &is_control, output, status);
+    }
+    if (selector == ASYLO_SELECTOR_REMOTE_LOAD && fake.mode == FAKE_RELAY) {
+        asylo__bytes_output ignored;
+        asylo_status ignored_status;
+        bool is_control = false;
+        asylo__bytes_output_init(&ignored, ASYLO__BYTES_DEFAULT_LIMIT);
+        asylo__proxy_serve_entry(&fake.other, call_id, selector, input, input_size, &is_control,
+                                 &ignored.output, &ignored_status);
+        asylo__bytes_output_fini(&ignored);
+    }
+    asylo__bytes_output collected;
+    asylo__bytes_output_init(&collected, ASYLO__BYTES_DEFAULT_LIMIT);
+    asylo_code code = asylo__proxy_serve_entry(&fake.proxy, call_id, selector, input, input_size,
+                                               &stream->is_control, &collected.output, status);
+    if (code == ASYLO_OK && selector == ASYLO_SELECTOR_REMOTE_ATTEST && fake.mode == FAKE_RECORD) {
+        free(fake.recorded);
+        fake.recorded = malloc(collected.bytes.size);
+        assert_non_null(fake.recorded);
+        memcpy(fake.recorded, collected.bytes.data, collected.bytes.size);
+        fake.recorded_size = collected.bytes.size;
+    }
+    if (code == ASYLO_OK) {
+        code = asylo_output_write(output, collected.bytes.data, collected.bytes.size, status);
+    }
+    asylo__bytes_output_fini(&collected);
+    return code;
+}
+
+/* Serves a host stream like the proxy does (the call protocol over the
+ * stream channel, exits forwarded), with fake_serve_entry as the handler. */
 static void fake_serve_stream(asylo__server_call *call, void *context) {
     (void)context;
-    asylo__frame reply;
-    asylo__bytes_output storage;
-    asylo__bytes_output_init(&storage, ASYLO__BYTES_DEFAULT_LIMIT);
-    bool have_reply = false;
-    for (;;) {
-        asylo__frame received;
-        asylo_status status;
-        asylo_code code =
-            asylo__server_call_exchange(call, have_reply ? &reply : NULL, &received, -1, &status);
-        asylo__bytes_output_fini(&storage);
-        asylo__bytes_output_init(&storage, ASYLO__BYTES_DEFAULT_LIMIT);
-        have_reply = false;
-        if (code == ASYLO_OUT_OF_RANGE) {
-            asylo__server_call_finish(call, ASYLO_OK, NULL, NULL);
-            break;
-        }
-        if (code != ASYLO_OK) {
-            break;
-        }
-        bool is_control = false;
-        if (received.selector == ASYLO_SELECTOR_REMOTE_ATTEST && fake.mode == FAKE_REPLAY) {
-            asylo__frame_init(&reply);
-            reply.call_id = received.call_id;
-            reply.selector = received.selector;
-            reply.kind = ASYLO__FRAME_RETURN;
-            reply.payload = fake.recorded;
-            reply.payload_size = fake.recorded_size;
-        } else if (received.selector == ASYLO_SELECTOR_REMOTE_ATTEST && fake.mode == FAKE_RELAY) {
-            /* The host's own fresh nonce, answered by the other proxy. */
-            asylo__proxy_serve_enter(&fake.other, NULL, &received, &is_control, &storage, &reply);
-        } else {
-            if (received.selector == ASYLO_SELECTOR_REMOTE_LOAD && fake.mode == FAKE_RELAY) {
-                asylo__bytes_output ignored;
-                asylo__frame ignored_reply;
-                asylo__bytes_output_init(&ignored, ASYLO__BYTES_DEFAULT_LIMIT);
-                asylo__proxy_serve_enter(&fake.other, NULL, &received, &is_control, &ignored,
-                                         &ignored_reply);
-                asylo__bytes_output_fini(&ignored);
-            }
-            asylo__proxy_serve_enter(&fake.proxy, call, &received, &is_control, &storage, &reply);
-            if (received.selector == ASYLO_SELECTOR_REMOTE_ATTEST && fake.mode == FAKE_RECORD &&
-                reply.kind == ASYLO__FRAME_RETURN) {
-                free(fake.recorded);
-                fake.recorded = malloc(reply.payload_size);
-                assert_non_null(fake.recorded);
-                memcpy(fake.recorded, reply.payload, reply.payload_size);
-                fake.recorded_size = reply.payload_size;
-            }
-        }
-        asylo__frame_release(&received);
-        have_reply = true;
+    asylo__proxy_stream stream = {.proxy = &fake.proxy, .call = call};
+    asylo__stream_channel_init_server(&stream.channel, call);
+    stream.session = (asylo__protocol_session){
+        .channel = &stream.channel.channel,
+        .handler = fake_serve_entry,
+        .handler_context = &stream,
+        .peer_origin = ASYLO_ORIGIN_TRANSPORT,
+    };
+    asylo__proxy_set_current_stream(&stream);
+    asylo_status status;
+    asylo_code code;
+    do {
+        code = asylo__protocol_serve_one(&stream.session, &status);
+    } while (code == ASYLO_OK);
+    if (code == ASYLO_OUT_OF_RANGE) {
+        asylo__server_call_finish(call, ASYLO_OK, NULL, NULL);
     }
-    asylo__bytes_output_fini(&storage);
+    asylo__proxy_set_current_stream(NULL);
+    asylo__stream_channel_fini(&stream.channel);
 }
 
 static void fake_session(fake_mode mode, asylo__server *server, asylo_code expected,

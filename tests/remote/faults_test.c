@@ -25,7 +25,9 @@
  *   deadlines     nothing listening -> UNAVAILABLE fast; a "proxy" that never
  *                 reports its address -> DEADLINE_EXCEEDED within
  *                 provision_timeout_ms; call_timeout_ms shorter than a
- *                 TEST_SLEEP -> DEADLINE_EXCEEDED and the next call works.
+ *                 TEST_SLEEP -> DEADLINE_EXCEEDED and the next call works;
+ *                 it bounds the whole call: an enclave bouncing exits
+ *                 forever, each answered by a nested call, ends by it.
  *   load_timeout  a proxy no host loads exits 3 after --load_timeout_ms.
  *   proxy_end     the enclave ends its proxy: an enclave thread that becomes
  *                 the host's tracee (PTRACE_TRACEME) does not hang destroy;
@@ -656,6 +658,65 @@ static void test_call_timeout(void **state) {
     assert_int_equal(util_children_report("after the call timeout"), 0);
 }
 
+/* The host's turn of the bounce: enters the enclave again with a 1.5 s
+ * TEST_SLEEP (nested in the exit call). */
+static asylo_code host_sleep_nested(void *context, asylo_client *client, uint32_t selector,
+                                    const uint8_t *input, size_t input_size, asylo_output *output,
+                                    asylo_status *status) {
+    (void)context, (void)selector, (void)input, (void)input_size, (void)output;
+    uint32_t milliseconds = 1500;
+    asylo_buffer ignored = {0};
+    asylo_code code = asylo_client_call(client, TEST_SLEEP, &milliseconds, 4, &ignored, status);
+    asylo_buffer_free(&ignored);
+    return code;
+}
+
+/* call_timeout_ms bounds the whole call, not each nested entry: an enclave
+ * that bounces exits forever, each answered by a nested 1.5 s call, gets
+ * DEADLINE_EXCEEDED at 2 s. (A deadline restarted per nested entry let the
+ * second nested call run to its end: 3 s at least.) */
+static void test_call_timeout_bounds_whole_call(void **state) {
+    (void)state;
+    util_remote remote;
+    asylo_status status;
+    assert_true(util_remote_setup(&remote, ASYLO_PROXY_PATH, "127.0.0.1:0", false, NULL, &status));
+    remote.config.call_timeout_ms = 2000;
+    asylo_manager *manager;
+    assert_int_equal(asylo_manager_create(&manager, &status), ASYLO_OK);
+    static const asylo_exit_handler handlers[] = {{TEST_HOST_REENTER, host_sleep_nested, NULL}};
+    asylo_load_config config;
+    asylo_load_config_init(&config);
+    config.name = "bouncing";
+    config.backend = "remote";
+    config.enclave_path = TEST_ENCLAVE_PATH;
+    config.backend_config = &remote.config;
+    config.exit_handlers = handlers;
+    config.exit_handler_count = 1;
+    asylo_client *client;
+    if (asylo_manager_load(manager, &config, &client, &status) != ASYLO_OK) {
+        fail_msg("load: %s", util_status_text(&status));
+    }
+    uint32_t selector = TEST_HOST_REENTER;
+    asylo_buffer output = {0};
+    int64_t start = util_now_ms();
+    asylo_code code = asylo_client_call(client, TEST_EXIT_LOOP, &selector, 4, &output, &status);
+    int64_t took = util_now_ms() - start;
+    printf("exits bouncing forever with call_timeout_ms 2000: %s (%lld ms)\n",
+           util_status_text(&status), (long long)took);
+    assert_int_equal(code, ASYLO_DEADLINE_EXCEEDED);
+    assert_non_null(strstr(status.message, "call_timeout_ms"));
+    /* Not before the bound; well before the 3 s a per-entry deadline gives
+     * (room for a loaded machine). */
+    assert_true(took >= 1990 && took < 2900);
+    start = util_now_ms();
+    code = asylo_manager_destroy_client(manager, client, NULL, 0, &status);
+    printf("destroy after it: %s (%lld ms)\n", code == ASYLO_OK ? "OK" : util_status_text(&status),
+           (long long)(util_now_ms() - start));
+    asylo_manager_destroy(manager);
+    util_remote_teardown(&remote);
+    assert_int_equal(util_children_report("after the bouncing call"), 0);
+}
+
 /* ---- (f) how the proxy ends ---------------------------------------------- */
 
 typedef struct destroyer {
@@ -831,9 +892,9 @@ int main(int argc, char **argv) {
     const struct CMUnitTest size[] = {cmocka_unit_test(test_size_limits)};
     const struct CMUnitTest output_limit[] = {cmocka_unit_test(test_output_limit_enforced),
                                               cmocka_unit_test(test_payload_limits_are_exact)};
-    const struct CMUnitTest deadlines[] = {cmocka_unit_test(test_nothing_listening),
-                                           cmocka_unit_test(test_proxy_never_ready),
-                                           cmocka_unit_test(test_call_timeout)};
+    const struct CMUnitTest deadlines[] = {
+        cmocka_unit_test(test_nothing_listening), cmocka_unit_test(test_proxy_never_ready),
+        cmocka_unit_test(test_call_timeout), cmocka_unit_test(test_call_timeout_bounds_whole_call)};
     const struct CMUnitTest load_timeout[] = {cmocka_unit_test(test_load_timeout)};
     const struct CMUnitTest proxy_end[] = {cmocka_unit_test(test_ptrace_traceme),
                                            cmocka_unit_test(test_enclave_crash),

@@ -19,18 +19,28 @@
 #include "proxy/proxy.h"
 #include "transport/frame.h"
 
+/* Serves one entry call as the proxy's stream would, its output collected
+ * into *storage (limit storage_limit), and describes the reply it would send
+ * as a frame in *reply (payload borrowed from storage). */
 static void serve(asylo__proxy *proxy, uint32_t selector, const void *payload, size_t size,
                   size_t storage_limit, asylo__bytes_output *storage, asylo__frame *reply) {
-    asylo__frame enter;
-    asylo__frame_init(&enter);
-    enter.call_id = 7;
-    enter.kind = ASYLO__FRAME_ENTER;
-    enter.selector = selector;
-    enter.payload = payload;
-    enter.payload_size = size;
     bool is_control = false;
     asylo__bytes_output_init(storage, storage_limit);
-    asylo__proxy_serve_enter(proxy, NULL, &enter, &is_control, storage, reply);
+    asylo_status status;
+    asylo_code code = asylo__proxy_serve_entry(proxy, 7, selector, payload, size, &is_control,
+                                               &storage->output, &status);
+    asylo__frame_init(reply);
+    reply->call_id = 7;
+    reply->selector = selector;
+    if (code == ASYLO_OK) {
+        reply->kind = ASYLO__FRAME_RETURN;
+        reply->payload = storage->bytes.data;
+        reply->payload_size = storage->bytes.size;
+    } else {
+        reply->kind = ASYLO__FRAME_ERROR;
+        reply->status = status;
+        reply->status.code = code;
+    }
 }
 
 /* A hand-made LOAD announcing `version`; the reply in *reply (storage

@@ -175,10 +175,10 @@ void asylo__shm_endpoint_init(asylo__shm_endpoint *endpoint, void *region, size_
     endpoint->stopped = stopped;
     endpoint->stopped_context = stopped_context;
     endpoint->peer_origin = is_host ? ASYLO_ORIGIN_ENCLAVE : ASYLO_ORIGIN_HOST;
-    endpoint->channel = (asylo__channel){.context = endpoint,
-                                         .send = shm_send,
-                                         .receive = shm_receive,
-                                         .max_payload_size = slot_payload_size};
+    endpoint->channel = (asylo__protocol_channel){.context = endpoint,
+                                                  .send = shm_send,
+                                                  .receive = shm_receive,
+                                                  .max_payload_size = slot_payload_size};
 }
 
 void asylo__shm_wake_all(void *region, uint32_t slot_count, size_t slot_payload_size) {

@@ -104,7 +104,7 @@ typedef struct asylo__shm_endpoint {
     asylo__shm_stopped_fn stopped;
     void *stopped_context;
     asylo_origin peer_origin;
-    asylo__channel channel; /* ready to hand to a protocol session */
+    asylo__protocol_channel channel; /* ready to hand to a protocol session */
 } asylo__shm_endpoint;
 
 /* Sets up one end of slot `slot` (to_host: this end receives host-bound

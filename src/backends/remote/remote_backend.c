@@ -14,7 +14,6 @@
 #include "asylo/remote.pb-c.h"
 #include "backends/remote/load_response.h"
 #include "transport/frame.h"
-#include "backends/remote/remote_metrics.h"
 #include "backends/remote/remote_state.h"
 #include "transport/security_options.h"
 #include "common/bytes_output.h"
@@ -222,6 +221,30 @@ void asylo__remote_add_proxy_end(remote_state *state, asylo_code code, asylo_sta
     }
 }
 
+/* The config's metrics endpoint, served by the core from this backend's
+ * stats (backend.h, serve_metrics). */
+static asylo_code ask_for_metrics(const asylo_remote_config *config,
+                                  const asylo__load_request *request, asylo_status *status) {
+    if (config->metrics_port == 0) {
+        return asylo_status_ok(status);
+    }
+    if (config->metrics_port < ASYLO_REMOTE_METRICS_ANY_PORT || config->metrics_port > 65535) {
+        return asylo_status_set(status, ASYLO_INVALID_ARGUMENT, ASYLO_ORIGIN_API,
+                                "remote config for '%s': metrics_port %d is not 0 (off), a port "
+                                "1..65535 or ASYLO_REMOTE_METRICS_ANY_PORT",
+                                request->name, config->metrics_port);
+    }
+    if (request->serve_metrics == NULL) {
+        return asylo_status_set(status, ASYLO_UNIMPLEMENTED, ASYLO_ORIGIN_API,
+                                "remote config for '%s': metrics_port is set, but this host "
+                                "library serves no metrics",
+                                request->name);
+    }
+    return request->serve_metrics(
+        request->stats_context, config->metrics_address,
+        config->metrics_port == ASYLO_REMOTE_METRICS_ANY_PORT ? 0 : config->metrics_port, status);
+}
+
 /* Sends LOAD on the control stream: which image and which local backend. */
 static asylo_code send_load(remote_state *state, const asylo_remote_config *config,
                             const asylo__load_request *request, asylo_status *status) {
@@ -313,15 +336,6 @@ static void release_all(remote_state *state) {
         provision_release(state->provision);
         state->provision = NULL;
     }
-    if (state->enclave_counted) {
-        state->enclave_counted = false;
-        asylo__metrics_enclaves_loaded_add(state->metrics, -1);
-    }
-    asylo__call_cache_fini(&state->calls);
-    if (state->metrics != NULL) {
-        state->metrics = NULL;
-        asylo__remote_metrics_release();
-    }
     pthread_mutex_destroy(&state->pool_lock);
     asylo__grpc_release();
 }
@@ -345,12 +359,16 @@ static asylo_code remote_load(void *opaque, const asylo__load_request *request,
         config->max_message_size > 0 ? config->max_message_size : ASYLO__FRAME_DEFAULT_MAX_SIZE;
     state->call_timeout_ms = config->call_timeout_ms;
     atomic_init(&state->next_call_id, 1);
-    asylo__call_cache_init(&state->calls, NULL);
-    code = asylo__remote_metrics_acquire(config, state->name, &state->metrics, status);
+    /* Calls are timed and reported only when the config asked for metrics:
+     * nothing else reads them, and timing every call costs clock reads. */
+    if (config->metrics_port != 0) {
+        state->stats_context = request->stats_context;
+        state->on_stat = request->on_stat;
+    }
+    code = ask_for_metrics(config, request, status);
     if (code != ASYLO_OK) {
         goto fail;
     }
-    asylo__call_cache_init(&state->calls, state->metrics);
 
     code = find_endpoint(state, config, request, status);
     if (code == ASYLO_OK) {
@@ -377,8 +395,6 @@ static asylo_code remote_load(void *opaque, const asylo__load_request *request,
     if (code != ASYLO_OK) {
         goto fail;
     }
-    state->enclave_counted = true;
-    asylo__metrics_enclaves_loaded_add(state->metrics, 1);
     asylo__log(ASYLO_LOG_INFO, "remote", state->name, 0,
                "loaded on the proxy at %s (target backend %s%s)", state->endpoint.address,
                config->target_backend ? config->target_backend : "the proxy's default",

@@ -9,7 +9,6 @@
 
 #include "asylo/remote.h"
 #include "backends/backend.h"
-#include "metrics/call_cache.h"
 #include "transport/client_stream.h"
 
 /* An idle stream, kept for the next calling thread. */
@@ -49,11 +48,18 @@ typedef struct remote_state {
     size_t max_message_size;
     int64_t call_timeout_ms;
     atomic_uint_fast64_t next_call_id;
-    /* The process-wide metrics when the config asked for them, else NULL. */
-    const asylo__std_metrics *metrics;
-    asylo__call_cache calls;
-    bool enclave_counted;
+    /* The core's stats report (backend.h); NULL on a core without one. */
+    void *stats_context;
+    void (*on_stat)(void *context, const asylo__backend_stat *stat);
 } remote_state;
+
+/* Reports a stat to the core, if it takes them. */
+static inline void asylo__remote_report(const remote_state *state,
+                                        const asylo__backend_stat *stat) {
+    if (state->on_stat != NULL) {
+        state->on_stat(state->stats_context, stat);
+    }
+}
 
 /* remote_call.c: one entry call over this thread's stream, exits served
  * on this thread. */

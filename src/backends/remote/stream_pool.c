@@ -16,7 +16,8 @@ asylo_code asylo__remote_stream_open(remote_state *state, asylo__client_stream *
         state->channel, NULL, state->endpoint.token[0] ? state->endpoint.token : NULL, stream,
         status);
     if (code == ASYLO_OK) {
-        asylo__metrics_active_streams_add(state->metrics, 1);
+        asylo__remote_report(
+            state, &(asylo__backend_stat){.kind = ASYLO__STAT_CHANNELS, .channels_delta = 1});
     }
     return code;
 }
@@ -25,7 +26,8 @@ void asylo__remote_stream_close(remote_state *state, asylo__client_stream *strea
                                 int64_t timeout_ms) {
     if (stream != NULL) {
         asylo__client_stream_close(stream, timeout_ms, NULL);
-        asylo__metrics_active_streams_add(state->metrics, -1);
+        asylo__remote_report(
+            state, &(asylo__backend_stat){.kind = ASYLO__STAT_CHANNELS, .channels_delta = -1});
     }
 }
 
