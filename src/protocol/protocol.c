@@ -155,6 +155,18 @@ static asylo_code handle_incoming(asylo__protocol_session *session,
         session->depth--;
         session->serving_call_id = saved;
     }
+    if (session->broken) {
+        /* A nested call inside the handler broke the session (a frame lost to
+         * an allocation failure, a peer that broke the protocol): the
+         * conversation cannot go on, so no reply goes out and the calls
+         * waiting below end with the reason, instead of reading frames meant
+         * for a call that has already given up. */
+        asylo__bytes_output_fini(&collector);
+        if (status != NULL) {
+            *status = session->broken_status;
+        }
+        return session->broken_status.code;
+    }
     code = send_reply(session, incoming, code, &result, &collector.bytes, status);
     asylo__bytes_output_fini(&collector);
     return code;
