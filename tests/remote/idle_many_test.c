@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -19,11 +20,16 @@
 #include "remote_util.h"
 #include "transport/call_util.h"
 
-#define ENCLAVES 16
+/* Run by hand with more: remote_idle_many_test [ENCLAVES [IDLE_MS]]. */
+#define DEFAULT_ENCLAVES 16
+#define MAX_ENCLAVES 256
 /* Two keepalive periods plus a second of slack: a connection whose ping
  * answers go unread is dropped within one period. */
-#define IDLE_MS                                                                                    \
+#define DEFAULT_IDLE_MS                                                                            \
     (2 * (ASYLO__DEFAULT_KEEPALIVE_TIME_MS + ASYLO__DEFAULT_KEEPALIVE_TIMEOUT_MS) + 1000)
+
+static int enclaves = DEFAULT_ENCLAVES;
+static int idle_ms = DEFAULT_IDLE_MS;
 
 static void test_many_idle_enclaves_survive(void **state) {
     (void)state;
@@ -35,11 +41,11 @@ static void test_many_idle_enclaves_survive(void **state) {
     asylo_local_provision_options_init(&local);
     local.proxy_path = ASYLO_PROXY_PATH;
     /* One local provision runs one proxy: one each. */
-    asylo_remote_provision *provisions[ENCLAVES] = {0};
-    asylo_remote_config remotes[ENCLAVES];
-    asylo_client *clients[ENCLAVES] = {0};
-    char names[ENCLAVES][32];
-    for (int i = 0; i < ENCLAVES; i++) {
+    asylo_remote_provision *provisions[MAX_ENCLAVES] = {0};
+    asylo_remote_config remotes[MAX_ENCLAVES];
+    asylo_client *clients[MAX_ENCLAVES] = {0};
+    char names[MAX_ENCLAVES][32];
+    for (int i = 0; i < enclaves; i++) {
         assert_int_equal(asylo_local_provision_create(&local, &provisions[i], &status), ASYLO_OK);
         asylo_remote_config_init(&remotes[i]);
         remotes[i].provision = provisions[i];
@@ -55,12 +61,12 @@ static void test_many_idle_enclaves_survive(void **state) {
         }
     }
     /* Nothing in this process waits on gRPC meanwhile. */
-    util_sleep_ms(IDLE_MS);
+    util_sleep_ms(idle_ms);
     int failed = 0;
-    for (int i = 0; i < ENCLAVES; i++) {
+    for (int i = 0; i < enclaves; i++) {
         asylo_buffer output = {0};
         if (asylo_client_run(clients[i], "still there?", 12, &output, &status) != ASYLO_OK) {
-            print_error("%s lost after %d ms idle: %s\n", names[i], IDLE_MS,
+            print_error("%s lost after %d ms idle: %s\n", names[i], idle_ms,
                         asylo_status_format(&status, text, sizeof text));
             failed++;
             continue;
@@ -71,22 +77,32 @@ static void test_many_idle_enclaves_survive(void **state) {
         }
         asylo_buffer_free(&output);
     }
-    for (int i = 0; i < ENCLAVES; i++) {
+    for (int i = 0; i < enclaves; i++) {
         /* A lost enclave's destroy reports UNAVAILABLE: only the calls count. */
         asylo_manager_destroy_client(manager, clients[i], NULL, 0, &status);
     }
     asylo_manager_destroy(manager);
-    for (int i = 0; i < ENCLAVES; i++) {
+    for (int i = 0; i < enclaves; i++) {
         asylo_remote_provision_destroy(provisions[i]);
     }
     assert_int_equal(util_children_report("after destroying every enclave"), 0);
     if (failed > 0) {
-        fail_msg("%d of %d idle enclaves did not answer after %d ms idle", failed, ENCLAVES,
-                 IDLE_MS);
+        fail_msg("%d of %d idle enclaves did not answer after %d ms idle", failed, enclaves,
+                 idle_ms);
     }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc > 1) {
+        enclaves = atoi(argv[1]);
+        if (enclaves < 1 || enclaves > MAX_ENCLAVES) {
+            fprintf(stderr, "usage: %s [ENCLAVES (1-%d) [IDLE_MS]]\n", argv[0], MAX_ENCLAVES);
+            return 2;
+        }
+    }
+    if (argc > 2) {
+        idle_ms = atoi(argv[2]);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_many_idle_enclaves_survive),
     };
