@@ -1,6 +1,5 @@
 /* Private helpers (see call_util.h). */
 #include "transport/call_util.h"
-#include "transport/grpc_runtime.h"
 
 #include <string.h>
 #include <strings.h>
@@ -66,14 +65,8 @@ void asylo__channel_args_build(asylo__channel_args *args, bool is_server, size_t
             keepalive_time_ms > 0 ? keepalive_time_ms : ASYLO__DEFAULT_KEEPALIVE_TIME_MS);
     int timeout_ms =
         keepalive_timeout_ms > 0 ? keepalive_timeout_ms : ASYLO__DEFAULT_KEEPALIVE_TIMEOUT_MS;
-    if (!is_server) {
-        /* An idle client reads ping answers only at backup polls (see
-         * grpc_runtime.h): wait at least two of them before giving up. */
-        int poll_ms = asylo__grpc_backup_poll_ms();
-        if (timeout_ms < 2 * poll_ms + 200) {
-            timeout_ms = 2 * poll_ms + 200;
-        }
-    }
+    /* An idle client's ping answers are read within ASYLO__POLLER_QUIET_MS
+     * (channel_poller.h), so the timeout needs no allowance for polling. */
     add_int(args, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, timeout_ms);
     add_int(args, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     /* Default 2: after two pings without data the keepalive stops. */

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "transport/address.h"
 #include "transport/call_util.h"
+#include "transport/channel_poller.h"
 #include "transport/grpc_runtime.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
@@ -231,6 +232,14 @@ asylo_code asylo__channel_open(const asylo__channel_options *options, asylo__cha
     if (code != ASYLO_OK) {
         goto out;
     }
+    /* Without it an idle channel is read too rarely to keep its keepalive
+     * answered (channel_poller.h). */
+    if (!asylo__channel_poller_acquire()) {
+        code = asylo_status_set(status, ASYLO_RESOURCE_EXHAUSTED, ASYLO_ORIGIN_TRANSPORT,
+                                "%s: cannot start the thread that reads idle connections",
+                                channel->address.target);
+        goto out;
+    }
     *out = channel;
     channel = NULL;
     acquired = false; /* the channel keeps the runtime reference */
@@ -262,6 +271,7 @@ void asylo__channel_close(asylo__channel *channel) {
     }
     grpc_channel_destroy(channel->channel);
     free(channel);
+    asylo__channel_poller_release();
     asylo__grpc_release();
 }
 
@@ -435,7 +445,9 @@ static asylo_code run_batch(asylo__client_stream *stream, grpc_byte_buffer *send
             stream->status_pending = true;
         }
     }
+    asylo__channel_poller_wait_begin();
     grpc_event event = asylo__pluck(stream->cq, &stream->batch_tag, timeout_ms);
+    asylo__channel_poller_wait_end();
     if (event.type == GRPC_QUEUE_TIMEOUT) {
         asylo_status reason;
         asylo_status_set(&reason, ASYLO_DEADLINE_EXCEEDED, ASYLO_ORIGIN_TRANSPORT,

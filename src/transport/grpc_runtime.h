@@ -14,19 +14,14 @@ void asylo__grpc_release(void);
 
 /* How often gRPC's backup poller reads idle connections, in milliseconds.
  *
- * Why it matters: our calling threads wait on their own completion queues,
- * so while no call is in flight nobody polls a client channel, and a
- * keepalive ping's answer is read only by gRPC's backup poller (every 5 s by
- * default). A keepalive timeout shorter than that drops every idle
- * connection ("keepalive watchdog timeout"). The library's constructor
- * therefore sets GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS to
+ * Idle client connections are read by the channel poller's thread
+ * (channel_poller.h); gRPC's backup poller, which handles one socket event
+ * per tick, is only a fallback (e.g. with a GRPC_POLL_STRATEGY other than
+ * the default epoll1, where a wait reads only its own queue's sockets). The
+ * library's constructor sets GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS to
  * ASYLO__BACKUP_POLL_MS unless the environment already sets it, and only
  * while the process has a single thread (setenv races getenv on other
- * threads; nothing later writes the environment). This reports the interval
- * actually in force (gRPC's default when it was initialized before us or
- * the variable could not be set), so clients can keep their keepalive
- * timeout above it. */
+ * threads; nothing later writes the environment). */
 #define ASYLO__BACKUP_POLL_MS 200
-int asylo__grpc_backup_poll_ms(void);
 
 #endif

@@ -10,9 +10,7 @@
  * While holding, every --heartbeat_ms (default 200; 0: never) it makes one
  * call the enclave refuses (the quickstart's decrypt selector with a 1-byte
  * input: INVALID_ARGUMENT), so the proxy also shows an error code, and the
- * connection carries traffic. (An idle remote enclave whose host has no
- * thread inside gRPC currently loses its connection to the keepalive
- * watchdog after ~1.5 s: see docs/observability.md, "Known issues".)
+ * connection carries traffic.
  *
  * stdout, one line each, flushed: "metrics ADDRESS" (with --metrics_port:
  * where this host's remote metrics are served), "calls N" once the calls are

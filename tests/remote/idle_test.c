@@ -3,8 +3,8 @@
  * Regression test: while no call is in flight nobody polls the host's
  * channel, so keepalive answers were read only by gRPC's 5 s backup poller
  * and every connection idle for about 1.5 s was dropped ("keepalive watchdog
- * timeout"). src/transport/grpc_runtime.c now sets the backup poll interval
- * and keeps the keepalive timeout above it. */
+ * timeout"). src/transport/channel_poller.c now reads idle connections
+ * (remote.idle_many checks many enclaves at once). */
 #include <stdarg.h>
 #include <setjmp.h>
 #include <stddef.h>
