@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "asylo/process.h"
 #include "asylo/remote.h"
 #include "transport/security_options.h"
 #include "common/log.h"
@@ -35,7 +36,9 @@ static void usage(FILE *out) {
             "  --storage_dir=DIR           private image store (default\n"
             "                              /tmp/asylo-provision-UID; one server per dir)\n"
             "  --proxy_ports=LOW-HIGH      ports proxies listen on (default 4400-4499)\n"
-            "  --backend=NAME              local backend for enclaves (default sim)\n"
+            "  --backend=NAME              local backend for enclaves (default sim, in each\n"
+            "                              proxy's process; process sandboxes each enclave\n"
+            "                              where this machine can: namespaces, seccomp)\n"
             "  --max_image_size=BYTES      largest image accepted (default 67108864)\n"
             "  --max_proxies=N             most running proxies at once (default 16)\n"
             "  --max_uploads=N             most uploads in progress at once (default 8);\n"
@@ -237,6 +240,16 @@ int main(int argc, char **argv) {
     int parsed = parse_flags(argc, argv, &flags);
     if (parsed != 0) {
         return parsed == 1 ? 0 : 2;
+    }
+    /* The server keeps sim as its default (its clients name the backend they
+     * expect, and an upload is checked against it), but says so where the
+     * sandbox would work, rather than leave the weaker choice unspoken. */
+    asylo_status sandbox;
+    if (strcmp(flags.options.allowed_backend, "sim") == 0 &&
+        asylo_process_sandbox_available(&sandbox) == ASYLO_OK) {
+        asylo__log(ASYLO_LOG_WARNING, "provision", NULL, 0,
+                   "enclaves run on sim, inside each proxy's process; this machine can sandbox "
+                   "them: --backend=process");
     }
     return asylo__provision_server_run(&flags.options, flags.health_address, &flags.observability);
 }
