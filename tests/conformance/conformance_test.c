@@ -1083,6 +1083,12 @@ int main(int argc, char **argv) {
         return usage(argv[0]);
     }
     backend = conf_backend_named(argv[1]);
+    /* The local backend behind remote's proxy: the proxy's default (process
+     * where its sandbox works) unless ASYLO_CONFORMANCE_TARGET_BACKEND names
+     * one. scripts/test's ThreadSanitizer run asks for sim: TSan cannot follow
+     * the proxy's fork of the sandboxed runner ("starting new threads after
+     * multi-threaded fork"), and that run is about the remote call path. */
+    util_target_backend = getenv("ASYLO_CONFORMANCE_TARGET_BACKEND");
     if (!backend_in_build(backend.name)) {
         printf("SKIP: no backend named '%s' in this build\n", backend.name);
         return UTIL_SKIP_CODE;
