@@ -146,7 +146,9 @@ static asylo_code wait_ready(asylo__channel *channel, int64_t timeout_ms, asylo_
 static asylo_code explain_plaintext_refused(const asylo__security_options *security,
                                             const asylo__address *address, asylo_code code,
                                             asylo_status *status) {
-    if (code != ASYLO_UNAVAILABLE || security->type != ASYLO__SECURITY_LOCAL ||
+    /* status may be NULL (a caller that only wants the code, such as a
+     * provision's release on destroy): then there is nothing to explain. */
+    if (status == NULL || code != ASYLO_UNAVAILABLE || security->type != ASYLO__SECURITY_LOCAL ||
         strstr(status->message, "Socket closed") == NULL) {
         return code;
     }

@@ -314,6 +314,29 @@ static void test_connect_refused(void **state) {
     printf("connect refused: %s\n", status.message);
 }
 
+/* A plaintext client at a TLS server: the error says the security settings
+ * may differ; a caller that passes no status (a provision's release on
+ * destroy does) gets the code and nothing is read through the NULL. */
+static void test_plaintext_client_at_tls_server(void **state) {
+    (void)state;
+    fixture f;
+    asylo__security_options server = server_ssl(false);
+    start_server(&f, "127.0.0.1:0", &server, 0);
+    asylo__security_options plaintext = local_security();
+    asylo__channel_options options = {.address = asylo__server_address(f.server),
+                                      .security = &plaintext,
+                                      .connect_timeout_ms = 2000};
+    asylo__channel *channel = NULL;
+    asylo_status status;
+    asylo_code code = asylo__channel_open(&options, &channel, &status);
+    assert_int_equal(code, ASYLO_UNAVAILABLE);
+    printf("plaintext at TLS: %s\n", status.message);
+    channel = NULL;
+    assert_int_equal(asylo__channel_open(&options, &channel, NULL), ASYLO_UNAVAILABLE);
+    assert_null(channel);
+    stop(&f);
+}
+
 static void test_ssl_mutual_accepts_good_client(void **state) {
     (void)state;
     fixture f;
@@ -903,6 +926,7 @@ int main(void) {
         cmocka_unit_test(test_local_unix),
         cmocka_unit_test(test_local_refused_on_non_loopback),
         cmocka_unit_test(test_connect_refused),
+        cmocka_unit_test(test_plaintext_client_at_tls_server),
         cmocka_unit_test(test_ssl_mutual_accepts_good_client),
         cmocka_unit_test(test_ssl_mutual_refuses_wrong_client),
         cmocka_unit_test(test_ssl_mutual_refuses_missing_client_cert),
