@@ -18,25 +18,7 @@
 #include "asylo/trusted.h"
 #include "common/bytes.h"
 #include "common/bytes_output.h"
-
-static long errno_of(asylo_code code) {
-    switch (code) {
-    case ASYLO_NOT_FOUND:
-        return -ENOENT;
-    case ASYLO_PERMISSION_DENIED:
-        return -EACCES;
-    case ASYLO_ALREADY_EXISTS:
-        return -EEXIST;
-    case ASYLO_INVALID_ARGUMENT:
-        return -EINVAL;
-    case ASYLO_RESOURCE_EXHAUSTED:
-        return -ENOMEM;
-    case ASYLO_UNIMPLEMENTED:
-        return -ENOSYS;
-    default:
-        return -EIO;
-    }
-}
+#include "common/posix_file.h"
 
 /* One built-in exit call with an encoded input; the reply lands in *reply. */
 static long call(asylo__protocol_session *session, uint32_t selector, asylo__bytes *input,
@@ -46,7 +28,7 @@ static long call(asylo__protocol_session *session, uint32_t selector, asylo__byt
     asylo_code code =
         asylo__protocol_call(session, selector, input->data, input->size, &reply->output, &status);
     asylo__bytes_fini(input);
-    return code == ASYLO_OK ? 0 : errno_of(code);
+    return code == ASYLO_OK ? 0 : asylo__posix_errno_of(code);
 }
 
 static long reply_u32(asylo__bytes_output *reply, long *value) {
@@ -72,28 +54,8 @@ static long forward_open(asylo__protocol_session *session, long directory, const
     if (length == 0 || length >= ASYLO_MAX_PATH_SIZE) {
         return -ENAMETOOLONG;
     }
-    uint32_t asylo_flags = 0;
-    switch (flags & O_ACCMODE) {
-    case O_RDONLY:
-        asylo_flags = ASYLO_FILE_READ;
-        break;
-    case O_WRONLY:
-        asylo_flags = ASYLO_FILE_WRITE;
-        break;
-    default:
-        asylo_flags = ASYLO_FILE_READ | ASYLO_FILE_WRITE;
-        break;
-    }
-    asylo_flags |= (flags & O_CREAT) ? ASYLO_FILE_CREATE : 0;
-    asylo_flags |= (flags & O_TRUNC) ? ASYLO_FILE_TRUNCATE : 0;
-    asylo_flags |= (flags & O_APPEND) ? ASYLO_FILE_APPEND : 0;
     asylo__bytes input;
-    asylo__bytes_init(&input, ASYLO__BYTES_DEFAULT_LIMIT);
-    asylo__writer writer;
-    asylo__writer_init(&writer, &input);
-    asylo__write_string(&writer, path);
-    asylo__write_u32(&writer, asylo_flags);
-    asylo__write_u32(&writer, (uint32_t)mode);
+    asylo__posix_encode_open(&input, path, (uint64_t)flags, (uint64_t)mode);
     asylo__bytes_output reply;
     long result = call(session, ASYLO_SELECTOR_FILE_OPEN, &input, 4, &reply);
     if (result != 0) {

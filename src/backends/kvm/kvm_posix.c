@@ -14,6 +14,7 @@
 #include "asylo/selectors.h"
 #include "common/bytes.h"
 #include "common/bytes_output.h"
+#include "common/posix_file.h"
 
 /* stat's size is learnt by reading the file through the file exits: bounded. */
 #define STAT_READ_LIMIT (64u << 20)
@@ -23,25 +24,6 @@ typedef struct forward {
     uint8_t *memory;
     uint64_t memory_size;
 } forward;
-
-static int64_t errno_of(asylo_code code) {
-    switch (code) {
-    case ASYLO_NOT_FOUND:
-        return -ENOENT;
-    case ASYLO_PERMISSION_DENIED:
-        return -EACCES;
-    case ASYLO_ALREADY_EXISTS:
-        return -EEXIST;
-    case ASYLO_INVALID_ARGUMENT:
-        return -EINVAL;
-    case ASYLO_RESOURCE_EXHAUSTED:
-        return -ENOMEM;
-    case ASYLO_UNIMPLEMENTED:
-        return -ENOSYS;
-    default:
-        return -EIO;
-    }
-}
 
 /* A guest buffer inside the ring-3 region, or NULL. */
 static uint8_t *guest_range(const forward *f, uint64_t address, uint64_t size) {
@@ -80,7 +62,7 @@ static int64_t call(const forward *f, uint32_t selector, asylo__bytes *input, si
     asylo_code code = f->exits->dispatch(f->exits->context, selector, input->data, input->size,
                                          &reply->output, &status);
     asylo__bytes_fini(input);
-    return code == ASYLO_OK ? 0 : errno_of(code);
+    return code == ASYLO_OK ? 0 : asylo__posix_errno_of(code);
 }
 
 static int64_t reply_u32(asylo__bytes_output *reply, int64_t *value) {
@@ -100,28 +82,8 @@ static int64_t handle_of(uint64_t fd) {
 }
 
 static int64_t open_path(const forward *f, const char *path, uint64_t flags, uint64_t mode) {
-    uint32_t asylo_flags;
-    switch (flags & O_ACCMODE) {
-    case O_RDONLY:
-        asylo_flags = ASYLO_FILE_READ;
-        break;
-    case O_WRONLY:
-        asylo_flags = ASYLO_FILE_WRITE;
-        break;
-    default:
-        asylo_flags = ASYLO_FILE_READ | ASYLO_FILE_WRITE;
-        break;
-    }
-    asylo_flags |= (flags & O_CREAT) ? ASYLO_FILE_CREATE : 0;
-    asylo_flags |= (flags & O_TRUNC) ? ASYLO_FILE_TRUNCATE : 0;
-    asylo_flags |= (flags & O_APPEND) ? ASYLO_FILE_APPEND : 0;
     asylo__bytes input;
-    asylo__bytes_init(&input, ASYLO__BYTES_DEFAULT_LIMIT);
-    asylo__writer writer;
-    asylo__writer_init(&writer, &input);
-    asylo__write_string(&writer, path);
-    asylo__write_u32(&writer, asylo_flags);
-    asylo__write_u32(&writer, (uint32_t)mode);
+    asylo__posix_encode_open(&input, path, flags, mode);
     asylo__bytes_output reply;
     int64_t result = call(f, ASYLO_SELECTOR_FILE_OPEN, &input, 4, &reply);
     if (result != 0) {
